@@ -1,0 +1,134 @@
+using Akka.Configuration;
+using Pipeline.Core.Rewards;
+
+namespace Pipeline.Core.Configuration;
+
+public sealed record SqlTaskSettings(int SftExamples, int RlExamples, int HeldOutExamples, TimeSpan QueryTimeout);
+public sealed record TaskSettings(string Name, SqlTaskSettings Sql);
+public sealed record PolicySettings(int VocabSize, int DModel, int Layers, int Heads, int Context);
+public sealed record WarmStartSettings(bool Enabled, int MaxEpochs, int BatchSize, double LearningRate, double WeightDecay, int Patience, double ValidationFraction);
+public sealed record GenerationSettings(int Generators, int GroupSize, double Temperature, double TopP, int MaxTokens);
+public sealed record BufferSettings(int Capacity);
+public sealed record GrpoRunSettings(int Steps, int BatchGroups, int MaxStaleness, double LearningRate, double WeightDecay, double MaxGradNorm,
+    double ClipLow, double ClipHigh, double KlCoef, double IsCap, int Epochs, int MiniBatches);
+public sealed record EvalSettings(int EverySteps, int Limit);
+public sealed record CheckpointSettings(int EverySteps, int Keep);
+public sealed record TimeoutSettings(TimeSpan Ask, TimeSpan Credit, TimeSpan BatchWait, TimeSpan Shutdown);
+public sealed record MetricsSettings(bool TensorBoard, bool Plots);
+
+/// <summary>Everything a run reads from configuration, validated at start-up.</summary>
+public sealed record PipelineSettings(
+    int Seed,
+    string RunDir,
+    string RunName,
+    string Device,
+    int TorchThreads,
+    TaskSettings Task,
+    PolicySettings Policy,
+    WarmStartSettings WarmStart,
+    GenerationSettings Generation,
+    IReadOnlyList<RewardSourceSpec> RewardSources,
+    BufferSettings Buffer,
+    GrpoRunSettings Grpo,
+    EvalSettings Eval,
+    CheckpointSettings Checkpoint,
+    TimeoutSettings Timeouts,
+    MetricsSettings Metrics)
+{
+    /// <summary>The merged HOCON (including any akka.* keys) for the ActorSystem and the run folder's snapshot.</summary>
+    public Config Hocon { get; init; } = Config.Empty;
+
+    public static PipelineSettings From(ConfigLayers layers)
+    {
+        var r = new SettingsReader(layers.Merged(), layers);
+        const string p = "pipeline.";
+        var sources = new List<RewardSourceSpec>();
+        foreach (var name in r.ChildNames(p + "rewards.sources"))
+        {
+            var k = $"{p}rewards.sources.{name}.";
+            foreach (var field in new[] { "weight", "required", "deadline" })
+                if (!r.Config.HasPath(k + field))
+                    throw new ConfigException($"reward source '{name}' lacks '{field}' (set {k}{field})");
+            sources.Add(new RewardSourceSpec(name, r.Double(k + "weight"), r.Bool(k + "required"), r.Duration(k + "deadline")));
+        }
+        if (sources.Count == 0) throw new ConfigException("pipeline.rewards.sources declares no reward source");
+
+        var settings = new PipelineSettings(
+            Seed: r.Int(p + "seed"),
+            RunDir: r.String(p + "run-dir"),
+            RunName: r.String(p + "run-name"),
+            Device: r.OneOf(p + "device", "auto", "cpu", "cuda"),
+            TorchThreads: r.Int(p + "torch-threads", 1, 256),
+            Task: new TaskSettings(
+                r.OneOf(p + "task.name", "sql"),
+                new SqlTaskSettings(
+                    r.Int(p + "task.sql.sft-examples", 10),
+                    r.Int(p + "task.sql.rl-examples", 1),
+                    r.Int(p + "task.sql.heldout-examples", 1),
+                    r.Duration(p + "task.sql.query-timeout"))),
+            Policy: new PolicySettings(
+                r.Int(p + "policy.vocab-size", 64, 200_000),
+                r.Int(p + "policy.d-model", 8),
+                r.Int(p + "policy.layers", 1, 64),
+                r.Int(p + "policy.heads", 1, 64),
+                r.Int(p + "policy.context", 16, 8192)),
+            WarmStart: new WarmStartSettings(
+                r.Bool(p + "warm-start.enabled"),
+                r.Int(p + "warm-start.max-epochs", 0),
+                r.Int(p + "warm-start.batch-size", 1),
+                r.Double(p + "warm-start.learning-rate", 0, 1),
+                r.Double(p + "warm-start.weight-decay", 0, 1),
+                r.Int(p + "warm-start.patience", 1),
+                r.Double(p + "warm-start.validation-fraction", 0.001, 0.5)),
+            Generation: new GenerationSettings(
+                r.Int(p + "generation.generators", 1, 1024),
+                r.Int(p + "generation.group-size", 2, 1024),
+                r.Double(p + "generation.temperature", 0, 10),
+                r.Double(p + "generation.top-p", 0.0001, 1),
+                r.Int(p + "generation.max-tokens", 1, 8192)),
+            RewardSources: sources,
+            Buffer: new BufferSettings(r.Int(p + "buffer.capacity", 1)),
+            Grpo: new GrpoRunSettings(
+                r.Int(p + "grpo.steps", 0),
+                r.Int(p + "grpo.batch-groups", 1),
+                r.Int(p + "grpo.max-staleness", 0, 1000),
+                r.Double(p + "grpo.learning-rate", 0, 1),
+                r.Double(p + "grpo.weight-decay", 0, 1),
+                r.Double(p + "grpo.max-grad-norm", 0),
+                r.Double(p + "grpo.clip-low", 0, 1),
+                r.Double(p + "grpo.clip-high", 0, 10),
+                r.Double(p + "grpo.kl-coef", 0),
+                r.Double(p + "grpo.is-cap", 1),
+                r.Int(p + "grpo.epochs", 1, 100),
+                r.Int(p + "grpo.mini-batches", 1, 1024)),
+            Eval: new EvalSettings(r.Int(p + "eval.every-steps", 0), r.Int(p + "eval.limit", 0)),
+            Checkpoint: new CheckpointSettings(r.Int(p + "checkpoint.every-steps", 0), r.Int(p + "checkpoint.keep", 1)),
+            Timeouts: new TimeoutSettings(
+                r.Duration(p + "timeouts.ask"), r.Duration(p + "timeouts.credit"),
+                r.Duration(p + "timeouts.batch-wait"), r.Duration(p + "timeouts.shutdown")),
+            Metrics: new MetricsSettings(r.Bool(p + "metrics.tensorboard"), r.Bool(p + "metrics.plots")))
+        {
+            Hocon = r.Config,
+        };
+
+        if (settings.Policy.DModel % settings.Policy.Heads != 0)
+            throw new ConfigException($"pipeline.policy.d-model ({settings.Policy.DModel}) must be divisible by pipeline.policy.heads ({settings.Policy.Heads})");
+        if (settings.Buffer.Capacity < settings.Grpo.BatchGroups)
+            throw new ConfigException($"pipeline.buffer.capacity ({settings.Buffer.Capacity}) must hold at least one batch (pipeline.grpo.batch-groups = {settings.Grpo.BatchGroups})");
+        return settings;
+    }
+
+    /// <summary>
+    /// Standard layering: built-in defaults, then hocon/base.conf and hocon/&lt;mode&gt;.conf from <paramref name="hoconDir"/>,
+    /// then the user's file, then --set overrides in order.
+    /// </summary>
+    public static PipelineSettings Load(string hoconDir, string mode, string? userFile, IEnumerable<string> overrides)
+    {
+        var layers = new ConfigLayers();
+        layers.AddFile(Path.Combine(hoconDir, "base.conf"), optional: true);
+        layers.AddFile(Path.Combine(hoconDir, mode + ".conf"), optional: true);
+        if (userFile is not null) layers.AddFile(userFile);
+        foreach (var o in overrides) layers.AddOverride(o);
+        return From(layers);
+    }
+}

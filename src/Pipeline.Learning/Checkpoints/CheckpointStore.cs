@@ -1,0 +1,284 @@
+using System.Globalization;
+using System.Reflection;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using TorchSharp;
+using TorchSharp.Modules;
+using TorchSharp.PyBridge;
+using static TorchSharp.torch;
+
+namespace Pipeline.Learning.Checkpoints;
+
+/// <summary>
+/// Saves and restores learner checkpoints:
+/// <code>
+/// runDir/checkpoints/step-000123/
+///     model.safetensors      module state dict (TorchSharp.PyBridge, PyTorch-compatible names)
+///     optimizer.safetensors  per-parameter optimizer state ("state.{i}.{field}", e.g. exp_avg, exp_avg_sq, step)
+///                            and per-group learning rates ("param_groups.{g}.lr", "param_groups.{g}.initial_lr")
+///     rng.safetensors        torch CPU generator state ("torch.cpu")
+///     meta.json              <see cref="CheckpointMeta"/>
+/// </code>
+/// A checkpoint is written into a temporary sibling directory and renamed into place, so a directory named
+/// step-N is always complete. Only the newest <c>keep</c> checkpoints are kept.
+/// </summary>
+public static class CheckpointStore
+{
+    public const int FormatVersion = 1;
+    public const string CheckpointsFolder = "checkpoints";
+    public const string ModelFile = "model.safetensors";
+    public const string OptimizerFile = "optimizer.safetensors";
+    public const string RngFile = "rng.safetensors";
+    public const string MetaFile = "meta.json";
+
+    private static readonly Regex StepDir = new(@"^step-(\d+)$", RegexOptions.CultureInvariant);
+    private static readonly Regex SecretKey = new(
+        @"secret|passw|api[_\-]?key|credential|bearer|access[_\-]?token|auth[_\-]?token|private[_\-]?key|connection[_\-]?string",
+        RegexOptions.IgnoreCase | RegexOptions.CultureInvariant);
+
+    public static string CheckpointDirName(long step) => "step-" + step.ToString("D6", CultureInfo.InvariantCulture);
+
+    /// <summary>Writes a checkpoint and prunes old ones; returns the checkpoint directory.</summary>
+    /// <param name="keep">How many newest checkpoints to keep (including this one); &lt;= 0 keeps all.</param>
+    public static string Save(string runDir, nn.Module model, optim.Optimizer? optimizer, CheckpointMeta meta, int keep)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(meta);
+        if (meta.Step < 0) throw new ArgumentOutOfRangeException(nameof(meta), "Step must be >= 0.");
+
+        var root = Path.Combine(runDir, CheckpointsFolder);
+        Directory.CreateDirectory(root);
+        var final = Path.Combine(root, CheckpointDirName(meta.Step));
+        var tmp = Path.Combine(root, $".tmp-{CheckpointDirName(meta.Step)}-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(tmp);
+        try
+        {
+            using (NewDisposeScope())
+            {
+                model.save_safetensors(Path.Combine(tmp, ModelFile));
+                if (optimizer is not null)
+                    Safetensors.SaveStateDict(Path.Combine(tmp, OptimizerFile), OptimizerStateToTensors(optimizer));
+                Safetensors.SaveStateDict(Path.Combine(tmp, RngFile),
+                    new Dictionary<string, Tensor> { ["torch.cpu"] = random.get_rng_state() });
+            }
+
+            var clean = meta with
+            {
+                Extra = meta.Extra?.Where(kv => !SecretKey.IsMatch(kv.Key))
+                            .ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal)
+                        ?? new Dictionary<string, string>(),
+                RngState = meta.RngState ?? [],
+            };
+            File.WriteAllBytes(Path.Combine(tmp, MetaFile),
+                JsonSerializer.SerializeToUtf8Bytes(clean, CheckpointJsonContext.Default.CheckpointMeta));
+
+            if (Directory.Exists(final))
+            {
+                // Re-saving the same step: swap the old one out, the new one in, then drop the old one.
+                var old = Path.Combine(root, $".old-{CheckpointDirName(meta.Step)}-{Guid.NewGuid():N}");
+                Directory.Move(final, old);
+                Directory.Move(tmp, final);
+                TryDelete(old);
+            }
+            else
+            {
+                Directory.Move(tmp, final);
+            }
+        }
+        catch
+        {
+            TryDelete(tmp);
+            throw;
+        }
+
+        Prune(root, keep);
+        return final;
+    }
+
+    /// <summary>The newest complete checkpoint under <paramref name="runDir"/>, or null.</summary>
+    public static (CheckpointMeta Meta, string Dir)? FindLatest(string runDir)
+    {
+        foreach (var (_, dir) in List(Path.Combine(runDir, CheckpointsFolder)).OrderByDescending(x => x.Step))
+        {
+            try
+            {
+                return (ReadMeta(dir), dir);
+            }
+            catch (Exception e) when (e is IOException or JsonException or InvalidDataException)
+            {
+                // unreadable: fall back to the previous one
+            }
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// Loads model weights (in place), optimizer state (when <paramref name="optimizer"/> is given and the checkpoint
+    /// has one) and the torch CPU RNG state; returns the metadata.
+    /// </summary>
+    public static CheckpointMeta Load(string checkpointDir, nn.Module model, optim.Optimizer? optimizer)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        var meta = ReadMeta(checkpointDir);
+        using (NewDisposeScope())
+        {
+            model.load_safetensors(Path.Combine(checkpointDir, ModelFile), strict: true);
+
+            var optPath = Path.Combine(checkpointDir, OptimizerFile);
+            if (optimizer is not null)
+            {
+                if (!File.Exists(optPath))
+                    throw new InvalidDataException($"Checkpoint '{checkpointDir}' has no {OptimizerFile}, but an optimizer was given.");
+                var dict = Safetensors.LoadStateDict(optPath);
+                LoadOptimizerState(optimizer, dict);
+            }
+
+            var rngPath = Path.Combine(checkpointDir, RngFile);
+            if (File.Exists(rngPath))
+            {
+                var rng = Safetensors.LoadStateDict(rngPath);
+                if (rng.TryGetValue("torch.cpu", out var state)) random.set_rng_state(state);
+            }
+        }
+        return meta;
+    }
+
+    public static CheckpointMeta ReadMeta(string checkpointDir)
+    {
+        var path = Path.Combine(checkpointDir, MetaFile);
+        var meta = JsonSerializer.Deserialize(File.ReadAllBytes(path), CheckpointJsonContext.Default.CheckpointMeta)
+                   ?? throw new InvalidDataException($"Empty {MetaFile} in '{checkpointDir}'.");
+        if (meta.Format > FormatVersion)
+            throw new InvalidDataException($"Checkpoint '{checkpointDir}' has format {meta.Format}; this build reads up to {FormatVersion}.");
+        return meta with { Extra = meta.Extra ?? new(), RngState = meta.RngState ?? [] };
+    }
+
+    private static IEnumerable<(long Step, string Dir)> List(string root)
+    {
+        if (!Directory.Exists(root)) yield break;
+        foreach (var dir in Directory.EnumerateDirectories(root))
+        {
+            var m = StepDir.Match(Path.GetFileName(dir));
+            if (m.Success && long.TryParse(m.Groups[1].Value, NumberStyles.None, CultureInfo.InvariantCulture, out var step)
+                && File.Exists(Path.Combine(dir, MetaFile)))
+                yield return (step, dir);
+        }
+    }
+
+    private static void Prune(string root, int keep)
+    {
+        // Leftovers of crashed saves.
+        foreach (var dir in Directory.EnumerateDirectories(root, ".tmp-*").Concat(Directory.EnumerateDirectories(root, ".old-*")))
+        {
+            if (Directory.GetLastWriteTimeUtc(dir) < DateTime.UtcNow.AddHours(-1)) TryDelete(dir);
+        }
+        if (keep <= 0) return;
+        foreach (var (_, dir) in List(root).OrderByDescending(x => x.Step).Skip(keep))
+            TryDelete(dir);
+    }
+
+    private static void TryDelete(string dir)
+    {
+        try
+        {
+            if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+        }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+    }
+
+    // ---- optimizer state <-> flat tensor dictionary -------------------------------------------------------------
+    // TorchSharp's optimizer state_dict() returns the LIVE per-parameter state objects (e.g. AdamW.State with
+    // step, exp_avg, exp_avg_sq, max_exp_avg_sq) in parameter order, and the live per-group options. Public fields
+    // of type Tensor / long / int / double are stored generically, so Adam, AdamW, SGD(momentum) ... all work.
+
+    private static Dictionary<string, Tensor> OptimizerStateToTensors(optim.Optimizer optimizer)
+    {
+        var sd = StateDict(optimizer);
+        var dict = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        for (int i = 0; i < sd.State.Count; i++)
+        {
+            foreach (var f in StateFields(sd.State[i]))
+            {
+                var key = $"state.{i}.{f.Name}";
+                switch (f.GetValue(sd.State[i]))
+                {
+                    case Tensor t when !t.IsInvalid:
+                        dict[key] = t.detach().cpu().contiguous(); break;
+                    case long l: dict[key] = torch.tensor(new[] { l }); break;
+                    case int n: dict[key] = torch.tensor(new[] { (long)n }); break;
+                    case double d: dict[key] = torch.tensor(new[] { d }); break;
+                }
+            }
+        }
+        for (int g = 0; g < sd.Options.Count; g++)
+        {
+            var o = sd.Options[g];
+            if (o.LearningRate is double lr) dict[$"param_groups.{g}.lr"] = torch.tensor(new[] { lr });
+            dict[$"param_groups.{g}.initial_lr"] = torch.tensor(new[] { o.InitialLearningRate });
+        }
+        dict["meta.state_count"] = torch.tensor(new[] { (long)sd.State.Count });
+        return dict;
+    }
+
+    private static void LoadOptimizerState(optim.Optimizer optimizer, Dictionary<string, Tensor> dict)
+    {
+        var sd = StateDict(optimizer);
+        if (dict.TryGetValue("meta.state_count", out var countT) && countT.item<long>() != sd.State.Count)
+            throw new InvalidDataException(
+                $"Optimizer checkpoint has state for {countT.item<long>()} parameters; the optimizer has {sd.State.Count}.");
+
+        using var _ = no_grad();
+        for (int i = 0; i < sd.State.Count; i++)
+        {
+            var state = sd.State[i];
+            foreach (var f in StateFields(state))
+            {
+                var key = $"state.{i}.{f.Name}";
+                if (!dict.TryGetValue(key, out var src))
+                {
+                    // Saved as absent (e.g. max_exp_avg_sq without amsgrad): keep absent.
+                    if (f.FieldType == typeof(Tensor) && f.GetValue(state) is Tensor stale && dict.Count > 0
+                        && dict.Keys.Any(k => k.StartsWith($"state.{i}.", StringComparison.Ordinal)))
+                    {
+                        f.SetValue(state, null);
+                        stale.Dispose();
+                    }
+                    continue;
+                }
+                if (f.FieldType == typeof(Tensor))
+                {
+                    if (f.GetValue(state) is Tensor live && !live.IsInvalid)
+                    {
+                        if (!live.shape.SequenceEqual(src.shape))
+                            throw new InvalidDataException(
+                                $"Optimizer state '{key}' has shape [{string.Join(", ", src.shape)}], expected [{string.Join(", ", live.shape)}].");
+                        live.copy_(src);
+                    }
+                    else
+                    {
+                        f.SetValue(state, src.clone().DetachFromDisposeScope());
+                    }
+                }
+                else if (f.FieldType == typeof(long)) f.SetValue(state, src.item<long>());
+                else if (f.FieldType == typeof(int)) f.SetValue(state, (int)src.item<long>());
+                else if (f.FieldType == typeof(double)) f.SetValue(state, src.item<double>());
+            }
+        }
+        for (int g = 0; g < sd.Options.Count; g++)
+        {
+            if (dict.TryGetValue($"param_groups.{g}.lr", out var lr)) sd.Options[g].LearningRate = lr.item<double>();
+            if (dict.TryGetValue($"param_groups.{g}.initial_lr", out var ilr)) sd.Options[g].InitialLearningRate = ilr.item<double>();
+        }
+    }
+
+    private static optim.Optimizer.StateDictionary StateDict(optim.Optimizer optimizer) =>
+        optimizer is OptimizerHelper helper
+            ? helper.state_dict()
+            : throw new NotSupportedException($"Optimizer type {optimizer.GetType().Name} does not expose a state dict.");
+
+    private static IEnumerable<FieldInfo> StateFields(OptimizerState state) =>
+        state.GetType().GetFields(BindingFlags.Public | BindingFlags.Instance)
+            .Where(f => f.FieldType == typeof(Tensor) || f.FieldType == typeof(long) || f.FieldType == typeof(int) || f.FieldType == typeof(double))
+            .OrderBy(f => f.Name, StringComparer.Ordinal);
+}

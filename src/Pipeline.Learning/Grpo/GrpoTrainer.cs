@@ -1,0 +1,187 @@
+using Pipeline.Learning.Model;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Pipeline.Learning.Grpo;
+
+/// <summary>
+/// GRPO learner: decoupled PPO with truncated importance sampling (see <see cref="GrpoLoss"/>), AdamW and global
+/// grad-norm clipping. Advantages arrive per sample (computed in Pipeline.Core); this class only optimises.
+/// </summary>
+/// <remarks>
+/// <para>Per <see cref="Step"/>: sequences [prompt ++ completion] are right-padded with token 0; only completion tokens
+/// are scored. pi_prox (the policy before this update) is evaluated once under no_grad before the epochs; with one
+/// epoch and one minibatch it is the detached log-prob of the training forward itself (identical weights, one forward
+/// saved). The reference forward runs only when a reference model is given and KlCoef != 0.</para>
+/// <para>Safety: a batch with a non-finite behaviour log-prob or advantage, a non-finite loss, or a non-finite gradient
+/// norm never reaches the weights: gradients are zeroed, the optimizer step is skipped and <see cref="SkippedSteps"/>
+/// counts it (per skipped optimizer step).</para>
+/// <para>Not thread-safe; call from one thread (dispose scopes are thread-static).</para>
+/// </remarks>
+public sealed class GrpoTrainer : IDisposable
+{
+    private readonly PolicyModel _policy;
+    private readonly PolicyModel? _reference;
+    private readonly GrpoSettings _s;
+    private long _skipped;
+
+    /// <param name="policy">Trained in place.</param>
+    /// <param name="reference">Frozen KL anchor (its parameters get requires_grad = false); null disables the KL term.</param>
+    /// <param name="settings">Hyperparameters.</param>
+    public GrpoTrainer(PolicyModel policy, PolicyModel? reference, GrpoSettings settings)
+    {
+        _policy = policy ?? throw new ArgumentNullException(nameof(policy));
+        _s = settings ?? throw new ArgumentNullException(nameof(settings));
+        if (!(settings.Temperature > 0)) throw new ArgumentOutOfRangeException(nameof(settings), "Temperature must be > 0 (the sampler's greedy mode reports T = 1 log-probs)");
+        if (settings.MiniBatches < 1 || settings.Epochs < 1) throw new ArgumentOutOfRangeException(nameof(settings), "MiniBatches and Epochs must be >= 1");
+        if (!(settings.IsCap > 0)) throw new ArgumentOutOfRangeException(nameof(settings), "IsCap must be > 0");
+        if (settings.ClipLow < 0 || settings.ClipLow >= 1 || settings.ClipHigh < 0) throw new ArgumentOutOfRangeException(nameof(settings), "need 0 <= ClipLow < 1 and ClipHigh >= 0");
+        if (reference is not null)
+        {
+            if (ReferenceEquals(reference, policy)) throw new ArgumentException("reference must be a separate (frozen) copy of the policy");
+            if (reference.Config.VocabSize != policy.Config.VocabSize) throw new ArgumentException("reference and policy vocabularies differ");
+            foreach (var p in reference.parameters()) p.requires_grad_(false);
+            reference.eval();
+            _reference = reference;
+        }
+        Optimizer = optim.AdamW(policy.parameters(), lr: settings.LearningRate, weight_decay: settings.WeightDecay);
+    }
+
+    public optim.Optimizer Optimizer { get; }
+
+    /// <summary>Optimizer steps skipped because something was not finite.</summary>
+    public long SkippedSteps => Interlocked.Read(ref _skipped);
+
+    private bool KlActive => _reference is not null && _s.KlCoef != 0;
+
+    /// <summary>One learner update on <paramref name="batch"/>: Epochs x MiniBatches optimizer steps.</summary>
+    public GrpoStepStats Step(IReadOnlyList<TrainSample> batch)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        var tokens = batch.Sum(b => b.CompletionTokens.Length);
+        if (tokens == 0) return Empty(0, "no completion tokens");
+        var bad = FirstNonFinite(batch);
+        if (bad is not null)
+        {
+            Optimizer.zero_grad();
+            Interlocked.Increment(ref _skipped);
+            return Empty(tokens, bad);
+        }
+
+        using var scope = NewDisposeScope();
+        _policy.train();
+        var n = batch.Count;
+        var data = CompletionBatch.Build(n, i => batch[i].PromptTokens, i => batch[i].CompletionTokens,
+            i => batch[i].BehaviourLogProbs, _policy.Config, _policy.Device);
+        var adv = tensor(batch.Select(b => (float)b.Advantage).ToArray(), device: _policy.Device);
+        var behaviour = data.Values!;
+
+        Tensor? refLogp = null;
+        if (KlActive)
+        {
+            using var noGrad = no_grad();
+            refLogp = TokenLogProbs.Of(_reference!.forward(data.Inputs), data.Targets, _s.Temperature, out _);
+        }
+
+        var fused = _s.Epochs == 1 && _s.MiniBatches == 1;
+        Tensor? prox = null;
+        Tensor[]? isStats = null;
+        if (!fused)
+        {
+            using var noGrad = no_grad();
+            prox = TokenLogProbs.Of(_policy.forward(data.Inputs), data.Targets, _s.Temperature, out _);
+            isStats = ImportanceStats(prox, behaviour, data.Mask);
+        }
+
+        var miniBatches = Math.Min(_s.MiniBatches, n);
+        var rowsPer = (n + miniBatches - 1) / miniBatches;
+        var stepStats = new List<Tensor>();
+        var gradNorms = new List<double>();
+        string? skipReason = null;
+        var parameters = _policy.parameters().ToArray();
+
+        for (var epoch = 0; epoch < _s.Epochs; epoch++)
+        {
+            for (var start = 0; start < n; start += rowsPer)
+            {
+                var count = Math.Min(rowsPer, n - start);
+                using var mbScope = NewDisposeScope();
+                var mbTokens = 0;
+                for (var i = start; i < start + count; i++) mbTokens += batch[i].CompletionTokens.Length;
+                var rows = data.Rows(start, count, mbTokens);
+
+                var logp = TokenLogProbs.Of(_policy.forward(rows.Inputs), rows.Targets, _s.Temperature, out var logSoftmax);
+                var proxMb = fused ? logp.detach() : prox!.narrow(0, start, count);
+                if (fused) isStats = ImportanceStats(proxMb, rows.Values!, rows.Mask).Select(t => t.MoveToOuterDisposeScope()).ToArray();
+
+                var terms = GrpoLoss.Compute(logp, proxMb, rows.Values!, refLogp?.narrow(0, start, count),
+                    adv.narrow(0, start, count), rows.Mask, _s);
+                var entropy = TokenLogProbs.MaskedEntropy(logSoftmax, rows.Mask);
+
+                Optimizer.zero_grad();
+                var loss = terms.Loss.item<float>();
+                if (!float.IsFinite(loss))
+                {
+                    skipReason ??= $"non-finite loss ({loss}) at epoch {epoch}, rows {start}..{start + count - 1}";
+                    Interlocked.Increment(ref _skipped);
+                    continue;
+                }
+                terms.Loss.backward();
+                var gradNorm = nn.utils.clip_grad_norm_(parameters, _s.MaxGradNorm);
+                if (!double.IsFinite(gradNorm))
+                {
+                    Optimizer.zero_grad();
+                    skipReason ??= $"non-finite grad norm ({gradNorm}) at epoch {epoch}, rows {start}..{start + count - 1}";
+                    Interlocked.Increment(ref _skipped);
+                    continue;
+                }
+                Optimizer.step();
+                gradNorms.Add(gradNorm);
+                stepStats.Add(stack(new[] { terms.Loss.detach(), terms.PgLoss, terms.Kl, terms.ClipFrac, entropy }).MoveToOuterDisposeScope());
+            }
+        }
+        Optimizer.zero_grad();
+
+        var isHost = isStats is null ? new[] { double.NaN, double.NaN, double.NaN }
+            : stack(isStats).cpu().data<float>().ToArray().Select(v => (double)v).ToArray();
+        if (stepStats.Count == 0)
+            return new GrpoStepStats(double.NaN, double.NaN, double.NaN, double.NaN, isHost[0], isHost[1], isHost[2],
+                double.NaN, double.NaN, tokens, true, skipReason);
+        var means = stack(stepStats).mean(new long[] { 0 }).cpu().data<float>().ToArray();
+        return new GrpoStepStats(means[0], means[1], means[2], means[3], isHost[0], isHost[1], isHost[2],
+            gradNorms.Average(), means[4], tokens, skipReason is not null, skipReason);
+    }
+
+    /// <summary>[mean, max] of pi_prox/pi_behaviour before the cap, and the k3 KL(pi_behaviour || pi_prox), over completion tokens.</summary>
+    private static Tensor[] ImportanceStats(Tensor prox, Tensor behaviour, Tensor mask)
+    {
+        using var _ = no_grad();
+        var denominator = mask.sum().to_type(ScalarType.Float32).clamp_min(1.0);
+        var ratio = (prox - behaviour).exp();
+        var zero = zeros_like(ratio);
+        return new[]
+        {
+            where(mask, ratio, zero).sum() / denominator,
+            where(mask, ratio, zero).max(),
+            where(mask, GrpoLoss.K3(behaviour, prox), zero).sum() / denominator,
+        };
+    }
+
+    private static string? FirstNonFinite(IReadOnlyList<TrainSample> batch)
+    {
+        for (var i = 0; i < batch.Count; i++)
+        {
+            var b = batch[i];
+            if (!double.IsFinite(b.Advantage)) return $"non-finite advantage ({b.Advantage}) in sample {i}";
+            foreach (var lp in b.BehaviourLogProbs)
+                if (!float.IsFinite(lp)) return $"non-finite behaviour log-prob ({lp}) in sample {i}";
+        }
+        return null;
+    }
+
+    private static GrpoStepStats Empty(int tokens, string reason) =>
+        new(double.NaN, double.NaN, double.NaN, double.NaN, double.NaN, double.NaN, double.NaN, double.NaN, double.NaN,
+            tokens, true, reason);
+
+    public void Dispose() => Optimizer.Dispose();
+}

@@ -1,0 +1,94 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Pipeline.Learning.Model;
+
+/// <summary>
+/// Decoder-only transformer policy: token embedding + learned position embedding, <see cref="PolicyConfig.Layers"/>
+/// pre-LN blocks (causal multi-head attention through scaled_dot_product_attention, GELU MLP), a final LayerNorm
+/// and an LM head tied to the token embedding (GPT-2 style; halves the embedding parameters at small widths).
+/// No dropout, so train/eval mode does not change the numbers.
+/// </summary>
+/// <remarks>
+/// Parameter names (state_dict keys) are stable: <c>tok_emb.weight</c>, <c>pos_emb.weight</c>,
+/// <c>blocks.{i}.{ln_attn|qkv|attn_out|ln_mlp|mlp_in|mlp_out}.{weight|bias}</c>, <c>ln_f.{weight|bias}</c>.
+/// </remarks>
+public sealed class PolicyModel : nn.Module<Tensor, Tensor>
+{
+    private readonly Embedding tok_emb;
+    private readonly Embedding pos_emb;
+    private readonly ModuleList<TransformerBlock> blocks;
+    private readonly LayerNorm ln_f;
+
+    /// <summary>Builds the model and initialises every parameter from <paramref name="seed"/> alone.</summary>
+    public PolicyModel(PolicyConfig config, long seed) : base(nameof(PolicyModel))
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        config.Validate();
+        Config = config;
+        tok_emb = nn.Embedding(config.VocabSize, config.DModel);
+        pos_emb = nn.Embedding(config.ContextLength, config.DModel);
+        blocks = nn.ModuleList(Enumerable.Range(0, config.Layers).Select(_ => new TransformerBlock(config)).ToArray());
+        ln_f = nn.LayerNorm(config.DModel);
+        RegisterComponents();
+        Initialise(seed);
+    }
+
+    public PolicyConfig Config { get; }
+
+    /// <summary>Device of the parameters; inputs built by the sampler and trainers go here.</summary>
+    public Device Device => tok_emb.weight!.device;
+
+    /// <summary>[B,T] int64 tokens -> [B,T,V] logits, causal over the full sequence. T must be at most ContextLength.</summary>
+    public override Tensor forward(Tensor tokens)
+    {
+        var t = tokens.shape[1];
+        if (t > Config.ContextLength) throw new ArgumentException($"sequence length {t} exceeds context {Config.ContextLength}");
+        var x = tok_emb.forward(tokens) + pos_emb.forward(arange(t, dtype: ScalarType.Int64, device: tokens.device));
+        foreach (var block in blocks) x = block.forward(x);
+        return nn.functional.linear(ln_f.forward(x), tok_emb.weight!);
+    }
+
+    /// <summary>
+    /// One cached step: feeds [B,T] tokens at explicit [B,T] positions, appends their keys/values at
+    /// <see cref="KvCache.Length"/> and returns logits of the last position only, [B,V].
+    /// <paramref name="attnMask"/> is a boolean [B,1,T,Tk] "may attend" mask (left padding); with no mask,
+    /// <paramref name="causal"/> must be true for a multi-token prefill at slot 0 and false for a one-token query.
+    /// Advances <see cref="KvCache.Length"/> by T.
+    /// </summary>
+    internal Tensor ForwardCached(Tensor tokens, Tensor positions, KvCache cache, Tensor? attnMask, bool causal)
+    {
+        var t = tokens.shape[1];
+        var start = cache.Length;
+        var x = tok_emb.forward(tokens) + pos_emb.forward(positions);
+        for (var i = 0; i < blocks.Count; i++) x = blocks[i].Forward(x, cache.Layers[i], start, attnMask, causal);
+        cache.Length = start + t;
+        var last = x.narrow(1, t - 1, 1).squeeze(1);
+        return nn.functional.linear(ln_f.forward(last), tok_emb.weight!);
+    }
+
+    /// <summary>
+    /// GPT-2 initialisation drawn from a private generator: N(0, 0.02) for embeddings and linear weights,
+    /// N(0, 0.02/sqrt(2*Layers)) for the two residual output projections, zero biases, unit LayerNorm gains.
+    /// </summary>
+    private void Initialise(long seed)
+    {
+        using var generator = new Generator(unchecked((ulong)seed));
+        var residualStd = 0.02 / Math.Sqrt(2.0 * Config.Layers);
+        using var _ = no_grad();
+        foreach (var (name, p) in named_parameters())
+        {
+            if (name.StartsWith("ln_") || name.Contains(".ln_"))
+            {
+                if (name.EndsWith("weight")) p.fill_(1.0); else p.zero_();
+            }
+            else if (name.EndsWith("bias")) p.zero_();
+            else
+            {
+                var std = name.Contains("attn_out") || name.Contains("mlp_out") ? residualStd : 0.02;
+                p.copy_(randn(p.shape, generator: generator) * std); // init.normal_ ignores its generator in 0.107
+            }
+        }
+    }
+}

@@ -1,0 +1,84 @@
+using Pipeline.Learning.Model;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Pipeline.Learning.Sft;
+
+/// <summary>
+/// Supervised fine-tuning (warm start before RL): token-mean cross-entropy on completion tokens only, prompt and
+/// padding masked out; AdamW with decoupled weight decay on every parameter, global grad-norm clipping.
+/// A non-finite loss or gradient norm skips the optimizer step (returned loss is then NaN/inf).
+/// </summary>
+public sealed class SftTrainer : IDisposable
+{
+    private const long Ignore = -100;
+    private readonly PolicyModel _policy;
+    private readonly double _maxGradNorm;
+
+    public SftTrainer(PolicyModel policy, double learningRate, double weightDecay = 0.01, double maxGradNorm = 1.0)
+    {
+        _policy = policy ?? throw new ArgumentNullException(nameof(policy));
+        _maxGradNorm = maxGradNorm;
+        Optimizer = optim.AdamW(policy.parameters(), lr: learningRate, weight_decay: weightDecay);
+    }
+
+    public optim.Optimizer Optimizer { get; }
+
+    /// <summary>One optimizer step on <paramref name="batch"/>; returns the token-mean completion cross-entropy before the step.</summary>
+    public double Step(IReadOnlyList<SftExample> batch)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        if (batch.Count == 0) throw new ArgumentException("empty batch", nameof(batch));
+        using var scope = NewDisposeScope();
+        _policy.train();
+        var loss = Loss(batch);
+        var value = loss.item<float>();
+        Optimizer.zero_grad();
+        if (!float.IsFinite(value)) return value;
+        loss.backward();
+        var gradNorm = nn.utils.clip_grad_norm_(_policy.parameters(), _maxGradNorm);
+        if (double.IsFinite(gradNorm)) Optimizer.step();
+        Optimizer.zero_grad();
+        return value;
+    }
+
+    /// <summary>Token-weighted mean completion cross-entropy over <paramref name="examples"/>, no gradient.</summary>
+    public double Evaluate(IReadOnlyList<SftExample> examples, int batchSize = 64)
+    {
+        ArgumentNullException.ThrowIfNull(examples);
+        if (batchSize <= 0) throw new ArgumentOutOfRangeException(nameof(batchSize));
+        double total = 0;
+        long tokens = 0;
+        var wasTraining = _policy.training;
+        _policy.eval();
+        try
+        {
+            for (var start = 0; start < examples.Count; start += batchSize)
+            {
+                using var scope = NewDisposeScope();
+                using var noGrad = no_grad();
+                var chunk = examples.Skip(start).Take(batchSize).ToArray();
+                var count = chunk.Sum(e => e.CompletionTokens.Length);
+                if (count == 0) continue;
+                total += Loss(chunk).item<float>() * (double)count;
+                tokens += count;
+            }
+        }
+        finally
+        {
+            _policy.train(wasTraining);
+        }
+        return tokens == 0 ? double.NaN : total / tokens;
+    }
+
+    private Tensor Loss(IReadOnlyList<SftExample> batch)
+    {
+        var data = CompletionBatch.Build(batch.Count, i => batch[i].PromptTokens, i => batch[i].CompletionTokens, null,
+            _policy.Config, _policy.Device);
+        var logits = _policy.forward(data.Inputs);
+        var targets = data.Targets.masked_fill(data.Mask.logical_not(), Ignore);
+        return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[2]), targets.reshape(-1), ignore_index: Ignore);
+    }
+
+    public void Dispose() => Optimizer.Dispose();
+}

@@ -1,0 +1,248 @@
+using System.Text;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Microsoft.ML.Tokenizers;
+
+namespace Pipeline.Learning.Tokenization;
+
+/// <summary>
+/// Compact BPE tokenizer for the policy model: merges are learned deterministically from the task corpus,
+/// encoding/decoding is done by <see cref="BpeTokenizer"/> from Microsoft.ML.Tokenizers.
+/// </summary>
+/// <remarks>
+/// Pre-tokenization: runs of letters/digits (plus combining marks) form words; every other character,
+/// including each single space, is its own pre-token. BPE merges only happen inside a word, so an entity
+/// like <c>Lyon</c> has the same ids in <c>"in Lyon?"</c> and in <c>"'Lyon'"</c>.
+/// Special tokens have fixed ids: &lt;pad&gt;=0, &lt;bos&gt;=1, &lt;eos&gt;=2, &lt;sep&gt;=3, &lt;unk&gt;=4.
+/// Characters outside the trained alphabet encode to &lt;unk&gt;.
+/// Persisted as the standard <c>vocab.json</c> + <c>merges.txt</c> pair.
+/// </remarks>
+public sealed class PolicyTokenizer
+{
+    public const string PadToken = "<pad>";
+    public const string BosToken = "<bos>";
+    public const string EosToken = "<eos>";
+    public const string SepToken = "<sep>";
+    public const string UnkToken = "<unk>";
+
+    public const string VocabFileName = "vocab.json";
+    public const string MergesFileName = "merges.txt";
+
+    private static readonly string[] Specials = [PadToken, BosToken, EosToken, SepToken, UnkToken];
+
+    /// <summary>Runs of letters/marks/digits, or any single UTF-16 char (spaces included, one each).</summary>
+    private static readonly Regex PreTokenRegex =
+        new(@"[\p{L}\p{M}\p{N}]+|[\s\S]", RegexOptions.Compiled | RegexOptions.CultureInvariant);
+
+    private readonly BpeTokenizer _bpe;
+    private readonly IReadOnlyList<KeyValuePair<string, int>> _vocab; // ordered by id
+    private readonly IReadOnlyList<(string Left, string Right)> _merges; // ordered by rank
+
+    public int Pad => 0;
+    public int Bos => 1;
+    public int Eos => 2;
+    public int Sep => 3;
+    public int Unk => 4;
+
+    /// <summary>Number of ids (specials included); ids are 0..VocabSize-1.</summary>
+    public int VocabSize => _vocab.Count;
+
+    /// <summary>The underlying Microsoft.ML.Tokenizers tokenizer.</summary>
+    public BpeTokenizer Inner => _bpe;
+
+    private PolicyTokenizer(IReadOnlyList<KeyValuePair<string, int>> vocab, IReadOnlyList<(string, string)> merges)
+    {
+        _vocab = vocab;
+        _merges = merges;
+        for (int i = 0; i < Specials.Length; i++)
+            if (vocab.Count <= i || vocab[i].Key != Specials[i] || vocab[i].Value != i)
+                throw new InvalidDataException($"Vocabulary must start with the special tokens; id {i} must be '{Specials[i]}'.");
+        for (int i = 0; i < vocab.Count; i++)
+            if (vocab[i].Value != i)
+                throw new InvalidDataException($"Vocabulary ids must be dense 0..{vocab.Count - 1}; '{vocab[i].Key}' has id {vocab[i].Value}.");
+
+        var specials = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (int i = 0; i < Specials.Length; i++) specials[Specials[i]] = i;
+
+        _bpe = BpeTokenizer.Create(new BpeOptions(vocab)
+        {
+            Merges = merges.Select(m => m.Item1 + " " + m.Item2).ToList(),
+            SpecialTokens = specials,
+            UnknownToken = UnkToken,
+            FuseUnknownTokens = false,
+            // No special tokens here: literal "<eos>" in user text stays plain text.
+            PreTokenizer = new RegexPreTokenizer(PreTokenRegex, null),
+        });
+    }
+
+    /// <summary>
+    /// Learns BPE merges from <paramref name="corpus"/>. Deterministic: the same corpus (in any order) and
+    /// size give the same vocabulary. The base alphabet is every char of the corpus, so the result can exceed
+    /// <paramref name="vocabSize"/> when the alphabet alone is larger.
+    /// </summary>
+    public static PolicyTokenizer Train(IEnumerable<string> corpus, int vocabSize)
+    {
+        ArgumentNullException.ThrowIfNull(corpus);
+        var alphabet = new SortedSet<char>(Comparer<char>.Create((a, b) => a.CompareTo(b)));
+        var wordFreq = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (var text in corpus)
+        {
+            if (string.IsNullOrEmpty(text)) continue;
+            foreach (var c in text) alphabet.Add(c);
+            foreach (Match m in PreTokenRegex.Matches(text))
+            {
+                if (m.Length < 2) continue; // single chars never merge
+                wordFreq[m.Value] = wordFreq.GetValueOrDefault(m.Value) + 1;
+            }
+        }
+
+        var vocab = new List<KeyValuePair<string, int>>();
+        var known = new HashSet<string>(StringComparer.Ordinal);
+        void Add(string token)
+        {
+            if (known.Add(token)) vocab.Add(new(token, vocab.Count));
+        }
+        foreach (var s in Specials) Add(s);
+        foreach (var c in alphabet) Add(c.ToString());
+
+        // Words as symbol lists, in ordinal order so every step is deterministic.
+        var words = wordFreq.OrderBy(kv => kv.Key, StringComparer.Ordinal)
+            .Select(kv => (Symbols: kv.Key.Select(c => c.ToString()).ToList(), Freq: kv.Value))
+            .ToList();
+
+        var merges = new List<(string, string)>();
+        var pairCounts = new Dictionary<(string, string), long>();
+        while (vocab.Count < vocabSize)
+        {
+            pairCounts.Clear();
+            foreach (var (symbols, freq) in words)
+                for (int i = 0; i + 1 < symbols.Count; i++)
+                {
+                    var p = (symbols[i], symbols[i + 1]);
+                    pairCounts[p] = pairCounts.GetValueOrDefault(p) + freq;
+                }
+
+            (string L, string R) best = default;
+            long bestCount = 0;
+            foreach (var (pair, count) in pairCounts)
+            {
+                if (count > bestCount || (count == bestCount && ComparePair(pair, best) < 0))
+                {
+                    best = pair;
+                    bestCount = count;
+                }
+            }
+            if (bestCount < 2) break; // nothing worth merging
+
+            merges.Add(best);
+            var merged = best.L + best.R;
+            Add(merged);
+            foreach (var (symbols, _) in words)
+            {
+                for (int i = 0; i + 1 < symbols.Count; i++)
+                {
+                    if (symbols[i] == best.L && symbols[i + 1] == best.R)
+                    {
+                        symbols[i] = merged;
+                        symbols.RemoveAt(i + 1);
+                    }
+                }
+            }
+        }
+        return new PolicyTokenizer(vocab, merges);
+    }
+
+    private static int ComparePair((string, string) a, (string, string) b)
+    {
+        int c = string.CompareOrdinal(a.Item1, b.Item1);
+        return c != 0 ? c : string.CompareOrdinal(a.Item2, b.Item2);
+    }
+
+    /// <summary>Token ids of <paramref name="text"/>, without special tokens.</summary>
+    public int[] Encode(string text)
+    {
+        if (string.IsNullOrEmpty(text)) return [];
+        return _bpe.EncodeToIds(text, considerPreTokenization: true, considerNormalization: false).ToArray();
+    }
+
+    /// <summary>[bos, ..Encode(promptText).., sep].</summary>
+    public int[] EncodePrompt(string promptText)
+    {
+        var body = Encode(promptText);
+        var ids = new int[body.Length + 2];
+        ids[0] = Bos;
+        body.CopyTo(ids, 1);
+        ids[^1] = Sep;
+        return ids;
+    }
+
+    /// <summary>Text of <paramref name="ids"/>; special tokens (and &lt;unk&gt;) and out-of-range ids are skipped.</summary>
+    public string Decode(ReadOnlySpan<int> ids)
+    {
+        var sb = new StringBuilder(ids.Length * 3);
+        foreach (var id in ids)
+        {
+            if (id < Specials.Length || id >= _vocab.Count) continue;
+            sb.Append(_vocab[id].Key);
+        }
+        return sb.ToString();
+    }
+
+    /// <summary>Token string of an id (specials included), for debugging.</summary>
+    public string IdToToken(int id) => id >= 0 && id < _vocab.Count ? _vocab[id].Key : UnkToken;
+
+    /// <summary>Writes <c>vocab.json</c> and <c>merges.txt</c> into <paramref name="directory"/>.</summary>
+    public void Save(string directory)
+    {
+        Directory.CreateDirectory(directory);
+        var utf8 = new UTF8Encoding(false);
+        var ms = new MemoryStream();
+        using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions
+               {
+                   Indented = true,
+                   Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+               }))
+        {
+            w.WriteStartObject();
+            foreach (var (token, id) in _vocab) w.WriteNumber(token, id);
+            w.WriteEndObject();
+        }
+        WriteAtomic(Path.Combine(directory, VocabFileName), ms.ToArray());
+
+        var sb = new StringBuilder("#version: 0.2\n");
+        foreach (var (l, r) in _merges) sb.Append(l).Append(' ').Append(r).Append('\n');
+        WriteAtomic(Path.Combine(directory, MergesFileName), utf8.GetBytes(sb.ToString()));
+    }
+
+    /// <summary>Loads a tokenizer written by <see cref="Save"/>.</summary>
+    public static PolicyTokenizer Load(string directory)
+    {
+        var vocabPath = Path.Combine(directory, VocabFileName);
+        var mergesPath = Path.Combine(directory, MergesFileName);
+        if (!File.Exists(vocabPath) || !File.Exists(mergesPath))
+            throw new FileNotFoundException($"Tokenizer files {VocabFileName}/{MergesFileName} not found in '{directory}'.");
+
+        var map = JsonSerializer.Deserialize<Dictionary<string, int>>(File.ReadAllBytes(vocabPath))
+                  ?? throw new InvalidDataException($"Empty vocabulary in '{vocabPath}'.");
+        var vocab = map.OrderBy(kv => kv.Value).ToList();
+
+        var merges = new List<(string, string)>();
+        foreach (var line in File.ReadAllText(mergesPath, Encoding.UTF8).Split('\n'))
+        {
+            if (line.Length == 0 || line.StartsWith("#version", StringComparison.Ordinal)) continue;
+            int sp = line.IndexOf(' ');
+            if (sp <= 0 || sp == line.Length - 1)
+                throw new InvalidDataException($"Bad merge line '{line}' in '{mergesPath}'.");
+            merges.Add((line[..sp], line[(sp + 1)..]));
+        }
+        return new PolicyTokenizer(vocab, merges);
+    }
+
+    private static void WriteAtomic(string path, byte[] bytes)
+    {
+        var tmp = path + ".tmp";
+        File.WriteAllBytes(tmp, bytes);
+        File.Move(tmp, path, overwrite: true);
+    }
+}

@@ -1,0 +1,137 @@
+using System.Collections.Immutable;
+using System.Diagnostics;
+using Akka.Actor;
+using Akka.Event;
+using Pipeline.Core.Protocol;
+using Pipeline.Core.Rewards;
+using Pipeline.Runtime.Protocol;
+
+namespace Pipeline.Runtime.Actors;
+
+/// <summary>
+/// Scores each group with every declared reward source concurrently, off the actor's thread, and forwards the
+/// annotated group to the buffer. A required source holds the group until it answers or its deadline passes
+/// (then its signals are invalid); an optional source never holds the group: whatever it has not delivered when
+/// the required ones are done is marked invalid. Signals outside a source's declared range are invalid.
+/// At most <c>maxInFlight</c> groups are scored at once; beyond that the credit is released, not queued.
+/// </summary>
+public sealed class AnnotationStage : ReceiveActor
+{
+    private sealed record Scored(AnnotatedGroup Group);
+    private sealed record ScoringFailed(long CreditId, string Reason);
+
+    private readonly IReadOnlyList<(IRewardSource Source, RewardSourceSpec Spec)> _sources;
+    private readonly IActorRef _buffer;
+    private readonly int _maxInFlight;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private int _inFlight;
+
+    public AnnotationStage(IReadOnlyList<(IRewardSource Source, RewardSourceSpec Spec)> sources, IActorRef buffer, int maxInFlight)
+    {
+        if (sources.Count == 0) throw new ArgumentException("at least one reward source is needed", nameof(sources));
+        _sources = sources;
+        _buffer = buffer;
+        _maxInFlight = maxInFlight;
+        Receive<GeneratedGroup>(Handle);
+        Receive<Scored>(s =>
+        {
+            _inFlight--;
+            _buffer.Tell(s.Group);
+        });
+        Receive<ScoringFailed>(f =>
+        {
+            _inFlight--;
+            _buffer.Tell(new CreditReleased(f.CreditId, f.Reason));
+        });
+    }
+
+    public static Props Props(IReadOnlyList<(IRewardSource Source, RewardSourceSpec Spec)> sources, IActorRef buffer, int maxInFlight)
+        => Akka.Actor.Props.Create(() => new AnnotationStage(sources, buffer, maxInFlight));
+
+    protected override void PostStop() => _stopping.Cancel();
+
+    private void Handle(GeneratedGroup generated)
+    {
+        if (_inFlight >= _maxInFlight)
+        {
+            _log.Warning("Annotation stage full ({0} groups in flight): releasing credit {1}", _inFlight, generated.CreditId);
+            _buffer.Tell(new CreditReleased(generated.CreditId, "annotation stage full"));
+            return;
+        }
+        _inFlight++;
+        var self = Self;
+        ScoreAsync(generated, _sources, _stopping.Token).PipeTo(self,
+            success: group => new Scored(group),
+            failure: e => new ScoringFailed(generated.CreditId, $"annotation failed: {e.Message}"));
+    }
+
+    /// <summary>Runs all sources on one group; never throws for a source's failure (that source's signals become invalid).</summary>
+    public static async Task<AnnotatedGroup> ScoreAsync(GeneratedGroup generated,
+        IReadOnlyList<(IRewardSource Source, RewardSourceSpec Spec)> sources, CancellationToken stopping)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var group = generated.Group;
+        var tasks = sources.Select(s => RunSource(s.Source, s.Spec, group, stopping)).ToArray();
+
+        var required = tasks.Where((_, i) => sources[i].Spec.Required).ToArray();
+        await Task.WhenAll(required.Length > 0 ? required : tasks).ConfigureAwait(false);
+
+        var perSource = new IReadOnlyList<RewardSignal>[sources.Count];
+        for (var i = 0; i < sources.Count; i++)
+        {
+            perSource[i] = tasks[i].IsCompletedSuccessfully
+                ? tasks[i].Result
+                : Enumerable.Range(0, group.Rollouts.Length)
+                    .Select(_ => RewardSignal.Invalid(sources[i].Spec.Name, "optional source not ready when the group left", Stopwatch.GetElapsedTime(started)))
+                    .ToList();
+        }
+
+        var specs = sources.Select(s => s.Spec).ToList();
+        var rewards = ImmutableArray.CreateBuilder<RolloutRewards>(group.Rollouts.Length);
+        for (var r = 0; r < group.Rollouts.Length; r++)
+        {
+            var signals = perSource.Select(p => p[r]).ToImmutableArray();
+            var composed = RewardComposition.Compose(signals, specs);
+            rewards.Add(new RolloutRewards(signals, composed.Value, composed.Valid, composed.Reason));
+        }
+        return new AnnotatedGroup(generated.CreditId, group, rewards.MoveToImmutable(), Stopwatch.GetElapsedTime(started), generated.PromptCursor);
+    }
+
+    private static async Task<IReadOnlyList<RewardSignal>> RunSource(IRewardSource source, RewardSourceSpec spec, RolloutGroup group, CancellationToken stopping)
+    {
+        var started = Stopwatch.GetTimestamp();
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        deadline.CancelAfter(spec.Deadline);
+        IReadOnlyList<RewardSignal> signals;
+        try
+        {
+            signals = await source.ScoreAsync(group, deadline.Token).WaitAsync(spec.Deadline, stopping).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is TimeoutException or OperationCanceledException)
+        {
+            return AllInvalid($"deadline {spec.Deadline.TotalSeconds:0.###}s passed");
+        }
+        catch (Exception e)
+        {
+            return AllInvalid($"{e.GetType().Name}: {e.Message}");
+        }
+
+        if (signals.Count != group.Rollouts.Length)
+            return AllInvalid($"returned {signals.Count} signals for {group.Rollouts.Length} rollouts");
+
+        var (min, max) = source.Range;
+        return signals.Select(s => s.Source != spec.Name
+                ? RewardSignal.Invalid(spec.Name, $"signal labelled '{s.Source}'", s.Latency)
+                : s.Valid && (s.Value < min || s.Value > max || !double.IsFinite(s.Value))
+                    ? RewardSignal.Invalid(spec.Name, $"value {s.Value} outside [{min}, {max}]", s.Latency)
+                    : s)
+            .ToList();
+
+        IReadOnlyList<RewardSignal> AllInvalid(string reason)
+        {
+            var latency = Stopwatch.GetElapsedTime(started);
+            return Enumerable.Range(0, group.Rollouts.Length).Select(_ => RewardSignal.Invalid(spec.Name, reason, latency)).ToList();
+        }
+    }
+}

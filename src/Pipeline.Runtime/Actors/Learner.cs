@@ -1,0 +1,404 @@
+using System.Collections.Immutable;
+using System.Diagnostics;
+using Akka.Actor;
+using Akka.Event;
+using Pipeline.Core.Configuration;
+using Pipeline.Core.Grpo;
+using Pipeline.Core.Protocol;
+using Pipeline.Core.Tasks;
+using Pipeline.Learning.Checkpoints;
+using Pipeline.Learning.Grpo;
+using Pipeline.Learning.Model;
+using Pipeline.Learning.Sft;
+using Pipeline.Learning.Tokenization;
+using Pipeline.Learning.Weights;
+using Pipeline.Runtime.Metrics;
+using Pipeline.Runtime.Protocol;
+
+namespace Pipeline.Runtime.Actors;
+
+/// <summary>
+/// Owns the policy. Stage 1: supervised warm-start on the task's demonstrations with early stopping on a
+/// validation slice. Stage 2: GRPO on batches from the replay buffer: group-normalised advantages over valid
+/// rewards, decoupled PPO loss with truncated importance sampling against the behaviour log-probs, k3 KL to the
+/// frozen warm-start policy. Never trains on a group older than eta versions (counted). Publishes every version.
+/// </summary>
+public sealed class Learner : ReceiveActor, IWithTimers
+{
+    public sealed record Settings(PipelineSettings Pipeline, PolicyConfig Policy, string RunDir, ResumePoint? Resume);
+
+    /// <summary>Where a resumed run starts: the checkpoint it loads and what it says.</summary>
+    public sealed record ResumePoint(string CheckpointDir, string Stage, long Step, long PolicyVersion, long DataCursor);
+
+    public sealed record StartWarmStart;
+    public sealed record StartGrpo(WeightSnapshot Reference);
+    private sealed record SftEpoch(int Epoch);
+    private sealed record BatchDeadline(long RequestId);
+
+    private readonly Settings _s;
+    private readonly PolicyTokenizer _tokenizer;
+    private readonly IPipelineTask _task;
+    private readonly IActorRef _buffer;
+    private readonly IActorRef _metrics;
+    private readonly IActorRef _evaluator;
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+
+    private PolicyModel _policy = null!;
+    private PolicyModel? _reference;
+    private SftTrainer? _sft;
+    private GrpoTrainer? _grpo;
+
+    // warm-start state
+    private List<SftExample> _sftTrain = [];
+    private List<SftExample> _sftValidation = [];
+    private double _bestValidation = double.PositiveInfinity;
+    private WeightSnapshot? _best;
+    private int _epochsWithoutImprovement;
+    private int _epoch;
+
+    // GRPO state
+    private long _step;
+    private long _version;
+    private long _dataCursor;
+    private long _requestId;
+    private long _droppedStale;
+    private long _stepStarted;
+    private long _waitStarted;
+    private bool _interrupted;
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public Learner(Settings settings, PolicyTokenizer tokenizer, IPipelineTask task, IActorRef buffer, IActorRef metrics, IActorRef evaluator)
+    {
+        _s = settings;
+        _tokenizer = tokenizer;
+        _task = task;
+        _buffer = buffer;
+        _metrics = metrics;
+        _evaluator = evaluator;
+        if (settings.Resume is { } r)
+        {
+            _step = r.Step;
+            _version = r.PolicyVersion;
+            _dataCursor = r.DataCursor;
+        }
+        Idle();
+    }
+
+    public static Props Props(Settings settings, PolicyTokenizer tokenizer, IPipelineTask task, IActorRef buffer, IActorRef metrics, IActorRef evaluator)
+        => Akka.Actor.Props.Create(() => new Learner(settings, tokenizer, task, buffer, metrics, evaluator))
+            .WithDispatcher(Dispatchers.Torch);
+
+    public long Version => _version;
+
+    protected override void PreStart()
+    {
+        _policy = new PolicyModel(_s.Policy, _s.Pipeline.Seed);
+    }
+
+    protected override void PostStop()
+    {
+        _sft?.Dispose();
+        _grpo?.Dispose();
+        _reference?.Dispose();
+        _policy.Dispose();
+    }
+
+    private void Idle()
+    {
+        Receive<StartWarmStart>(_ => BeginWarmStart());
+        Receive<StartGrpo>(BeginGrpo);
+        Receive<Interrupt>(_ => Context.Parent.Tell(new GrpoCompleted(_step, _version, null, true)));
+        Receive<RequestLatestWeights>(_ => { });
+    }
+
+    // ---------------- stage 1: supervised warm-start ----------------
+
+    private void BeginWarmStart()
+    {
+        var ws = _s.Pipeline.WarmStart;
+        var examples = _task.Demonstrations
+            .Select(d => new SftExample(_tokenizer.EncodePrompt(d.Prompt.Text), [.. _tokenizer.Encode(d.Completion), _tokenizer.Eos]))
+            .Where(e => e.PromptTokens.Length + e.CompletionTokens.Length <= _s.Policy.ContextLength)
+            .ToList();
+        if (examples.Count < 2) throw new InvalidOperationException("the task has fewer than 2 demonstrations that fit the context");
+        new Random(_s.Pipeline.Seed).Shuffle(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(examples));
+        var validation = Math.Max(1, (int)Math.Round(examples.Count * ws.ValidationFraction));
+        _sftValidation = examples.Take(validation).ToList();
+        _sftTrain = examples.Skip(validation).ToList();
+        _sft = new SftTrainer(_policy, ws.LearningRate, ws.WeightDecay, _s.Pipeline.Grpo.MaxGradNorm);
+
+        if (_s.Resume is { Stage: CheckpointStages.WarmStart } r)
+        {
+            var meta = CheckpointStore.Load(r.CheckpointDir, _policy, _sft.Optimizer);
+            _epoch = (int)meta.Step;
+            _bestValidation = meta.Extra.TryGetValue("best_validation", out var b) ? double.Parse(b, System.Globalization.CultureInfo.InvariantCulture) : double.PositiveInfinity;
+            _log.Info("Resumed warm-start at epoch {0}", _epoch);
+        }
+        _log.Info("Warm-start: {0} demonstrations ({1} held for validation), up to {2} epochs", _sftTrain.Count, _sftValidation.Count, ws.MaxEpochs);
+        Become(WarmStarting);
+        Self.Tell(new SftEpoch(_epoch + 1));
+    }
+
+    private void WarmStarting()
+    {
+        Receive<SftEpoch>(RunEpoch);
+        Receive<Interrupt>(_ =>
+        {
+            WriteCheckpoint(CheckpointStages.WarmStart, _epoch, _sft!.Optimizer);
+            Context.Parent.Tell(new GrpoCompleted(_step, _version, null, true));
+            Become(Done);
+        });
+    }
+
+    private void RunEpoch(SftEpoch msg)
+    {
+        var ws = _s.Pipeline.WarmStart;
+        if (msg.Epoch > ws.MaxEpochs || _epochsWithoutImprovement >= ws.Patience)
+        {
+            FinishWarmStart();
+            return;
+        }
+        var started = Stopwatch.GetTimestamp();
+        var order = Enumerable.Range(0, _sftTrain.Count).ToArray();
+        new Random(unchecked(_s.Pipeline.Seed * 7919 + msg.Epoch)).Shuffle(order);
+        var lossSum = 0.0;
+        var batches = 0;
+        var tokens = 0L;
+        for (var i = 0; i < order.Length; i += ws.BatchSize)
+        {
+            var batch = order.Skip(i).Take(ws.BatchSize).Select(j => _sftTrain[j]).ToList();
+            var loss = _sft!.Step(batch);
+            if (double.IsFinite(loss)) { lossSum += loss; batches++; }
+            tokens += batch.Sum(b => b.PromptTokens.Length + b.CompletionTokens.Length);
+        }
+        var validation = _sft!.Evaluate(_sftValidation);
+        var elapsed = Stopwatch.GetElapsedTime(started).TotalSeconds;
+        _epoch = msg.Epoch;
+        if (validation < _bestValidation - 1e-4)
+        {
+            _bestValidation = validation;
+            _best = WeightTransfer.Export(_policy, 0);
+            _epochsWithoutImprovement = 0;
+        }
+        else
+        {
+            _epochsWithoutImprovement++;
+        }
+        _metrics.Tell(new MetricsReport(_epoch, new Dictionary<string, double>
+        {
+            ["sft/epoch"] = _epoch,
+            ["sft/loss"] = batches > 0 ? lossSum / batches : double.NaN,
+            ["sft/val_loss"] = validation,
+            ["sft/best_val_loss"] = _bestValidation,
+            ["timing_s/sft_epoch"] = elapsed,
+            ["throughput/sft_tokens_per_s"] = tokens / Math.Max(elapsed, 1e-9),
+        }));
+        Self.Tell(new SftEpoch(_epoch + 1));
+    }
+
+    private void FinishWarmStart()
+    {
+        if (_best is not null) WeightTransfer.Import(_policy, _best);
+        var snapshot = WeightTransfer.Export(_policy, 0);
+        _sft?.Dispose();
+        _sft = null;
+        _version = 0;
+        _step = 0;
+        WriteCheckpoint(CheckpointStages.WarmStartDone, 0, null);
+        // The frozen KL reference lives apart from the rotating checkpoints, so --resume always finds it.
+        CheckpointStore.Save(Path.Combine(_s.RunDir, "reference"), _policy, null,
+            CheckpointMetaFactory.Create(CheckpointStages.WarmStartDone, 0, 0, 0, _s.Pipeline.Seed, new Dictionary<string, string>()), 1);
+        Become(Idle);
+        Context.Parent.Tell(new WarmStartCompleted(snapshot, _epoch, _bestValidation));
+    }
+
+    // ---------------- stage 2: GRPO ----------------
+
+    private void BeginGrpo(StartGrpo start)
+    {
+        var g = _s.Pipeline.Grpo;
+        var gen = _s.Pipeline.Generation;
+        _reference = new PolicyModel(_s.Policy, _s.Pipeline.Seed);
+        WeightTransfer.Import(_reference, start.Reference);
+        _grpo = new GrpoTrainer(_policy, g.KlCoef > 0 ? _reference : null, new GrpoSettings(
+            LearningRate: g.LearningRate, WeightDecay: g.WeightDecay, MaxGradNorm: g.MaxGradNorm,
+            ClipLow: g.ClipLow, ClipHigh: g.ClipHigh, KlCoef: g.KlCoef, IsCap: g.IsCap,
+            Temperature: gen.Temperature > 0 ? gen.Temperature : 1.0, MiniBatches: g.MiniBatches, Epochs: g.Epochs));
+
+        if (_s.Resume is { Stage: CheckpointStages.Grpo } r)
+        {
+            var meta = CheckpointStore.Load(r.CheckpointDir, _policy, _grpo.Optimizer);
+            _step = meta.Step;
+            _version = meta.PolicyVersion;
+            _dataCursor = meta.DataCursor;
+            _log.Info("Resumed GRPO at step {0}, policy version {1}", _step, _version);
+        }
+        else if (_s.Resume is { Stage: CheckpointStages.WarmStartDone })
+        {
+            WeightTransfer.Import(_policy, start.Reference);
+        }
+
+        Become(Training);
+        Publish();
+        if (_step >= g.Steps) { Finish(); return; }
+        RequestNextBatch();
+    }
+
+    private void Training()
+    {
+        Receive<TrainingBatch>(Train);
+        Receive<RequestLatestWeights>(_ => Sender.Tell(new PolicyWeights(WeightTransfer.Export(_policy, _version))));
+        Receive<BatchDeadline>(d =>
+        {
+            if (d.RequestId != _requestId) return;
+            var reason = $"no training batch within {_s.Pipeline.Timeouts.BatchWait.TotalSeconds:0}s at policy version {_version}: generation or annotation has stalled";
+            _log.Error(reason);
+            Context.Parent.Tell(new RunFailed(reason));
+        });
+        Receive<Interrupt>(_ =>
+        {
+            _interrupted = true;
+            WriteCheckpoint(CheckpointStages.Grpo, _step, _grpo!.Optimizer);
+            Context.Parent.Tell(new GrpoCompleted(_step, _version, null, true));
+            Become(Done);
+        });
+    }
+
+    private void RequestNextBatch()
+    {
+        _requestId++;
+        _waitStarted = Stopwatch.GetTimestamp();
+        _buffer.Tell(new RequestBatch(_requestId, _s.Pipeline.Grpo.BatchGroups, _version));
+        Timers.StartSingleTimer("batch-deadline", new BatchDeadline(_requestId), _s.Pipeline.Timeouts.BatchWait);
+    }
+
+    private void Train(TrainingBatch batch)
+    {
+        if (batch.RequestId != _requestId || _interrupted) return;
+        Timers.Cancel("batch-deadline");
+        var waited = Stopwatch.GetElapsedTime(_waitStarted).TotalSeconds;
+        var g = _s.Pipeline.Grpo;
+
+        var samples = new List<TrainSample>();
+        var fresh = new List<AnnotatedGroup>();
+        foreach (var group in batch.Groups)
+        {
+            var staleness = _version - group.Group.PolicyVersion;
+            if (staleness > g.MaxStaleness || staleness < 0)
+            {
+                _droppedStale++;
+                continue;
+            }
+            fresh.Add(group);
+            _dataCursor = Math.Max(_dataCursor, group.PromptCursor);
+            var rewards = group.Rewards.Select(r => r.Reward).ToArray();
+            var valid = group.Rewards.Select(r => r.Valid).ToArray();
+            var advantages = GroupAdvantages.Compute(rewards, valid);
+            for (var i = 0; i < group.Group.Rollouts.Length; i++)
+            {
+                if (!valid[i]) continue; // masked: an invalid reward contributes nothing, not a zero
+                var r = group.Group.Rollouts[i];
+                samples.Add(new TrainSample(r.PromptTokens, r.CompletionTokens, r.BehaviourLogProbs, advantages[i], r.PolicyVersion));
+            }
+        }
+
+        var update = Stopwatch.GetTimestamp();
+        GrpoStepStats? stats = samples.Count > 0 ? _grpo!.Step(samples) : null;
+        var updateSeconds = Stopwatch.GetElapsedTime(update).TotalSeconds;
+
+        _step++;
+        _version++; // a skipped or empty step still advances the version, so admission never stalls
+        var sync = Stopwatch.GetTimestamp();
+        var snapshot = Publish();
+        var syncSeconds = Stopwatch.GetElapsedTime(sync).TotalSeconds;
+
+        var stepSeconds = _stepStarted == 0 ? waited + updateSeconds + syncSeconds : Stopwatch.GetElapsedTime(_stepStarted).TotalSeconds;
+        _stepStarted = Stopwatch.GetTimestamp();
+        var data = BatchMetrics.Compute(fresh, _version - 1);
+        data["timing_s/wait"] = waited;
+        data["timing_s/update"] = updateSeconds;
+        data["timing_s/sync"] = syncSeconds;
+        data["timing_s/step"] = stepSeconds;
+        data["throughput/rollouts_per_s"] = fresh.Sum(f => f.Group.Rollouts.Length) / Math.Max(stepSeconds, 1e-9);
+        data["throughput/tokens_per_s"] = fresh.Sum(f => f.Group.TokenCount) / Math.Max(stepSeconds, 1e-9);
+        data["policy/version"] = _version;
+        data["learner/dropped_stale"] = _droppedStale;
+        data["learner/samples"] = samples.Count;
+        data["buffer/depth"] = batch.Stats.Depth;
+        data["buffer/dropped_stale"] = batch.Stats.DroppedStale;
+        data["buffer/dropped_late"] = batch.Stats.DroppedLate;
+        data["admission/capacity"] = batch.Stats.Capacity;
+        data["admission/running"] = batch.Stats.Running;
+        data["admission/credits_expired"] = batch.Stats.CreditsExpired;
+        data["admission/credits_released"] = batch.Stats.CreditsReleased;
+        if (stats is not null)
+        {
+            data["actor/loss"] = stats.Loss;
+            data["actor/pg_loss"] = stats.PgLoss;
+            data["actor/kl"] = stats.Kl;
+            data["actor/pg_clipfrac"] = stats.ClipFrac;
+            data["actor/entropy"] = stats.Entropy;
+            data["actor/grad_norm"] = stats.GradNorm;
+            data["is_ratio/mean"] = stats.IsRatioMean;
+            data["is_ratio/max"] = stats.IsRatioMax;
+            data["mismatch_kl"] = stats.MismatchKl;
+            data["actor/tokens"] = stats.Tokens;
+        }
+        data["actor/skipped_steps"] = _grpo!.SkippedSteps;
+        _metrics.Tell(new MetricsReport(_step, data));
+
+        var c = _s.Pipeline.Checkpoint;
+        if (c.EverySteps > 0 && _step % c.EverySteps == 0 && _step < g.Steps)
+            WriteCheckpoint(CheckpointStages.Grpo, _step, _grpo.Optimizer);
+        var e = _s.Pipeline.Eval;
+        if (e.EverySteps > 0 && _step % e.EverySteps == 0 && _step < g.Steps)
+            _evaluator.Tell(new EvaluatePolicy($"step {_step}", _step, snapshot));
+
+        if (_step >= g.Steps) Finish();
+        else RequestNextBatch();
+    }
+
+    private void Finish()
+    {
+        WriteCheckpoint(CheckpointStages.Grpo, _step, _grpo!.Optimizer);
+        Context.Parent.Tell(new GrpoCompleted(_step, _version, WeightTransfer.Export(_policy, _version), false));
+        Become(Done);
+    }
+
+    private void Done()
+    {
+        Receive<TrainingBatch>(_ => { });
+        Receive<BatchDeadline>(_ => { });
+        Receive<RequestLatestWeights>(_ => { });
+        Receive<Interrupt>(_ => { });
+    }
+
+    private WeightSnapshot Publish()
+    {
+        var snapshot = WeightTransfer.Export(_policy, _version);
+        Context.System.EventStream.Publish(new PolicyWeights(snapshot));
+        _buffer.Tell(new PolicyVersionAdvanced(_version));
+        return snapshot;
+    }
+
+    private void WriteCheckpoint(string stage, long step, TorchSharp.torch.optim.Optimizer? optimizer)
+    {
+        var meta = CheckpointMetaFactory.Create(stage, step, _version, _dataCursor, _s.Pipeline.Seed,
+            new Dictionary<string, string>
+            {
+                ["best_validation"] = _bestValidation.ToString("R", System.Globalization.CultureInfo.InvariantCulture),
+            });
+        var path = CheckpointStore.Save(_s.RunDir, _policy, optimizer, meta, _s.Pipeline.Checkpoint.Keep);
+        _log.Info("Checkpoint {0} (stage {1}, step {2}, version {3})", path, stage, step, _version);
+        Context.Parent.Tell(new CheckpointWritten(path, step, _version));
+    }
+}
+
+/// <summary>Stage names stored in checkpoints.</summary>
+public static class CheckpointStages
+{
+    public const string WarmStart = "warm-start";
+    public const string WarmStartDone = "warm-start-done";
+    public const string Grpo = "grpo";
+}

@@ -1,0 +1,207 @@
+using Akka.Actor;
+using Akka.Event;
+using Pipeline.Core.Configuration;
+using Pipeline.Core.Protocol;
+using Pipeline.Core.Rewards;
+using Pipeline.Core.Tasks;
+using Pipeline.Learning.Model;
+using Pipeline.Learning.Sampling;
+using Pipeline.Learning.Tokenization;
+using Pipeline.Learning.Weights;
+using Pipeline.Runtime.Metrics;
+using Pipeline.Runtime.Protocol;
+
+namespace Pipeline.Runtime.Actors;
+
+public enum RunStatus { Completed, Interrupted, Failed }
+
+/// <summary>What a run produced: the held-out scores before and after GRPO, and where it stopped.</summary>
+public sealed record RunResult(RunStatus Status, string RunDir, EvalReport? WarmStart, EvalReport? Final, long Step, long PolicyVersion, string? Error);
+
+/// <summary>
+/// Starts every role of one run as its child, watches them, sequences the stages (warm-start, warm-start
+/// evaluation, GRPO, final evaluation) and completes the run's result. A dead generator is replaced (its credit
+/// is released by the buffer, so its group is re-issued); any other dead child fails the run with its reason.
+/// The same wiring serves local mode, and is what cluster mode places on nodes.
+/// </summary>
+public sealed class RunSupervisor : ReceiveActor
+{
+    public sealed record Inputs(
+        PipelineSettings Settings,
+        string RunDir,
+        IPipelineTask Task,
+        PolicyTokenizer Tokenizer,
+        PolicyConfig Policy,
+        Learner.ResumePoint? Resume,
+        WeightSnapshot? Reference,
+        EvalReport? WarmStartEval,
+        TaskCompletionSource<RunResult> Completion,
+        Action<MetricsReport>? Observer);
+
+    private readonly Inputs _in;
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly HashSet<IActorRef> _generators = [];
+    private IActorRef _metrics = ActorRefs.Nobody;
+    private IActorRef _evaluator = ActorRefs.Nobody;
+    private IActorRef _buffer = ActorRefs.Nobody;
+    private IActorRef _prompts = ActorRefs.Nobody;
+    private IActorRef _annotator = ActorRefs.Nobody;
+    private IActorRef _learner = ActorRefs.Nobody;
+    private EvalReport? _warmStartEval;
+    private EvalReport? _finalEval;
+    private GrpoCompleted? _grpoDone;
+    private bool _finished;
+    private int _generatorSerial;
+    private int _generatorRestarts;
+
+    public RunSupervisor(Inputs inputs)
+    {
+        _in = inputs;
+        _warmStartEval = inputs.WarmStartEval;
+        Receive<StartRun>(_ => Start());
+        Receive<WarmStartCompleted>(HandleWarmStart);
+        Receive<EvaluationCompleted>(HandleEvaluation);
+        Receive<GrpoCompleted>(HandleGrpoDone);
+        Receive<CheckpointWritten>(c => _log.Debug("checkpoint {0}", c.Path));
+        Receive<Interrupt>(_ =>
+        {
+            _log.Warning("Interrupted: writing a checkpoint, then stopping");
+            StopGenerators();
+            _learner.Tell(Interrupt.Instance);
+        });
+        Receive<RunFailed>(f => Complete(RunStatus.Failed, f.Reason));
+        Receive<Terminated>(HandleTerminated);
+    }
+
+    public static Props Props(Inputs inputs) => Akka.Actor.Props.Create(() => new RunSupervisor(inputs));
+
+    /// <summary>Every child failure stops that child; this actor decides what the loss means.</summary>
+    protected override SupervisorStrategy SupervisorStrategy() => new OneForOneStrategy(e =>
+    {
+        _log.Error(e, "A pipeline role failed");
+        return Directive.Stop;
+    });
+
+    protected override void PreStart()
+    {
+        var s = _in.Settings;
+        _metrics = Watch(MetricsRecorder.Props(_in.RunDir, s.Metrics.TensorBoard, s.Metrics.Plots, _in.Observer), "metrics");
+        _evaluator = Watch(Evaluator.Props(new Evaluator.Settings(_in.Policy, s.Generation.MaxTokens, s.Eval.Limit, s.Seed),
+            _in.Tokenizer, _in.Task, _metrics), "evaluator");
+        var startVersion = _in.Resume is { Stage: CheckpointStages.Grpo } r ? r.PolicyVersion : 0;
+        _buffer = Watch(ReplayBuffer.Props(new ReplayBuffer.Settings(s.Grpo.BatchGroups, s.Grpo.MaxStaleness, s.Buffer.Capacity,
+            startVersion, s.Timeouts.Credit)), "buffer");
+        _prompts = Watch(PromptSource.Props(_in.Task.RlPrompts, s.Seed, _in.Resume?.DataCursor ?? 0), "prompts");
+        var sources = s.RewardSources.Select(spec => (_in.Task.CreateRewardSource(spec.Name), spec)).ToList();
+        var maxInFlight = (s.Grpo.MaxStaleness + 2) * s.Grpo.BatchGroups + s.Generation.Generators;
+        _annotator = Watch(AnnotationStage.Props(sources, _buffer, maxInFlight), "annotation");
+        _learner = Watch(Learner.Props(new Learner.Settings(s, _in.Policy, _in.RunDir, _in.Resume), _in.Tokenizer, _in.Task,
+            _buffer, _metrics, _evaluator), "learner");
+    }
+
+    private IActorRef Watch(Props props, string name) => Context.Watch(Context.ActorOf(props, name));
+
+    private void Start()
+    {
+        switch (_in.Resume?.Stage)
+        {
+            case CheckpointStages.Grpo or CheckpointStages.WarmStartDone when _in.Reference is not null:
+                _log.Info("Resuming GRPO from {0}", _in.Resume!.CheckpointDir);
+                if (_warmStartEval is null) _evaluator.Tell(new EvaluatePolicy("warm-start", 0, _in.Reference));
+                BeginGrpo(_in.Reference);
+                break;
+            default:
+                if (_in.Settings.WarmStart.Enabled || _in.Resume is not null) _learner.Tell(new Learner.StartWarmStart());
+                else Self.Tell(new WarmStartCompleted(SnapshotOfFreshPolicy(), 0, double.NaN));
+                break;
+        }
+    }
+
+    private WeightSnapshot SnapshotOfFreshPolicy()
+    {
+        using var model = new PolicyModel(_in.Policy, _in.Settings.Seed);
+        return WeightTransfer.Export(model, 0);
+    }
+
+    private void HandleWarmStart(WarmStartCompleted done)
+    {
+        _log.Info("Warm-start finished after {0} epochs (validation loss {1:0.0000})", done.Epochs, done.ValidationLoss);
+        _evaluator.Tell(new EvaluatePolicy("warm-start", 0, done.Snapshot));
+        BeginGrpo(done.Snapshot);
+    }
+
+    private void BeginGrpo(WeightSnapshot reference)
+    {
+        _learner.Tell(new Learner.StartGrpo(reference));
+        for (var i = 0; i < _in.Settings.Generation.Generators; i++) StartGenerator();
+    }
+
+    private void StartGenerator()
+    {
+        var s = _in.Settings;
+        var id = $"generator-{_generatorSerial++}";
+        var sampling = new SamplingSettings(s.Generation.Temperature, s.Generation.TopP, s.Generation.MaxTokens, [_in.Tokenizer.Eos]);
+        var settings = new Generator.Settings(id, _in.Policy, sampling, s.Generation.GroupSize, s.Seed * 1000L + _generatorSerial);
+        _generators.Add(Watch(Generator.Props(settings, _in.Tokenizer, _buffer, _prompts, _annotator, _learner), id));
+    }
+
+    private void StopGenerators()
+    {
+        foreach (var g in _generators) { Context.Unwatch(g); Context.Stop(g); }
+        _generators.Clear();
+    }
+
+    private void HandleEvaluation(EvaluationCompleted done)
+    {
+        if (done.Label == "warm-start")
+        {
+            _warmStartEval = done.Report;
+            EvalReportFile.Write(Path.Combine(_in.RunDir, "eval_warm_start.json"), done.Report, done.PolicyVersion);
+        }
+        else if (done.Label == "final")
+        {
+            _finalEval = done.Report;
+            EvalReportFile.Write(Path.Combine(_in.RunDir, "eval_final.json"), done.Report, done.PolicyVersion);
+        }
+        TryFinish();
+    }
+
+    private void HandleGrpoDone(GrpoCompleted done)
+    {
+        _grpoDone = done;
+        StopGenerators();
+        if (done.Interrupted) { Complete(RunStatus.Interrupted, null); return; }
+        _evaluator.Tell(new EvaluatePolicy("final", done.Step, done.Final!));
+    }
+
+    private void TryFinish()
+    {
+        if (_grpoDone is { Interrupted: false } && _finalEval is not null && _warmStartEval is not null)
+            Complete(RunStatus.Completed, null);
+    }
+
+    private void HandleTerminated(Terminated t)
+    {
+        if (_finished) return;
+        if (_generators.Remove(t.ActorRef))
+        {
+            _generatorRestarts++;
+            _log.Warning("{0} died; starting a replacement ({1} so far). Its credit is released and its group re-issued.", t.ActorRef.Path.Name, _generatorRestarts);
+            if (_generatorRestarts > 10 * _in.Settings.Generation.Generators)
+                Complete(RunStatus.Failed, "generators keep failing; see the log");
+            else
+                StartGenerator();
+            return;
+        }
+        Complete(RunStatus.Failed, $"pipeline role '{t.ActorRef.Path.Name}' stopped unexpectedly; see the log above");
+    }
+
+    private void Complete(RunStatus status, string? error)
+    {
+        if (_finished) return;
+        _finished = true;
+        StopGenerators();
+        _in.Completion.TrySetResult(new RunResult(status, _in.RunDir, _warmStartEval, _finalEval,
+            _grpoDone?.Step ?? 0, _grpoDone?.PolicyVersion ?? 0, error));
+    }
+}

@@ -1,0 +1,98 @@
+using System.Globalization;
+using Akka.Actor;
+using Pipeline.Core.Configuration;
+using Pipeline.Core.Protocol;
+using Pipeline.Core.Tasks;
+using Pipeline.Learning;
+using Pipeline.Learning.Checkpoints;
+using Pipeline.Learning.Model;
+using Pipeline.Learning.Tokenization;
+using Pipeline.Learning.Weights;
+using Pipeline.Runtime.Actors;
+using Pipeline.Runtime.Metrics;
+using Pipeline.Runtime.Protocol;
+
+namespace Pipeline.Runtime.Hosting;
+
+/// <summary>
+/// Local mode: one ActorSystem holding every role. Prepares the run folder (config snapshot, task databases,
+/// tokenizer), resumes from the newest checkpoint when asked, starts the <see cref="RunSupervisor"/> and waits
+/// for its result. Cancelling <c>interrupt</c> (Ctrl-C) writes a checkpoint before the system stops.
+/// </summary>
+public static class LocalRun
+{
+    public const string ConfigSnapshotFile = "config.conf";
+
+    public static async Task<RunResult> RunAsync(PipelineSettings settings, string runDir, bool resume,
+        Action<MetricsReport>? observer, Action<string>? status, CancellationToken interrupt)
+    {
+        Directory.CreateDirectory(runDir);
+        TorchRuntime.Configure(settings.TorchThreads);
+        var device = TorchRuntime.ResolveDevice(settings.Device);
+        status?.Invoke($"run folder {runDir} (device {device.type})");
+
+        if (!resume || !File.Exists(Path.Combine(runDir, ConfigSnapshotFile)))
+            File.WriteAllText(Path.Combine(runDir, ConfigSnapshotFile), ConfigSnapshot(settings));
+
+        using var task = TaskCatalog.Create(settings, runDir);
+        status?.Invoke($"task '{task.Name}': {task.Demonstrations.Count} demonstrations, {task.RlPrompts.Count} RL prompts, {task.HeldOut.Count} held-out");
+
+        var tokenizerDir = Path.Combine(runDir, "tokenizer");
+        PolicyTokenizer tokenizer;
+        if (resume && Directory.Exists(tokenizerDir))
+        {
+            tokenizer = PolicyTokenizer.Load(tokenizerDir);
+        }
+        else
+        {
+            tokenizer = PolicyTokenizer.Train(task.TokenizerCorpus, settings.Policy.VocabSize);
+            tokenizer.Save(tokenizerDir);
+        }
+        var policy = new PolicyConfig(tokenizer.VocabSize, settings.Policy.DModel, settings.Policy.Layers, settings.Policy.Heads, settings.Policy.Context);
+
+        Learner.ResumePoint? resumePoint = null;
+        WeightSnapshot? reference = null;
+        if (resume)
+        {
+            var latest = CheckpointStore.FindLatest(runDir)
+                ?? throw new ConfigException($"--resume: no checkpoint in {Path.Combine(runDir, "checkpoints")}");
+            resumePoint = new Learner.ResumePoint(latest.Dir, latest.Meta.Stage, latest.Meta.Step, latest.Meta.PolicyVersion, latest.Meta.DataCursor);
+            var referenceCheckpoint = CheckpointStore.FindLatest(Path.Combine(runDir, "reference"));
+            if (referenceCheckpoint is { } rc)
+            {
+                using var model = new PolicyModel(policy, settings.Seed);
+                CheckpointStore.Load(rc.Dir, model, null);
+                reference = WeightTransfer.Export(model, 0);
+            }
+            status?.Invoke($"resuming from {latest.Dir}: stage {latest.Meta.Stage}, step {latest.Meta.Step}, policy version {latest.Meta.PolicyVersion}");
+        }
+
+        var completion = new TaskCompletionSource<RunResult>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var system = ActorSystem.Create("pipeline", settings.Hocon);
+        try
+        {
+            var inputs = new RunSupervisor.Inputs(settings, runDir, task, tokenizer, policy, resumePoint, reference,
+                EvalReportFile.Read(Path.Combine(runDir, "eval_warm_start.json")), completion, observer);
+            var supervisor = system.ActorOf(RunSupervisor.Props(inputs), "run");
+            supervisor.Tell(StartRun.Instance);
+            await using var onInterrupt = interrupt.Register(() => supervisor.Tell(Interrupt.Instance));
+            var result = await completion.Task.ConfigureAwait(false);
+            await system.Terminate().WaitAsync(settings.Timeouts.Shutdown).ConfigureAwait(false);
+            return result;
+        }
+        finally
+        {
+            if (!system.WhenTerminated.IsCompleted)
+                await system.Terminate().WaitAsync(settings.Timeouts.Shutdown).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The "pipeline" section as it was resolved, for the run folder; contains no secrets (keys come from the environment).</summary>
+    public static string ConfigSnapshot(PipelineSettings settings)
+        => "# Resolved configuration of this run (all layers merged).\npipeline " + settings.Hocon.GetValue("pipeline") + "\n";
+
+    public static string DefaultRunName(PipelineSettings settings, DateTimeOffset now)
+        => string.IsNullOrWhiteSpace(settings.RunName)
+            ? $"{settings.Task.Name}__grpo__{settings.Seed}__{now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}"
+            : settings.RunName;
+}

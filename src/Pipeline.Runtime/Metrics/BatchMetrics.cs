@@ -1,0 +1,51 @@
+using Pipeline.Runtime.Protocol;
+
+namespace Pipeline.Runtime.Metrics;
+
+/// <summary>Reward, staleness and timing statistics of one training batch, named as in veRL and OpenRLHF.</summary>
+public static class BatchMetrics
+{
+    public static Dictionary<string, double> Compute(IReadOnlyList<AnnotatedGroup> groups, long learnerVersion)
+    {
+        var data = new Dictionary<string, double>();
+        var valid = groups.SelectMany(g => g.Rewards).Where(r => r.Valid).Select(r => r.Reward).ToList();
+        var all = groups.SelectMany(g => g.Rewards).ToList();
+        data["reward/mean"] = valid.Count > 0 ? valid.Average() : double.NaN;
+        data["reward/std"] = Std(valid);
+        data["reward/invalid_frac"] = all.Count > 0 ? all.Count(r => !r.Valid) / (double)all.Count : 0;
+
+        foreach (var source in all.SelectMany(r => r.Signals).Select(s => s.Source).Distinct())
+        {
+            var signals = all.SelectMany(r => r.Signals).Where(s => s.Source == source).ToList();
+            var ok = signals.Where(s => s.Valid).ToList();
+            data[$"reward/{source}/mean"] = ok.Count > 0 ? ok.Average(s => s.Value) : double.NaN;
+            data[$"reward/{source}/invalid_frac"] = signals.Count(s => !s.Valid) / (double)signals.Count;
+            data[$"reward/{source}/latency_ms"] = signals.Average(s => s.Latency.TotalMilliseconds);
+        }
+
+        var zeroStd = groups.Count(g =>
+        {
+            var v = g.Rewards.Where(r => r.Valid).Select(r => r.Reward).ToList();
+            return v.Count <= 1 || v.Max() - v.Min() < 1e-12;
+        });
+        data["frac_reward_zero_std"] = groups.Count > 0 ? zeroStd / (double)groups.Count : 0;
+
+        var staleness = groups.Select(g => (double)(learnerVersion - g.Group.PolicyVersion)).ToList();
+        data["staleness/mean"] = staleness.Count > 0 ? staleness.Average() : 0;
+        data["staleness/max"] = staleness.Count > 0 ? staleness.Max() : 0;
+
+        var rollouts = groups.SelectMany(g => g.Group.Rollouts).ToList();
+        data["response_length/mean"] = rollouts.Count > 0 ? rollouts.Average(r => r.CompletionTokens.Length) : 0;
+        data["response/truncated_frac"] = rollouts.Count > 0 ? rollouts.Count(r => r.Truncated) / (double)rollouts.Count : 0;
+        data["timing_s/gen"] = groups.Count > 0 ? groups.Average(g => g.Group.GenerationTime.TotalSeconds) : 0;
+        data["timing_s/reward"] = groups.Count > 0 ? groups.Average(g => g.AnnotationTime.TotalSeconds) : 0;
+        return data;
+    }
+
+    private static double Std(IReadOnlyList<double> xs)
+    {
+        if (xs.Count < 2) return 0;
+        var mean = xs.Average();
+        return Math.Sqrt(xs.Sum(x => (x - mean) * (x - mean)) / (xs.Count - 1));
+    }
+}

@@ -1,0 +1,57 @@
+using System.Collections.Immutable;
+using Pipeline.Core.Protocol;
+using Pipeline.Core.Rewards;
+using Pipeline.Learning.Weights;
+
+namespace Pipeline.Runtime.Protocol;
+
+// ---- admission (generator <-> replay buffer) ----
+/// <summary>A generator asks for permission to start one group.</summary>
+public sealed record RequestCredit(string GeneratorId) : IPipelineMessage;
+/// <summary>Permission to start exactly one group; the id travels with the group so the buffer can match it.</summary>
+public sealed record Credit(long CreditId, long LearnerVersion) : IPipelineMessage;
+/// <summary>A granted group will not arrive (generation failed, annotation overloaded); its slot reopens.</summary>
+public sealed record CreditReleased(long CreditId, string Reason) : IPipelineMessage;
+
+// ---- prompts ----
+public sealed record RequestPrompt(string RequesterId) : IPipelineMessage;
+public sealed record PromptAssigned(Prompt Prompt, long Cursor) : IPipelineMessage;
+
+// ---- rollouts and rewards ----
+/// <summary>A freshly sampled group on its way to the annotation stage.</summary>
+public sealed record GeneratedGroup(long CreditId, RolloutGroup Group, long PromptCursor) : IPipelineMessage;
+
+/// <summary>Every source's signal for one rollout and the composed scalar (NaN and Valid=false when masked).</summary>
+public sealed record RolloutRewards(ImmutableArray<RewardSignal> Signals, double Reward, bool Valid, string? InvalidReason) : IPipelineMessage;
+
+/// <summary>A group with its rewards, ready for the replay buffer.</summary>
+public sealed record AnnotatedGroup(long CreditId, RolloutGroup Group, ImmutableArray<RolloutRewards> Rewards, TimeSpan AnnotationTime, long PromptCursor) : IPipelineMessage;
+
+// ---- learner <-> buffer ----
+/// <summary>The learner, at <paramref name="LearnerVersion"/>, asks for <paramref name="Groups"/> groups; answered once they exist.</summary>
+public sealed record RequestBatch(long RequestId, int Groups, long LearnerVersion) : IPipelineMessage;
+public sealed record TrainingBatch(long RequestId, ImmutableArray<AnnotatedGroup> Groups, BufferStats Stats) : IPipelineMessage;
+public sealed record BufferStats(int Depth, long Accepted, long DroppedStale, long DroppedLate, long CreditsExpired, long CreditsReleased, long Capacity, int Running) : IPipelineMessage;
+public sealed record PolicyVersionAdvanced(long Version) : IPipelineMessage;
+
+// ---- weights ----
+/// <summary>New policy weights by version; generators take the newest and ignore older ones.</summary>
+public sealed record PolicyWeights(WeightSnapshot Snapshot) : IPipelineMessage
+{
+    public long Version => Snapshot.Version;
+}
+
+// ---- evaluation ----
+public sealed record EvaluatePolicy(string Label, long Step, WeightSnapshot Snapshot) : IPipelineMessage;
+public sealed record EvaluationCompleted(string Label, long Step, long PolicyVersion, Core.Tasks.EvalReport Report, TimeSpan Elapsed) : IPipelineMessage;
+
+// ---- run control ----
+public sealed record StartRun : IPipelineMessage { public static readonly StartRun Instance = new(); }
+public sealed record WarmStartCompleted(WeightSnapshot Snapshot, int Epochs, double ValidationLoss) : IPipelineMessage;
+public sealed record GrpoCompleted(long Step, long PolicyVersion, WeightSnapshot? Final, bool Interrupted) : IPipelineMessage;
+/// <summary>A generator that started late or missed versions asks for the newest weights.</summary>
+public sealed record RequestLatestWeights : IPipelineMessage { public static readonly RequestLatestWeights Instance = new(); }
+/// <summary>Ctrl-C: checkpoint after the current step, then stop.</summary>
+public sealed record Interrupt : IPipelineMessage { public static readonly Interrupt Instance = new(); }
+public sealed record CheckpointWritten(string Path, long Step, long PolicyVersion) : IPipelineMessage;
+public sealed record RunFailed(string Reason) : IPipelineMessage;

@@ -1,0 +1,197 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Microsoft.Data.Sqlite;
+using SQLitePCL;
+
+namespace Pipeline.Tasks.Sql;
+
+/// <summary>
+/// Runs untrusted SQL against the task databases. Thread-safe: every call opens its own read-only connection
+/// (<c>Mode=ReadOnly</c>, no pooling), so callers may share one executor.
+/// Guards: one statement only; the statement must be read-only (checked before running, and the connection refuses writes anyway);
+/// a progress handler interrupts the query at the time limit or on cancellation; at most <see cref="MaxRows"/> rows are read.
+/// </summary>
+public sealed class SqlExecutor
+{
+    /// <summary>VM instructions between two looks at the clock; small enough to stop within a millisecond or so.</summary>
+    const int ProgressInterval = 1000;
+    /// <summary>Longest string or blob a query may build, so a runaway group_concat cannot eat memory before the deadline.</summary>
+    const int MaxValueLength = 1_000_000;
+
+    readonly IReadOnlyDictionary<string, string> _paths;
+    readonly ConcurrentDictionary<string, IReadOnlySet<string>> _tables = new(StringComparer.Ordinal);
+
+    public SqlExecutor(IReadOnlyDictionary<string, string> databasePaths, int maxRows = 10_000)
+    {
+        ArgumentNullException.ThrowIfNull(databasePaths);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxRows, 1);
+        _paths = new Dictionary<string, string>(databasePaths, StringComparer.Ordinal);
+        MaxRows = maxRows;
+    }
+
+    public int MaxRows { get; }
+    public IReadOnlyCollection<string> Databases => _paths.Keys.ToArray();
+    public bool HasDatabase(string dbId) => _paths.ContainsKey(dbId);
+
+    /// <summary>
+    /// Executes <paramref name="sql"/> on <paramref name="dbId"/>. Failures come back as a result with an error kind, never as exceptions;
+    /// only cancellation throws (<see cref="OperationCanceledException"/>), and it interrupts a running query.
+    /// </summary>
+    public SqlExecutionResult Execute(string dbId, string sql, TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var clock = Stopwatch.StartNew();
+        if (!_paths.TryGetValue(dbId, out var path))
+            return SqlExecutionResult.Failure(SqlErrorKind.UnknownDatabase, $"unknown database '{dbId}'", clock.Elapsed);
+
+        using var connection = Open(path);
+        var db = connection.Handle!;
+        var (stmt, info) = Prepare(db, sql);
+        using var owned = stmt;
+        if (info.Error != SqlErrorKind.None) return SqlExecutionResult.Failure(info.Error, info.Message ?? "", clock.Elapsed);
+        var statement = stmt!;
+
+        // The delegate must stay reachable while SQLite may call it.
+        delegate_progress onProgress = _ => clock.Elapsed > timeout || cancellationToken.IsCancellationRequested ? 1 : 0;
+        raw.sqlite3_progress_handler(db, ProgressInterval, onProgress, null);
+        try
+        {
+            var columns = raw.sqlite3_column_count(statement);
+            var rows = new List<IReadOnlyList<SqlValue>>();
+            var truncated = false;
+            while (true)
+            {
+                var rc = raw.sqlite3_step(statement) & 0xFF;
+                if (rc == raw.SQLITE_DONE) break;
+                if (rc == raw.SQLITE_ROW)
+                {
+                    if (rows.Count >= MaxRows) { truncated = true; break; }
+                    rows.Add(ReadRow(statement, columns));
+                    continue;
+                }
+                cancellationToken.ThrowIfCancellationRequested();
+                return rc switch
+                {
+                    _ when rc == raw.SQLITE_INTERRUPT =>
+                        SqlExecutionResult.Failure(SqlErrorKind.Timeout, $"interrupted after {timeout.TotalMilliseconds:0} ms", clock.Elapsed),
+                    _ when rc == raw.SQLITE_READONLY =>
+                        SqlExecutionResult.Failure(SqlErrorKind.WriteAttempt, ErrorMessage(db), clock.Elapsed),
+                    _ => SqlExecutionResult.Failure(SqlErrorKind.Runtime, ErrorMessage(db), clock.Elapsed),
+                };
+            }
+            return new SqlExecutionResult(true, SqlErrorKind.None, null, columns, rows, truncated, clock.Elapsed);
+        }
+        finally
+        {
+            raw.sqlite3_progress_handler(db, 0, null, null);
+            GC.KeepAlive(onProgress);
+        }
+    }
+
+    /// <summary>Prepares without running: does it parse, is it one read-only statement that returns rows.</summary>
+    public SqlStatementInfo Inspect(string dbId, string sql)
+    {
+        if (!_paths.TryGetValue(dbId, out var path))
+            return new SqlStatementInfo(false, false, false, false, SqlErrorKind.UnknownDatabase, $"unknown database '{dbId}'");
+        using var connection = Open(path);
+        var (stmt, info) = Prepare(connection.Handle!, sql);
+        stmt?.Dispose();
+        return info;
+    }
+
+    /// <summary>Table names of a database (lower case), read once from <c>sqlite_master</c>.</summary>
+    public IReadOnlySet<string> Tables(string dbId)
+    {
+        if (!_paths.TryGetValue(dbId, out var path)) return new HashSet<string>();
+        return _tables.GetOrAdd(dbId, _ =>
+        {
+            using var connection = Open(path);
+            using var command = connection.CreateCommand();
+            command.CommandText = "SELECT name FROM sqlite_master WHERE type = 'table'";
+            using var reader = command.ExecuteReader();
+            var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+            while (reader.Read()) names.Add(reader.GetString(0).ToLowerInvariant());
+            return names;
+        });
+    }
+
+    static SqliteConnection Open(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException("task database missing; run SqlDatabases.Create first", path);
+        var connection = new SqliteConnection(SqlDatabases.ConnectionString(path, readOnly: true));
+        connection.Open();
+        raw.sqlite3_limit(connection.Handle!, raw.SQLITE_LIMIT_LENGTH, MaxValueLength);
+        return connection;
+    }
+
+    /// <summary>Returns the prepared first statement (caller disposes) and the verdict; on any error the statement is already disposed.</summary>
+    static (sqlite3_stmt? Stmt, SqlStatementInfo Info) Prepare(sqlite3 db, string sql)
+    {
+        static SqlStatementInfo Fail(SqlErrorKind kind, string message, bool parses = false)
+            => new(parses, false, false, false, kind, message);
+
+        if (string.IsNullOrWhiteSpace(sql)) return (null, Fail(SqlErrorKind.Empty, "empty query"));
+        var rc = raw.sqlite3_prepare_v2(db, sql, out var stmt, out var tail) & 0xFF;
+        if (rc != raw.SQLITE_OK)
+        {
+            stmt?.Dispose();
+            return (null, Fail(SqlErrorKind.Syntax, ErrorMessage(db)));
+        }
+        if (stmt is null || stmt.IsInvalid)
+        {
+            stmt?.Dispose();
+            return (null, Fail(SqlErrorKind.Empty, "no statement (only comments or semicolons)"));
+        }
+        if (HasAnotherStatement(db, tail))
+        {
+            stmt.Dispose();
+            return (null, Fail(SqlErrorKind.MultipleStatements, "only one statement is allowed", parses: true));
+        }
+        if (raw.sqlite3_stmt_readonly(stmt) == 0)
+        {
+            stmt.Dispose();
+            return (null, new SqlStatementInfo(true, true, false, false, SqlErrorKind.WriteAttempt, "statement would modify the database"));
+        }
+        if (raw.sqlite3_column_count(stmt) == 0)
+        {
+            stmt.Dispose();
+            return (null, new SqlStatementInfo(true, true, true, false, SqlErrorKind.NotAQuery, "statement returns no rows"));
+        }
+        return (stmt, new SqlStatementInfo(true, true, true, true, SqlErrorKind.None, null));
+    }
+
+    /// <summary>Anything after the first statement that is more than whitespace, semicolons or comments counts as a second statement.</summary>
+    static bool HasAnotherStatement(sqlite3 db, string? tail)
+    {
+        while (!string.IsNullOrWhiteSpace(tail) && tail.Trim().Trim(';').Trim().Length > 0)
+        {
+            var rc = raw.sqlite3_prepare_v2(db, tail, out var next, out var rest) & 0xFF;
+            using (next)
+            {
+                if (rc != raw.SQLITE_OK || (next is not null && !next.IsInvalid)) return true;
+            }
+            if (rest == tail) return false;
+            tail = rest;
+        }
+        return false;
+    }
+
+    static IReadOnlyList<SqlValue> ReadRow(sqlite3_stmt stmt, int columns)
+    {
+        var row = new SqlValue[columns];
+        for (var i = 0; i < columns; i++)
+        {
+            row[i] = raw.sqlite3_column_type(stmt, i) switch
+            {
+                raw.SQLITE_INTEGER => SqlValue.Of(raw.sqlite3_column_int64(stmt, i)),
+                raw.SQLITE_FLOAT => SqlValue.Of(raw.sqlite3_column_double(stmt, i)),
+                raw.SQLITE_TEXT => SqlValue.Of(raw.sqlite3_column_text(stmt, i).utf8_to_string()),
+                raw.SQLITE_BLOB => new SqlValue(SqlValueKind.Blob, 0, Convert.ToHexString(raw.sqlite3_column_blob(stmt, i))),
+                _ => SqlValue.Null,
+            };
+        }
+        return row;
+    }
+
+    static string ErrorMessage(sqlite3 db) => raw.sqlite3_errmsg(db).utf8_to_string();
+}

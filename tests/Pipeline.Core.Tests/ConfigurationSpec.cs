@@ -1,0 +1,106 @@
+using Pipeline.Core.Configuration;
+
+namespace Pipeline.Core.Tests;
+
+public class ConfigurationSpec : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("pipeline-config-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private string Write(string name, string text)
+    {
+        var path = Path.Combine(_dir, name);
+        File.WriteAllText(path, text);
+        return path;
+    }
+
+    [Fact]
+    public void Built_in_defaults_load_on_their_own()
+    {
+        var s = PipelineSettings.From(new ConfigLayers());
+        Assert.Equal("sql", s.Task.Name);
+        Assert.Contains(s.RewardSources, r => r.Name == "execution" && r.Required);
+        Assert.Equal(TimeSpan.FromSeconds(2), s.Task.Sql.QueryTimeout);
+    }
+
+    [Fact]
+    public void Later_layers_override_earlier_ones()
+    {
+        Write("base.conf", "pipeline.grpo.steps = 11");
+        Write("local.conf", "pipeline.grpo.steps = 12\npipeline.seed = 3");
+        var user = Write("user.conf", "pipeline { grpo { steps = 13 } }");
+        var s = PipelineSettings.Load(_dir, "local", user, ["grpo.batch-groups=5"]);
+        Assert.Equal(13, s.Grpo.Steps);
+        Assert.Equal(3, s.Seed);
+        Assert.Equal(5, s.Grpo.BatchGroups);
+    }
+
+    [Fact]
+    public void A_typo_in_a_key_names_the_key_the_file_and_a_suggestion()
+    {
+        var user = Write("typo.conf", "pipeline.grpo.learning-rte = 0.1");
+        var e = Assert.Throws<ConfigException>(() => PipelineSettings.Load(_dir, "local", user, []));
+        Assert.Contains("pipeline.grpo.learning-rte", e.Message);
+        Assert.Contains("typo.conf", e.Message);
+        Assert.Contains("pipeline.grpo.learning-rate", e.Message);
+    }
+
+    [Fact]
+    public void A_wrong_type_names_the_key_and_the_file()
+    {
+        var user = Write("wrong.conf", "pipeline.grpo.steps = many");
+        var e = Assert.Throws<ConfigException>(() => PipelineSettings.Load(_dir, "local", user, []));
+        Assert.Contains("pipeline.grpo.steps", e.Message);
+        Assert.Contains("wrong.conf", e.Message);
+        Assert.Contains("integer", e.Message);
+    }
+
+    [Fact]
+    public void A_bad_duration_names_the_key_and_the_override()
+    {
+        var e = Assert.Throws<ConfigException>(() => PipelineSettings.Load(_dir, "local", null, ["timeouts.ask=soon"]));
+        Assert.Contains("pipeline.timeouts.ask", e.Message);
+        Assert.Contains("--set", e.Message);
+        Assert.Contains("duration", e.Message);
+    }
+
+    [Fact]
+    public void An_out_of_range_value_is_refused()
+    {
+        var e = Assert.Throws<ConfigException>(() => PipelineSettings.Load(_dir, "local", null, ["generation.top-p=1.5"]));
+        Assert.Contains("pipeline.generation.top-p", e.Message);
+    }
+
+    [Fact]
+    public void Reward_sources_are_an_open_map_with_known_fields()
+    {
+        var s = PipelineSettings.Load(_dir, "local", null, ["rewards.sources.length={ weight = 0.5, required = off, deadline = 1s }"]);
+        Assert.Contains(s.RewardSources, r => r.Name == "length" && r.Weight == 0.5 && !r.Required);
+
+        var e = Assert.Throws<ConfigException>(() => PipelineSettings.Load(_dir, "local", null, ["rewards.sources.execution.wieght=1"]));
+        Assert.Contains("wieght", e.Message);
+    }
+
+    [Fact]
+    public void An_unparseable_file_is_reported_with_its_path()
+    {
+        var user = Write("broken.conf", "pipeline { grpo { steps = \"3 }");
+        var e = Assert.Throws<ConfigException>(() => PipelineSettings.Load(_dir, "local", user, []));
+        Assert.Contains("broken.conf", e.Message);
+    }
+
+    [Fact]
+    public void A_missing_user_file_is_an_error()
+    {
+        var e = Assert.Throws<ConfigException>(() => PipelineSettings.Load(_dir, "local", Path.Combine(_dir, "nope.conf"), []));
+        Assert.Contains("nope.conf", e.Message);
+    }
+
+    [Fact]
+    public void Akka_keys_pass_through_unchecked()
+    {
+        var s = PipelineSettings.Load(_dir, "local", null, ["akka.loglevel=DEBUG"]);
+        Assert.Equal("DEBUG", s.Hocon.GetString("akka.loglevel"));
+    }
+}
