@@ -21,7 +21,8 @@ public sealed record GrpoLossTerms(Tensor Loss, Tensor PgLoss, Tensor Kl, Tensor
 /// The mean is over ALL completion tokens in the minibatch (GRPO/DAPO token-mean), including those of samples with
 /// A = 0: they contribute only their KL term but still count in the denominator, so a group with no signal dilutes
 /// the step rather than being dropped (matches veRL's token-mean loss_agg_mode).
-/// Masked positions are excluded with <c>where</c>, so garbage (even NaN) at padding never reaches the loss.
+/// Masked positions are excluded with <c>where</c> and their behaviour/reference inputs replaced before use, so garbage
+/// (even NaN) at padding never reaches the loss or its gradient.
 /// </remarks>
 public static class GrpoLoss
 {
@@ -41,7 +42,9 @@ public static class GrpoLoss
         adv = adv.to_type(logp.dtype).detach();
         var prox = logpProx.detach();
 
-        var isWeight = (prox - logpBehaviour.detach()).exp().clamp_max(s.IsCap);
+        // Padding takes prox's value so w = 1 there: a NaN under the mask would otherwise leak into grads as 0 * NaN.
+        var behaviour = where(valid, logpBehaviour.detach(), prox);
+        var isWeight = (prox - behaviour).exp().clamp_max(s.IsCap);
         var ratio = (logp - prox).exp();
         var unclipped = -adv * ratio;
         var clipped = -adv * ratio.clamp(1.0 - s.ClipLow, 1.0 + s.ClipHigh);
@@ -55,7 +58,7 @@ public static class GrpoLoss
         var loss = pgMean;
         if (logpRef is not null && s.KlCoef != 0)
         {
-            var delta = logpRef.detach() - logp;
+            var delta = where(valid, logpRef.detach(), logp.detach()) - logp;
             var kl = delta.exp() - delta - 1.0;
             klMean = where(valid, kl, zero).sum() / denominator;
             loss = pgMean + s.KlCoef * klMean;

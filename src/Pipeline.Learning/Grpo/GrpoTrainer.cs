@@ -58,6 +58,7 @@ public sealed class GrpoTrainer : IDisposable
     public GrpoStepStats Step(IReadOnlyList<TrainSample> batch)
     {
         ArgumentNullException.ThrowIfNull(batch);
+        using var scope = NewDisposeScope(); // also owns the grad wrappers zero_grad creates
         var tokens = batch.Sum(b => b.CompletionTokens.Length);
         if (tokens == 0) return Empty(0, "no completion tokens");
         var bad = FirstNonFinite(batch);
@@ -68,7 +69,6 @@ public sealed class GrpoTrainer : IDisposable
             return Empty(tokens, bad);
         }
 
-        using var scope = NewDisposeScope();
         _policy.train();
         var n = batch.Count;
         var data = CompletionBatch.Build(n, i => batch[i].PromptTokens, i => batch[i].CompletionTokens,

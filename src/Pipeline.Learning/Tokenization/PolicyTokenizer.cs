@@ -84,6 +84,7 @@ public sealed class PolicyTokenizer
     public static PolicyTokenizer Train(IEnumerable<string> corpus, int vocabSize)
     {
         ArgumentNullException.ThrowIfNull(corpus);
+        var __t0 = System.Diagnostics.Stopwatch.GetTimestamp();
         var alphabet = new SortedSet<char>(Comparer<char>.Create((a, b) => a.CompareTo(b)));
         var wordFreq = new Dictionary<string, long>(StringComparer.Ordinal);
         foreach (var text in corpus)
@@ -97,6 +98,7 @@ public sealed class PolicyTokenizer
             }
         }
 
+        File.AppendAllText("/tmp/phase.log", $"PHASE pretok {System.Diagnostics.Stopwatch.GetElapsedTime(__t0).TotalMilliseconds}\n");
         var vocab = new List<KeyValuePair<string, int>>();
         var known = new HashSet<string>(StringComparer.Ordinal);
         void Add(string token)
@@ -106,51 +108,88 @@ public sealed class PolicyTokenizer
         foreach (var s in Specials) Add(s);
         foreach (var c in alphabet) Add(c.ToString());
 
-        // Words as symbol lists, in ordinal order so every step is deterministic.
+        // Symbols are ids into `vocab`; words are symbol lists (ordinal order, so every step is deterministic).
+        var symbolId = vocab.ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
         var words = wordFreq.OrderBy(kv => kv.Key, StringComparer.Ordinal)
-            .Select(kv => (Symbols: kv.Key.Select(c => c.ToString()).ToList(), Freq: kv.Value))
+            .Select(kv => (Symbols: kv.Key.Select(c => symbolId[c.ToString()]).ToList(), Freq: kv.Value))
             .ToList();
 
-        var merges = new List<(string, string)>();
-        var pairCounts = new Dictionary<(string, string), long>();
-        while (vocab.Count < vocabSize)
+        // Pair counts are maintained incrementally; pairWords remembers which words may contain a pair.
+        var pairCounts = new Dictionary<(int L, int R), long>();
+        var pairWords = new Dictionary<(int L, int R), HashSet<int>>();
+        // Priority order: highest count first, ties broken ordinally by (left, right) token strings.
+        var queue = new SortedSet<(long Count, int L, int R)>(Comparer<(long Count, int L, int R)>.Create((a, b) =>
         {
-            pairCounts.Clear();
-            foreach (var (symbols, freq) in words)
-                for (int i = 0; i + 1 < symbols.Count; i++)
-                {
-                    var p = (symbols[i], symbols[i + 1]);
-                    pairCounts[p] = pairCounts.GetValueOrDefault(p) + freq;
-                }
-
-            (string L, string R) best = default;
-            long bestCount = 0;
-            foreach (var (pair, count) in pairCounts)
+            int c = b.Count.CompareTo(a.Count);
+            if (c != 0) return c;
+            c = string.CompareOrdinal(vocab[a.L].Key, vocab[b.L].Key);
+            return c != 0 ? c : string.CompareOrdinal(vocab[a.R].Key, vocab[b.R].Key);
+        }));
+        void Count(int w, long sign)
+        {
+            var (symbols, freq) = words[w];
+            for (int i = 0; i + 1 < symbols.Count; i++)
             {
-                if (count > bestCount || (count == bestCount && ComparePair(pair, best) < 0))
+                var p = (symbols[i], symbols[i + 1]);
+                var before = pairCounts.GetValueOrDefault(p);
+                var after = before + sign * freq;
+                if (before > 0) queue.Remove((before, p.Item1, p.Item2));
+                if (after > 0)
                 {
-                    best = pair;
-                    bestCount = count;
+                    pairCounts[p] = after;
+                    queue.Add((after, p.Item1, p.Item2));
+                }
+                else pairCounts.Remove(p);
+                if (sign > 0)
+                {
+                    if (!pairWords.TryGetValue(p, out var set)) pairWords[p] = set = new HashSet<int>();
+                    set.Add(w);
                 }
             }
+        }
+        for (int w = 0; w < words.Count; w++) Count(w, +1);
+        File.AppendAllText("/tmp/phase.log", $"PHASE count {System.Diagnostics.Stopwatch.GetElapsedTime(__t0).TotalMilliseconds}\n");
+
+        var merges = new List<(string, string)>();
+        while (vocab.Count < vocabSize)
+        {
+            if (queue.Count == 0) break;
+            var top = queue.Min;
+            (int L, int R) best = (top.L, top.R);
+            long bestCount = top.Count;
             if (bestCount < 2) break; // nothing worth merging
 
-            merges.Add(best);
-            var merged = best.L + best.R;
+            var left = vocab[best.L].Key;
+            var right = vocab[best.R].Key;
+            merges.Add((left, right));
+            var merged = left + right;
             Add(merged);
-            foreach (var (symbols, _) in words)
+            int mergedId = symbolId.TryGetValue(merged, out var existing) ? existing : (symbolId[merged] = vocab.Count - 1);
+
+            foreach (var w in pairWords[best].Order().ToList())
             {
+                var symbols = words[w].Symbols;
+                bool hit = false;
+                for (int i = 0; i + 1 < symbols.Count && !hit; i++)
+                    hit = symbols[i] == best.L && symbols[i + 1] == best.R;
+                if (!hit) continue;
+                Count(w, -1);
                 for (int i = 0; i + 1 < symbols.Count; i++)
                 {
                     if (symbols[i] == best.L && symbols[i + 1] == best.R)
                     {
-                        symbols[i] = merged;
+                        symbols[i] = mergedId;
                         symbols.RemoveAt(i + 1);
                     }
                 }
+                Count(w, +1);
             }
+            pairWords.Remove(best);
         }
-        return new PolicyTokenizer(vocab, merges);
+        File.AppendAllText("/tmp/phase.log", $"PHASE merges {System.Diagnostics.Stopwatch.GetElapsedTime(__t0).TotalMilliseconds}\n");
+        var __r = new PolicyTokenizer(vocab, merges);
+        File.AppendAllText("/tmp/phase.log", $"PHASE create {System.Diagnostics.Stopwatch.GetElapsedTime(__t0).TotalMilliseconds}\n");
+        return __r;
     }
 
     private static int ComparePair((string, string) a, (string, string) b)
@@ -236,7 +275,10 @@ public sealed class PolicyTokenizer
                 throw new InvalidDataException($"Bad merge line '{line}' in '{mergesPath}'.");
             merges.Add((line[..sp], line[(sp + 1)..]));
         }
-        return new PolicyTokenizer(vocab, merges);
+        File.AppendAllText("/tmp/phase.log", $"PHASE merges {System.Diagnostics.Stopwatch.GetElapsedTime(__t0).TotalMilliseconds}\n");
+        var __r = new PolicyTokenizer(vocab, merges);
+        File.AppendAllText("/tmp/phase.log", $"PHASE create {System.Diagnostics.Stopwatch.GetElapsedTime(__t0).TotalMilliseconds}\n");
+        return __r;
     }
 
     private static void WriteAtomic(string path, byte[] bytes)

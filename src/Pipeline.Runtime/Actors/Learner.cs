@@ -205,10 +205,9 @@ public sealed class Learner : ReceiveActor, IWithTimers
         _sft = null;
         _version = 0;
         _step = 0;
+        // The frozen KL reference (= the warm-started policy) lives apart from the rotating checkpoints,
+        // so --resume always finds it; it is also where GRPO starts when a run stops before its first GRPO step.
         WriteCheckpoint(CheckpointStages.WarmStartDone, 0, null);
-        // The frozen KL reference lives apart from the rotating checkpoints, so --resume always finds it.
-        CheckpointStore.Save(Path.Combine(_s.RunDir, "reference"), _policy, null,
-            CheckpointMetaFactory.Create(CheckpointStages.WarmStartDone, 0, 0, 0, _s.Pipeline.Seed, new Dictionary<string, string>()), 1);
         Become(Idle);
         Context.Parent.Tell(new WarmStartCompleted(snapshot, _epoch, _bestValidation));
     }
@@ -384,12 +383,14 @@ public sealed class Learner : ReceiveActor, IWithTimers
 
     private void WriteCheckpoint(string stage, long step, TorchSharp.torch.optim.Optimizer? optimizer)
     {
-        var meta = CheckpointMetaFactory.Create(stage, step, _version, _dataCursor, _s.Pipeline.Seed,
+        var meta = CheckpointMeta.Create(step, _version, stage, _dataCursor, _s.Pipeline.Seed, null,
             new Dictionary<string, string>
             {
                 ["best_validation"] = _bestValidation.ToString("R", System.Globalization.CultureInfo.InvariantCulture),
             });
-        var path = CheckpointStore.Save(_s.RunDir, _policy, optimizer, meta, _s.Pipeline.Checkpoint.Keep);
+        var root = CheckpointStages.Root(_s.RunDir, stage);
+        var keep = stage == CheckpointStages.WarmStartDone ? 1 : _s.Pipeline.Checkpoint.Keep;
+        var path = CheckpointStore.Save(root, _policy, optimizer, meta, keep);
         _log.Info("Checkpoint {0} (stage {1}, step {2}, version {3})", path, stage, step, _version);
         Context.Parent.Tell(new CheckpointWritten(path, step, _version));
     }
@@ -401,4 +402,12 @@ public static class CheckpointStages
     public const string WarmStart = "warm-start";
     public const string WarmStartDone = "warm-start-done";
     public const string Grpo = "grpo";
+
+    /// <summary>Each stage keeps its checkpoints under its own folder, so step numbers of different stages never collide.</summary>
+    public static string Root(string runDir, string stage) => stage switch
+    {
+        WarmStart => Path.Combine(runDir, "warm-start"),
+        WarmStartDone => Path.Combine(runDir, "reference"),
+        _ => runDir,
+    };
 }

@@ -54,17 +54,16 @@ public static class LocalRun
         WeightSnapshot? reference = null;
         if (resume)
         {
-            var latest = CheckpointStore.FindLatest(runDir)
-                ?? throw new ConfigException($"--resume: no checkpoint in {Path.Combine(runDir, "checkpoints")}");
-            resumePoint = new Learner.ResumePoint(latest.Dir, latest.Meta.Stage, latest.Meta.Step, latest.Meta.PolicyVersion, latest.Meta.DataCursor);
-            var referenceCheckpoint = CheckpointStore.FindLatest(Path.Combine(runDir, "reference"));
+            resumePoint = FindResumePoint(runDir)
+                ?? throw new ConfigException($"--resume: {runDir} holds no checkpoint yet (checkpoints/, reference/ or warm-start/)");
+            var referenceCheckpoint = CheckpointStore.FindLatest(CheckpointStages.Root(runDir, CheckpointStages.WarmStartDone));
             if (referenceCheckpoint is { } rc)
             {
                 using var model = new PolicyModel(policy, settings.Seed);
                 CheckpointStore.Load(rc.Dir, model, null);
                 reference = WeightTransfer.Export(model, 0);
             }
-            status?.Invoke($"resuming from {latest.Dir}: stage {latest.Meta.Stage}, step {latest.Meta.Step}, policy version {latest.Meta.PolicyVersion}");
+            status?.Invoke($"resuming from {resumePoint.CheckpointDir}: stage {resumePoint.Stage}, step {resumePoint.Step}, policy version {resumePoint.PolicyVersion}");
         }
 
         var completion = new TaskCompletionSource<RunResult>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -85,6 +84,17 @@ public static class LocalRun
             if (!system.WhenTerminated.IsCompleted)
                 await system.Terminate().WaitAsync(settings.Timeouts.Shutdown).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>Newest GRPO checkpoint, else the finished warm-start, else a warm-start checkpoint.</summary>
+    public static Learner.ResumePoint? FindResumePoint(string runDir)
+    {
+        foreach (var stage in new[] { CheckpointStages.Grpo, CheckpointStages.WarmStartDone, CheckpointStages.WarmStart })
+        {
+            if (CheckpointStore.FindLatest(CheckpointStages.Root(runDir, stage)) is { } latest)
+                return new Learner.ResumePoint(latest.Dir, latest.Meta.Stage, latest.Meta.Step, latest.Meta.PolicyVersion, latest.Meta.DataCursor);
+        }
+        return null;
     }
 
     /// <summary>The "pipeline" section as it was resolved, for the run folder; contains no secrets (keys come from the environment).</summary>

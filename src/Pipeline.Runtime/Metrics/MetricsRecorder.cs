@@ -28,7 +28,7 @@ public sealed class MetricsRecorder : ReceiveActor
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly List<MetricsReport> _history = [];
     private StreamWriter? _jsonl;
-    private torch.utils.tensorboard.SummaryWriter? _tb;
+    private TorchSharp.Modules.SummaryWriter? _tb;
 
     public MetricsRecorder(string runDir, bool tensorBoard, bool plots, Action<MetricsReport>? observer)
     {

@@ -17,7 +17,7 @@ internal static class SqlDatabaseContent
         ["toys", "garden", "sports", "music", "office", "kitchen", "games", "tools", "beauty", "pets", "shoes", "audio"];
     public static readonly string[] Departments =
         ["Physics", "Biology", "History", "Chemistry", "Law", "Economics", "Geology", "Medicine",
-         "Philosophy", "Linguistics", "Astronomy", "Ecology"];
+         "Ethics", "Logic", "Astronomy", "Ecology"];
     public static readonly string[] Countries =
         ["Peru", "Chile", "Norway", "Japan", "Kenya", "Italy", "Spain", "Canada", "Brazil", "Egypt", "Poland", "Ireland"];
     public static readonly string[] Genres =
@@ -64,7 +64,7 @@ internal static class SqlDatabaseContent
     {
         var b = new SchemaBuilder("school");
         b.Create("CREATE TABLE students (id INTEGER PRIMARY KEY, name TEXT NOT NULL, city TEXT NOT NULL, age INTEGER)");
-        b.Create("CREATE TABLE courses (id INTEGER PRIMARY KEY, title TEXT NOT NULL, department TEXT NOT NULL, credits INTEGER NOT NULL)");
+        b.Create("CREATE TABLE courses (id INTEGER PRIMARY KEY, title TEXT NOT NULL, dept TEXT NOT NULL, credits INTEGER NOT NULL)");
         b.Create("CREATE TABLE enrolments (id INTEGER PRIMARY KEY, student_id INTEGER NOT NULL REFERENCES students(id), "
                  + "course_id INTEGER NOT NULL REFERENCES courses(id), score INTEGER)");
         const int students = 60, courses = 24, enrolments = 240;

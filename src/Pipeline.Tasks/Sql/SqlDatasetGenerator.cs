@@ -114,7 +114,7 @@ public static class SqlDatasetGenerator
     static Candidate Build(SqlTableProfile p, string lang, string queryType, int template, IReadOnlyDictionary<string, string> values)
     {
         var family = SqlQuestionTemplates.Family(queryType);
-        var question = SqlQuestionTemplates.Fill(SqlQuestionTemplates.Families[family][lang][template], values);
+        var question = SqlQuestionTemplates.Fill(SqlQuestionTemplates.Families[family][lang][template], values, sentence: true);
         var sql = GoldSql(p, queryType, values);
         return new Candidate(lang, queryType, template, question, sql, p.Db);
     }

@@ -125,8 +125,8 @@ internal static partial class SqlQuestionTemplates
     [GeneratedRegex(@"\{(\w+)\}")]
     private static partial Regex Placeholder();
 
-    /// <summary>Substitutes placeholders until none is left; values may themselves hold placeholders ({where} holds {v}).</summary>
-    public static string Fill(string template, IReadOnlyDictionary<string, string> values)
+    /// <summary>Substitutes placeholders until none is left (values may hold placeholders: {where} holds {v}); a sentence starts upper case.</summary>
+    public static string Fill(string template, IReadOnlyDictionary<string, string> values, bool sentence = false)
     {
         var text = template;
         for (var pass = 0; pass < 4 && text.Contains('{'); pass++)
@@ -138,7 +138,7 @@ internal static partial class SqlQuestionTemplates
                 if (lower != key && values.TryGetValue(lower, out v)) return Capitalise(v);
                 throw new KeyNotFoundException($"no value for placeholder {{{key}}} in '{template}'");
             });
-        return Capitalise(text);
+        return sentence ? Capitalise(text) : text;
     }
 
     static string Capitalise(string s) => s.Length == 0 ? s : char.ToUpperInvariant(s[0]) + s[1..];

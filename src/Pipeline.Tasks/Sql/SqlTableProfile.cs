@@ -59,7 +59,7 @@ internal sealed record SqlTableProfile(
                 ["ru"] = L("items", "студенты", "items_gen", "студентов", "name", "имена", "num_gen", "возраста", "num_ins", "возрастом",
                     "where", "из города {v}", "child_gen", "записей на курсы", "text_dat", "городам"),
             }),
-        new("school", "courses", "title", "department", "credits", SqlDatabaseContent.Departments, Range(1, 7, 1).ToArray(), "enrolments", "course_id",
+        new("school", "courses", "title", "dept", "credits", SqlDatabaseContent.Departments, Range(1, 7, 1).ToArray(), "enrolments", "course_id",
             new Dictionary<string, IReadOnlyDictionary<string, string>>
             {
                 ["en"] = L("items", "courses", "name", "titles", "num", "credits", "where", "in department {v}", "child", "enrolments", "text", "department"),

@@ -1,0 +1,68 @@
+using System.CommandLine;
+using Pipeline.Core.Configuration;
+using Pipeline.Learning;
+using Pipeline.Learning.Checkpoints;
+using Pipeline.Learning.Model;
+using Pipeline.Learning.Sampling;
+using Pipeline.Learning.Tokenization;
+using Pipeline.Runtime.Actors;
+using Pipeline.Runtime.Hosting;
+using Spectre.Console;
+
+namespace Pipeline.Cli;
+
+internal static class EvalCommand
+{
+    private static readonly Option<DirectoryInfo> Run = new("--run")
+    {
+        Description = "The run folder (runs/<name>) whose newest checkpoint is scored.",
+        Required = true,
+    };
+
+    private static readonly Option<DirectoryInfo?> Checkpoint = new("--checkpoint")
+    {
+        Description = "A specific checkpoint folder (runs/<name>/checkpoints/step-...) instead of the newest.",
+    };
+
+    public static Command Create()
+    {
+        var command = new Command("eval", "Greedy-decode the held-out split with a run's checkpoint and print execution accuracy and exact match per language.")
+        {
+            Run, Checkpoint, CommonOptions.Set, CommonOptions.HoconDir,
+        };
+        command.SetAction((parse, _) => Task.FromResult(Execute(parse)));
+        return command;
+    }
+
+    private static int Execute(ParseResult parse)
+    {
+        try
+        {
+            var runDir = parse.GetValue(Run)!.FullName;
+            var snapshot = Path.Combine(runDir, LocalRun.ConfigSnapshotFile);
+            if (!File.Exists(snapshot)) throw new ConfigException($"--run: {runDir} has no {LocalRun.ConfigSnapshotFile}; is it a run folder?");
+            var settings = CommonOptions.Load(parse, snapshot);
+            TorchRuntime.Configure(Math.Max(settings.TorchThreads, Environment.ProcessorCount));
+
+            var tokenizer = PolicyTokenizer.Load(Path.Combine(runDir, "tokenizer"));
+            var checkpointDir = parse.GetValue(Checkpoint)?.FullName
+                ?? LocalRun.FindResumePoint(runDir)?.CheckpointDir
+                ?? throw new ConfigException($"no checkpoint in {Path.Combine(runDir, "checkpoints")}");
+            using var task = TaskCatalog.Create(settings, runDir);
+            var policy = new PolicyConfig(tokenizer.VocabSize, settings.Policy.DModel, settings.Policy.Layers, settings.Policy.Heads, settings.Policy.Context);
+            using var model = new PolicyModel(policy, settings.Seed);
+            var meta = CheckpointStore.Load(checkpointDir, model, null);
+            var sampler = new PolicySampler(model, settings.Seed);
+            AnsiConsole.MarkupLine($"Scoring [bold]{Markup.Escape(checkpointDir)}[/] (stage {meta.Stage}, step {meta.Step}, policy version {meta.PolicyVersion}) on {task.HeldOut.Count} held-out questions");
+            var report = Evaluator.Evaluate(model, sampler, tokenizer, task,
+                new Evaluator.Settings(policy, settings.Generation.MaxTokens, settings.Eval.Limit, settings.Seed));
+            ResultTable.Print(null, report);
+            return ExitCodes.Ok;
+        }
+        catch (ConfigException e)
+        {
+            Console.Error.WriteLine($"configuration error: {e.Message}");
+            return ExitCodes.ConfigError;
+        }
+    }
+}

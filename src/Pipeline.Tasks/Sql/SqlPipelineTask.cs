@@ -1,0 +1,57 @@
+using Pipeline.Core.Protocol;
+using Pipeline.Core.Rewards;
+using Pipeline.Core.Tasks;
+
+namespace Pipeline.Tasks.Sql;
+
+/// <summary>
+/// The built-in task as the pipeline sees it: SFT demonstrations, RL prompts (gold SQL only as the reward's
+/// reference), the held-out split, the execution and rubric reward sources, and the per-language evaluator.
+/// Creates real SQLite files under <c>databaseDirectory</c>.
+/// </summary>
+public sealed class SqlPipelineTask : IPipelineTask
+{
+    private readonly SqlTaskData _data;
+    private readonly SqlExecutor _executor;
+    private readonly TimeSpan _queryTimeout;
+    private readonly Dictionary<string, SqlExample> _byId;
+
+    public SqlPipelineTask(SqlDatasetOptions options, string databaseDirectory, TimeSpan queryTimeout)
+    {
+        _data = SqlDatasetGenerator.Generate(options);
+        _executor = new SqlExecutor(SqlDatabases.Create(_data, databaseDirectory));
+        _queryTimeout = queryTimeout;
+        _byId = _data.All.ToDictionary(e => e.Id);
+        Demonstrations = _data.Sft.Select(e => new Demonstration(_data.ToPrompt(e), e.GoldSql)).ToList();
+        RlPrompts = _data.Rl.Select(_data.ToPrompt).ToList();
+        HeldOut = _data.HeldOut.Select(e => new Demonstration(_data.ToPrompt(e), e.GoldSql)).ToList();
+    }
+
+    public string Name => "sql";
+    public SqlTaskData Data => _data;
+    public IReadOnlyList<Demonstration> Demonstrations { get; }
+    public IReadOnlyList<Prompt> RlPrompts { get; }
+    public IReadOnlyList<Demonstration> HeldOut { get; }
+
+    public IEnumerable<string> TokenizerCorpus
+        => _data.All.SelectMany(e => new[] { _data.ToPrompt(e).Text, e.GoldSql });
+
+    public IRewardSource CreateRewardSource(string name) => name switch
+    {
+        "execution" => new SqlExecutionReward(_executor, _queryTimeout),
+        "rubric" => new SqlRubricReward(_executor),
+        _ => throw new Core.Configuration.ConfigException(
+            $"the sql task has no reward source '{name}' (pipeline.rewards.sources.{name}); it offers: execution, rubric"),
+    };
+
+    public EvalReport Evaluate(IReadOnlyList<(Demonstration Example, string Prediction)> predictions)
+    {
+        var report = new SqlTaskEvaluator(_executor, _queryTimeout)
+            .Evaluate(predictions.Select(p => (_byId[p.Example.Prompt.Id], p.Prediction)));
+        return new EvalReport(
+            report.PerLanguage.ToDictionary(kv => kv.Key, kv => new EvalScore(kv.Value.Count, kv.Value.ExecAcc, kv.Value.ExactMatch)),
+            new EvalScore(report.Overall.Count, report.Overall.ExecAcc, report.Overall.ExactMatch));
+    }
+
+    public void Dispose() { }
+}

@@ -1,0 +1,166 @@
+using System.Text.RegularExpressions;
+using Pipeline.Tasks.Sql;
+
+namespace Pipeline.Tasks.Tests.Sql;
+
+[Collection(SqlTaskCollection.Name)]
+public sealed class SqlDatasetGeneratorSpec(SqlTaskFixture fixture)
+{
+    static readonly string[] Languages = ["en", "es", "de", "ru"];
+    SqlTaskData Data => fixture.Data;
+
+    [Fact]
+    public void Same_seed_must_give_identical_data()
+    {
+        var again = SqlDatasetGenerator.Generate(new SqlDatasetOptions { Seed = 7 });
+        Assert.Equal(Data.All, again.All);
+        foreach (var (name, schema) in Data.Schemas)
+            Assert.Equal(schema.Statements, again.Schemas[name].Statements);
+    }
+
+    [Fact]
+    public void Different_seed_must_give_different_examples_and_rows()
+    {
+        var other = SqlDatasetGenerator.Generate(new SqlDatasetOptions { Seed = 8 });
+        Assert.NotEqual(Data.Sft.Select(e => e.Question), other.Sft.Select(e => e.Question));
+        Assert.NotEqual(Data.Schemas["shop"].Statements, other.Schemas["shop"].Statements);
+    }
+
+    [Fact]
+    public void Default_sizes_must_be_1600_sft_800_rl_and_600_held_out()
+    {
+        Assert.Equal(1600, Data.Sft.Count);
+        Assert.Equal(800, Data.Rl.Count);
+        Assert.Equal(600, Data.HeldOut.Count);
+    }
+
+    [Fact]
+    public void Counts_must_follow_the_options()
+    {
+        var small = SqlDatasetGenerator.Generate(new SqlDatasetOptions { Seed = 3, TrainCount = 300, HeldOutCount = 120, SftShare = 0.5 });
+        Assert.Equal((150, 150, 120), (small.Sft.Count, small.Rl.Count, small.HeldOut.Count));
+    }
+
+    [Fact]
+    public void Every_split_must_hold_all_four_languages_and_every_query_type()
+    {
+        foreach (var split in new[] { Data.Sft, Data.Rl, Data.HeldOut })
+        {
+            Assert.Equal(Languages.Order(), split.Select(e => e.Language).Distinct().Order());
+            Assert.Equal(SqlQueryTypes.All.Order(), split.Select(e => e.QueryType).Distinct().Order());
+            Assert.Equal(3, split.Select(e => e.DbId).Distinct().Count());
+        }
+    }
+
+    [Fact]
+    public void Russian_questions_must_be_written_in_cyrillic()
+    {
+        var russian = Data.All.Where(e => e.Language == "ru").ToList();
+        Assert.NotEmpty(russian);
+        Assert.All(russian, e => Assert.Matches(@"\p{IsCyrillic}", e.Question));
+    }
+
+    [Fact]
+    public void Held_out_must_use_only_held_out_templates_which_train_never_uses()
+    {
+        var trainTemplates = Data.Sft.Concat(Data.Rl).Select(e => e.TemplateId).ToHashSet();
+        var heldOutTemplates = Data.HeldOut.Select(e => e.TemplateId).ToHashSet();
+        Assert.Empty(trainTemplates.Intersect(heldOutTemplates));
+        // Every (language, query type) cell has at least one held-out paraphrase.
+        foreach (var lang in Languages)
+        foreach (var type in SqlQueryTypes.All)
+            Assert.Contains(Data.HeldOut, e => e.Language == lang && e.QueryType == type);
+    }
+
+    [Fact]
+    public void Held_out_entities_must_never_occur_in_sft_or_rl_and_rl_entities_must_differ_from_sft()
+    {
+        var sft = Data.Sft.SelectMany(e => Entities(e.GoldSql)).ToHashSet();
+        var rl = Data.Rl.SelectMany(e => Entities(e.GoldSql)).ToHashSet();
+        var heldOut = Data.HeldOut.SelectMany(e => Entities(e.GoldSql)).ToHashSet();
+        Assert.NotEmpty(heldOut);
+        Assert.Empty(heldOut.Intersect(sft));
+        Assert.Empty(heldOut.Intersect(rl));
+        Assert.Empty(rl.Intersect(sft));
+    }
+
+    [Fact]
+    public void Entities_in_gold_sql_must_appear_verbatim_in_the_question()
+    {
+        Assert.All(Data.All, e =>
+        {
+            foreach (var entity in Entities(e.GoldSql)) Assert.Contains(entity, e.Question);
+        });
+    }
+
+    [Fact]
+    public void No_question_text_may_be_shared_between_splits()
+    {
+        var sft = Data.Sft.Select(e => e.Question).ToHashSet();
+        var rl = Data.Rl.Select(e => e.Question).ToHashSet();
+        Assert.Empty(rl.Intersect(sft));
+        Assert.DoesNotContain(Data.HeldOut, e => sft.Contains(e.Question) || rl.Contains(e.Question));
+    }
+
+    [Fact]
+    public void Ids_must_be_stable_split_prefixed_and_unique()
+    {
+        Assert.Equal("sql-sft-0", Data.Sft[0].Id);
+        Assert.Equal("sql-rl-799", Data.Rl[^1].Id);
+        Assert.Equal("sql-heldout-0", Data.HeldOut[0].Id);
+        Assert.Equal(3000, Data.All.Select(e => e.Id).Distinct().Count());
+    }
+
+    [Fact]
+    public void Gold_sql_must_be_a_short_canonical_select_and_questions_short()
+    {
+        Assert.All(Data.All, e =>
+        {
+            Assert.StartsWith("SELECT ", e.GoldSql);
+            Assert.DoesNotContain(";", e.GoldSql);
+            Assert.InRange(e.GoldSql.Length, 20, 100);
+            Assert.InRange(e.Question.Length, 10, 90);
+            Assert.DoesNotContain("{", e.Question);
+        });
+        Assert.True(Data.All.Average(e => e.Question.Length) < 60);
+        Assert.True(Data.All.Average(e => e.GoldSql.Length) < 75);
+    }
+
+    [Fact]
+    public void Every_gold_query_must_execute_and_almost_all_must_return_rows()
+    {
+        var empty = 0;
+        foreach (var e in Data.All)
+        {
+            var result = fixture.Executor.Execute(e.DbId, e.GoldSql, TimeSpan.FromSeconds(5));
+            Assert.True(result.Ok, $"{e.Id}: {e.GoldSql} -> {result.Error} {result.Message}");
+            if (result.Rows.Count == 0 || result.Rows.All(r => r.All(v => v.Kind == SqlValueKind.Null))) empty++;
+        }
+        Assert.True(empty < Data.All.Count() / 20, $"{empty} gold queries return nothing useful");
+    }
+
+    [Fact]
+    public void Data_must_contain_nulls_and_duplicate_names_so_comparison_is_not_trivial()
+    {
+        var nullAges = fixture.Executor.Execute("shop", "SELECT COUNT(*) FROM customers WHERE age IS NULL", TimeSpan.FromSeconds(1));
+        var duplicateNames = fixture.Executor.Execute("shop", "SELECT COUNT(*) - COUNT(DISTINCT name) FROM customers", TimeSpan.FromSeconds(1));
+        Assert.True(nullAges.Rows[0][0].Number > 0);
+        Assert.True(duplicateNames.Rows[0][0].Number > 0);
+    }
+
+    [Fact]
+    public void Prompt_must_be_compact_and_carry_reference_and_tags()
+    {
+        var e = Data.HeldOut.First(x => x.Language == "ru");
+        var prompt = Data.ToPrompt(e);
+        Assert.Equal($"[{e.DbId}] [ru] {e.Question}", prompt.Text);
+        Assert.Equal(e.GoldSql, prompt.Reference);
+        Assert.Equal(e.Id, prompt.Id);
+        Assert.Equal(("ru", e.DbId, "heldout", e.QueryType, e.TemplateId),
+            (prompt.Tag("lang"), prompt.Tag("db"), prompt.Tag("split"), prompt.Tag("query_type"), prompt.Tag("template")));
+    }
+
+    /// <summary>Quoted strings and comparison thresholds; LIMIT counts are not entities.</summary>
+    static IEnumerable<string> Entities(string sql)
+        => Regex.Matches(sql, @"'([^']*)'|> (\d+)").Select(m => m.Groups[1].Success ? m.Groups[1].Value : m.Groups[2].Value);
+}
