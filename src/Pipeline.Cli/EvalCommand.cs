@@ -24,11 +24,17 @@ internal static class EvalCommand
         Description = "A specific checkpoint folder (runs/<name>/checkpoints/step-...) instead of the newest.",
     };
 
+    private static readonly Option<int> Show = new("--show")
+    {
+        Description = "Print the first N questions with the gold answer and the prediction.",
+        DefaultValueFactory = _ => 0,
+    };
+
     public static Command Create()
     {
         var command = new Command("eval", "Greedy-decode the held-out split with a run's checkpoint and print execution accuracy and exact match per language.")
         {
-            Run, Checkpoint, CommonOptions.Set, CommonOptions.HoconDir,
+            Run, Checkpoint, Show, CommonOptions.Set, CommonOptions.HoconDir,
         };
         command.SetAction((parse, _) => Task.FromResult(Execute(parse)));
         return command;
@@ -53,9 +59,16 @@ internal static class EvalCommand
             using var model = new PolicyModel(policy, settings.Seed);
             var meta = CheckpointStore.Load(checkpointDir, model, null);
             var sampler = new PolicySampler(model, settings.Seed);
+            var show = parse.GetValue(Show);
+            var shown = 0;
             AnsiConsole.MarkupLine($"Scoring [bold]{Markup.Escape(checkpointDir)}[/] (stage {meta.Stage}, step {meta.Step}, policy version {meta.PolicyVersion}) on {task.HeldOut.Count} held-out questions");
             var report = Evaluator.Evaluate(model, sampler, tokenizer, task,
-                new Evaluator.Settings(policy, settings.Generation.MaxTokens, settings.Eval.Limit, settings.Seed));
+                new Evaluator.Settings(Environment.ProcessorCount, policy, settings.Generation.MaxTokens, settings.Eval.Limit, settings.Seed),
+                (example, prediction) =>
+                {
+                    if (shown++ >= show) return;
+                    Console.WriteLine($"Q:    {example.Prompt.Text}\ngold: {example.Completion}\npred: {prediction}\n");
+                });
             ResultTable.Print(null, report);
             return ExitCodes.Ok;
         }

@@ -120,19 +120,4 @@ public class TokenizerSpec : IDisposable
             Assert.Equal(s, loaded.Decode(loaded.Encode(s)));
         }
     }
-
-    [Fact]
-    public void Perf_tmp()
-    {
-        var rnd = new Random(1);
-        string Word() { var n = rnd.Next(3, 12); var c = new char[n]; for (int i = 0; i < n; i++) c[i] = (char)('a' + rnd.Next(26)); return new string(c); }
-        var words = Enumerable.Range(0, 8000).Select(_ => Word()).ToArray();
-        var corpus = Enumerable.Range(0, 20000).Select(i => $"SELECT {words[rnd.Next(words.Length)]} FROM {words[rnd.Next(200)]} WHERE {words[rnd.Next(words.Length)]} = '{words[rnd.Next(words.Length)]}' AND x >= {rnd.Next(10000)};").ToArray();
-        var sw = System.Diagnostics.Stopwatch.StartNew();
-        var tok = PolicyTokenizer.Train(corpus, 2000);
-        var t1 = sw.Elapsed; sw.Restart();
-        long n = 0; foreach (var s in corpus) n += tok.Encode(s).Length;
-        Console.WriteLine($"PERF train {t1.TotalMilliseconds} ms vocab {tok.VocabSize}; encode {sw.Elapsed.TotalMilliseconds} ms, {n} tokens");
-        Assert.Fail($"PERF train {t1.TotalMilliseconds} ms vocab {tok.VocabSize}; encode {sw.Elapsed.TotalMilliseconds} ms, {n} tokens");
-    }
 }

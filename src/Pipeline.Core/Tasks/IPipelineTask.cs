@@ -23,8 +23,11 @@ public interface IPipelineTask : IDisposable
     IReadOnlyList<Prompt> RlPrompts { get; }
     IReadOnlyList<Demonstration> HeldOut { get; }
 
-    /// <summary>Every text the policy may read or write; the tokenizer is trained on it.</summary>
+    /// <summary>Training texts the tokenizer learns its merges from (never held-out text).</summary>
     IEnumerable<string> TokenizerCorpus { get; }
+
+    /// <summary>Every text the policy may read or write; only its characters join the tokenizer's alphabet.</summary>
+    IEnumerable<string> TokenizerAlphabet { get; }
 
     IRewardSource CreateRewardSource(string name);
 

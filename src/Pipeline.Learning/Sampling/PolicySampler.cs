@@ -108,6 +108,7 @@ public sealed class PolicySampler
     /// </summary>
     private SampledCompletion[] Run(int[][] prompts, int rows, SamplingSettings s, Generator generator)
     {
+        using var scope = NewDisposeScope(); // first: even reading the device creates a tensor wrapper
         var config = _model.Config;
         var device = _model.Device;
         var shared = prompts.Length == 1;
@@ -127,7 +128,6 @@ public sealed class PolicySampler
         _model.eval();
         try
         {
-            using var scope = NewDisposeScope();
             using var noGrad = no_grad();
 
             var cache = new KvCache(config, rows, padded + maxSteps, device);

@@ -11,7 +11,7 @@ namespace Pipeline.Learning.Tokenization;
 /// encoding/decoding is done by <see cref="BpeTokenizer"/> from Microsoft.ML.Tokenizers.
 /// </summary>
 /// <remarks>
-/// Pre-tokenization: runs of letters/digits (plus combining marks) form words; every other character,
+/// Pre-tokenization: runs of letters (plus combining marks) form words; every digit and every other character,
 /// including each single space, is its own pre-token. BPE merges only happen inside a word, so an entity
 /// like <c>Lyon</c> has the same ids in <c>"in Lyon?"</c> and in <c>"'Lyon'"</c>.
 /// Special tokens have fixed ids: &lt;pad&gt;=0, &lt;bos&gt;=1, &lt;eos&gt;=2, &lt;sep&gt;=3, &lt;unk&gt;=4.
@@ -31,9 +31,9 @@ public sealed class PolicyTokenizer
 
     private static readonly string[] Specials = [PadToken, BosToken, EosToken, SepToken, UnkToken];
 
-    /// <summary>Runs of letters/marks/digits, or any single UTF-16 char (spaces included, one each).</summary>
+    /// <summary>Runs of letters/marks, or any single UTF-16 char (digits and spaces included, one each, so numbers copy digit by digit).</summary>
     private static readonly Regex PreTokenRegex =
-        new(@"[\p{L}\p{M}\p{N}]+|[\s\S]", RegexOptions.Compiled | RegexOptions.CultureInvariant);
+        new(@"[\p{L}\p{M}]+|[\s\S]", RegexOptions.Compiled | RegexOptions.CultureInvariant);
 
     private readonly BpeTokenizer _bpe;
     private readonly IReadOnlyList<KeyValuePair<string, int>> _vocab; // ordered by id
@@ -81,24 +81,34 @@ public sealed class PolicyTokenizer
     /// size give the same vocabulary. The base alphabet is every char of the corpus, so the result can exceed
     /// <paramref name="vocabSize"/> when the alphabet alone is larger.
     /// </summary>
-    public static PolicyTokenizer Train(IEnumerable<string> corpus, int vocabSize)
+    /// <param name="alphabetCorpus">Extra texts whose characters join the base alphabet without influencing merges
+    /// (e.g. held-out text: no &lt;unk&gt;, but no whole-word tokens the model never trained on).</param>
+    public static PolicyTokenizer Train(IEnumerable<string> corpus, int vocabSize, IEnumerable<string>? alphabetCorpus = null)
     {
         ArgumentNullException.ThrowIfNull(corpus);
-        var __t0 = System.Diagnostics.Stopwatch.GetTimestamp();
         var alphabet = new SortedSet<char>(Comparer<char>.Create((a, b) => a.CompareTo(b)));
+        foreach (var text in alphabetCorpus ?? [])
+            foreach (var c in text) alphabet.Add(c);
         var wordFreq = new Dictionary<string, long>(StringComparer.Ordinal);
         foreach (var text in corpus)
         {
             if (string.IsNullOrEmpty(text)) continue;
             foreach (var c in text) alphabet.Add(c);
-            foreach (Match m in PreTokenRegex.Matches(text))
+            // Same split as PreTokenRegex; only words of 2+ chars matter (single chars never merge).
+            var lookup = wordFreq.GetAlternateLookup<ReadOnlySpan<char>>();
+            for (int i = 0; i < text.Length;)
             {
-                if (m.Length < 2) continue; // single chars never merge
-                wordFreq[m.Value] = wordFreq.GetValueOrDefault(m.Value) + 1;
+                int j = i;
+                while (j < text.Length && IsWordChar(text[j])) j++;
+                if (j - i >= 2)
+                {
+                    var span = text.AsSpan(i, j - i);
+                    lookup[span] = lookup.TryGetValue(span, out var f) ? f + 1 : 1;
+                }
+                i = j > i ? j : i + 1;
             }
         }
 
-        File.AppendAllText("/tmp/phase.log", $"PHASE pretok {System.Diagnostics.Stopwatch.GetElapsedTime(__t0).TotalMilliseconds}\n");
         var vocab = new List<KeyValuePair<string, int>>();
         var known = new HashSet<string>(StringComparer.Ordinal);
         void Add(string token)
@@ -125,21 +135,14 @@ public sealed class PolicyTokenizer
             c = string.CompareOrdinal(vocab[a.L].Key, vocab[b.L].Key);
             return c != 0 ? c : string.CompareOrdinal(vocab[a.R].Key, vocab[b.R].Key);
         }));
+        var delta = new Dictionary<(int L, int R), long>();
         void Count(int w, long sign)
         {
             var (symbols, freq) = words[w];
             for (int i = 0; i + 1 < symbols.Count; i++)
             {
                 var p = (symbols[i], symbols[i + 1]);
-                var before = pairCounts.GetValueOrDefault(p);
-                var after = before + sign * freq;
-                if (before > 0) queue.Remove((before, p.Item1, p.Item2));
-                if (after > 0)
-                {
-                    pairCounts[p] = after;
-                    queue.Add((after, p.Item1, p.Item2));
-                }
-                else pairCounts.Remove(p);
+                delta[p] = delta.GetValueOrDefault(p) + sign * freq;
                 if (sign > 0)
                 {
                     if (!pairWords.TryGetValue(p, out var set)) pairWords[p] = set = new HashSet<int>();
@@ -147,8 +150,25 @@ public sealed class PolicyTokenizer
                 }
             }
         }
+        void ApplyDelta()
+        {
+            foreach (var (p, d) in delta)
+            {
+                if (d == 0) continue;
+                var before = pairCounts.GetValueOrDefault(p);
+                var after = before + d;
+                if (before > 0) queue.Remove((before, p.L, p.R));
+                if (after > 0)
+                {
+                    pairCounts[p] = after;
+                    queue.Add((after, p.L, p.R));
+                }
+                else pairCounts.Remove(p);
+            }
+            delta.Clear();
+        }
         for (int w = 0; w < words.Count; w++) Count(w, +1);
-        File.AppendAllText("/tmp/phase.log", $"PHASE count {System.Diagnostics.Stopwatch.GetElapsedTime(__t0).TotalMilliseconds}\n");
+        ApplyDelta();
 
         var merges = new List<(string, string)>();
         while (vocab.Count < vocabSize)
@@ -158,6 +178,11 @@ public sealed class PolicyTokenizer
             (int L, int R) best = (top.L, top.R);
             long bestCount = top.Count;
             if (bestCount < 2) break; // nothing worth merging
+            if (!pairWords.TryGetValue(best, out var candidates))
+            {
+                queue.Remove(top); // defensive: a counted pair always has candidate words
+                continue;
+            }
 
             var left = vocab[best.L].Key;
             var right = vocab[best.R].Key;
@@ -166,7 +191,7 @@ public sealed class PolicyTokenizer
             Add(merged);
             int mergedId = symbolId.TryGetValue(merged, out var existing) ? existing : (symbolId[merged] = vocab.Count - 1);
 
-            foreach (var w in pairWords[best].Order().ToList())
+            foreach (var w in candidates.Order().ToList())
             {
                 var symbols = words[w].Symbols;
                 bool hit = false;
@@ -184,19 +209,21 @@ public sealed class PolicyTokenizer
                 }
                 Count(w, +1);
             }
+            ApplyDelta();
             pairWords.Remove(best);
         }
-        File.AppendAllText("/tmp/phase.log", $"PHASE merges {System.Diagnostics.Stopwatch.GetElapsedTime(__t0).TotalMilliseconds}\n");
-        var __r = new PolicyTokenizer(vocab, merges);
-        File.AppendAllText("/tmp/phase.log", $"PHASE create {System.Diagnostics.Stopwatch.GetElapsedTime(__t0).TotalMilliseconds}\n");
-        return __r;
+        return new PolicyTokenizer(vocab, merges);
     }
 
-    private static int ComparePair((string, string) a, (string, string) b)
+    /// <summary>Matches <c>[\p{L}\p{M}]</c> of <see cref="PreTokenRegex"/> (per UTF-16 char, like .NET Regex).</summary>
+    private static bool IsWordChar(char c) => char.GetUnicodeCategory(c) switch
     {
-        int c = string.CompareOrdinal(a.Item1, b.Item1);
-        return c != 0 ? c : string.CompareOrdinal(a.Item2, b.Item2);
-    }
+        System.Globalization.UnicodeCategory.UppercaseLetter or System.Globalization.UnicodeCategory.LowercaseLetter
+            or System.Globalization.UnicodeCategory.TitlecaseLetter or System.Globalization.UnicodeCategory.ModifierLetter
+            or System.Globalization.UnicodeCategory.OtherLetter or System.Globalization.UnicodeCategory.NonSpacingMark
+            or System.Globalization.UnicodeCategory.SpacingCombiningMark or System.Globalization.UnicodeCategory.EnclosingMark => true,
+        _ => false,
+    };
 
     /// <summary>Token ids of <paramref name="text"/>, without special tokens.</summary>
     public int[] Encode(string text)
@@ -275,10 +302,7 @@ public sealed class PolicyTokenizer
                 throw new InvalidDataException($"Bad merge line '{line}' in '{mergesPath}'.");
             merges.Add((line[..sp], line[(sp + 1)..]));
         }
-        File.AppendAllText("/tmp/phase.log", $"PHASE merges {System.Diagnostics.Stopwatch.GetElapsedTime(__t0).TotalMilliseconds}\n");
-        var __r = new PolicyTokenizer(vocab, merges);
-        File.AppendAllText("/tmp/phase.log", $"PHASE create {System.Diagnostics.Stopwatch.GetElapsedTime(__t0).TotalMilliseconds}\n");
-        return __r;
+        return new PolicyTokenizer(vocab, merges);
     }
 
     private static void WriteAtomic(string path, byte[] bytes)

@@ -17,7 +17,7 @@ namespace Pipeline.Runtime.Actors;
 /// </summary>
 public sealed class Evaluator : ReceiveActor
 {
-    public sealed record Settings(PolicyConfig Policy, int MaxTokens, int Limit, long Seed);
+    public sealed record Settings(int Threads, PolicyConfig Policy, int MaxTokens, int Limit, long Seed);
 
     private readonly Settings _settings;
     private readonly PolicyTokenizer _tokenizer;
@@ -41,6 +41,7 @@ public sealed class Evaluator : ReceiveActor
 
     protected override void PreStart()
     {
+        Learning.TorchRuntime.Configure(_settings.Threads);
         _model = new PolicyModel(_settings.Policy, _settings.Seed);
         _sampler = new PolicySampler(_model, _settings.Seed);
     }
@@ -73,7 +74,8 @@ public sealed class Evaluator : ReceiveActor
     }
 
     /// <summary>Greedy decoding of the held-out split; shared with the `eval` command.</summary>
-    public static EvalReport Evaluate(PolicyModel model, PolicySampler sampler, PolicyTokenizer tokenizer, IPipelineTask task, Settings settings)
+    public static EvalReport Evaluate(PolicyModel model, PolicySampler sampler, PolicyTokenizer tokenizer, IPipelineTask task, Settings settings,
+        Action<Demonstration, string>? onPrediction = null)
     {
         var examples = settings.Limit > 0 ? task.HeldOut.Take(settings.Limit).ToList() : task.HeldOut.ToList();
         var prompts = examples.Select(e => tokenizer.EncodePrompt(e.Prompt.Text)).ToList();
@@ -85,7 +87,11 @@ public sealed class Evaluator : ReceiveActor
             var part = prompts.Skip(i).Take(chunk).ToList();
             var outputs = sampler.Generate(part, greedy);
             for (var j = 0; j < outputs.Count; j++)
-                predictions.Add((examples[i + j], tokenizer.Decode(outputs[j].Tokens)));
+            {
+                var text = tokenizer.Decode(outputs[j].Tokens);
+                predictions.Add((examples[i + j], text));
+                onPrediction?.Invoke(examples[i + j], text);
+            }
         }
         return task.Evaluate(predictions);
     }

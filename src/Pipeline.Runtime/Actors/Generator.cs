@@ -18,7 +18,7 @@ namespace Pipeline.Runtime.Actors;
 /// </summary>
 public sealed class Generator : ReceiveActor
 {
-    public sealed record Settings(string Id, PolicyConfig Policy, SamplingSettings Sampling, int GroupSize, long Seed);
+    public sealed record Settings(int Threads, string Id, PolicyConfig Policy, SamplingSettings Sampling, int GroupSize, long Seed);
 
     private readonly Settings _settings;
     private readonly PolicyTokenizer _tokenizer;
@@ -50,6 +50,7 @@ public sealed class Generator : ReceiveActor
 
     protected override void PreStart()
     {
+        Learning.TorchRuntime.Configure(_settings.Threads);
         _model = new PolicyModel(_settings.Policy, _settings.Seed);
         _sampler = new PolicySampler(_model, _settings.Seed);
         Context.System.EventStream.Subscribe(Self, typeof(PolicyWeights));

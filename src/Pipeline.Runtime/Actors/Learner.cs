@@ -127,6 +127,8 @@ public sealed class Learner : ReceiveActor, IWithTimers
         _sftValidation = examples.Take(validation).ToList();
         _sftTrain = examples.Skip(validation).ToList();
         _sft = new SftTrainer(_policy, ws.LearningRate, ws.WeightDecay, _s.Pipeline.Grpo.MaxGradNorm);
+        // Nothing else computes during the warm-start: use every core (OpenMP thread counts are per calling thread).
+        Learning.TorchRuntime.Configure(Environment.ProcessorCount);
 
         if (_s.Resume is { Stage: CheckpointStages.WarmStart } r)
         {
@@ -216,6 +218,7 @@ public sealed class Learner : ReceiveActor, IWithTimers
 
     private void BeginGrpo(StartGrpo start)
     {
+        Learning.TorchRuntime.Configure(_s.Pipeline.TorchThreads);
         var g = _s.Pipeline.Grpo;
         var gen = _s.Pipeline.Generation;
         _reference = new PolicyModel(_s.Policy, _s.Pipeline.Seed);

@@ -86,7 +86,7 @@ public sealed class RunSupervisor : ReceiveActor
     {
         var s = _in.Settings;
         _metrics = Watch(MetricsRecorder.Props(_in.RunDir, s.Metrics.TensorBoard, s.Metrics.Plots, _in.Observer), "metrics");
-        _evaluator = Watch(Evaluator.Props(new Evaluator.Settings(_in.Policy, s.Generation.MaxTokens, s.Eval.Limit, s.Seed),
+        _evaluator = Watch(Evaluator.Props(new Evaluator.Settings(s.TorchThreads, _in.Policy, s.Generation.MaxTokens, s.Eval.Limit, s.Seed),
             _in.Tokenizer, _in.Task, _metrics), "evaluator");
         var startVersion = _in.Resume is { Stage: CheckpointStages.Grpo } r ? r.PolicyVersion : 0;
         _buffer = Watch(ReplayBuffer.Props(new ReplayBuffer.Settings(s.Grpo.BatchGroups, s.Grpo.MaxStaleness, s.Buffer.Capacity,
@@ -141,7 +141,7 @@ public sealed class RunSupervisor : ReceiveActor
         var s = _in.Settings;
         var id = $"generator-{_generatorSerial++}";
         var sampling = new SamplingSettings(s.Generation.Temperature, s.Generation.TopP, s.Generation.MaxTokens, [_in.Tokenizer.Eos]);
-        var settings = new Generator.Settings(id, _in.Policy, sampling, s.Generation.GroupSize, s.Seed * 1000L + _generatorSerial);
+        var settings = new Generator.Settings(s.TorchThreads, id, _in.Policy, sampling, s.Generation.GroupSize, s.Seed * 1000L + _generatorSerial);
         _generators.Add(Watch(Generator.Props(settings, _in.Tokenizer, _buffer, _prompts, _annotator, _learner), id));
     }
 

@@ -45,7 +45,7 @@ public static class LocalRun
         }
         else
         {
-            tokenizer = PolicyTokenizer.Train(task.TokenizerCorpus, settings.Policy.VocabSize);
+            tokenizer = PolicyTokenizer.Train(task.TokenizerCorpus, settings.Policy.VocabSize, task.TokenizerAlphabet);
             tokenizer.Save(tokenizerDir);
         }
         var policy = new PolicyConfig(tokenizer.VocabSize, settings.Policy.DModel, settings.Policy.Layers, settings.Policy.Heads, settings.Policy.Context);

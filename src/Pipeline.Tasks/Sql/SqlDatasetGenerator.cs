@@ -10,7 +10,8 @@ namespace Pipeline.Tasks.Sql;
 /// </summary>
 public static class SqlDatasetGenerator
 {
-    const double RlEntityShare = 0.25, HeldOutEntityShare = 0.25;
+    /// <summary>Rl and held-out each get ~15% of every entity pool, Sft the remaining ~70%, so Sft shows many distinct values.</summary>
+    const double RlEntityShare = 0.15, HeldOutEntityShare = 0.15;
     static readonly int[] Limits = [2, 3, 4, 5];
 
     public static SqlTaskData Generate(SqlDatasetOptions options)
@@ -38,7 +39,7 @@ public static class SqlDatasetGenerator
         foreach (var p in SqlTableProfile.All)
         {
             Assign(p.TextValues, split, rng);
-            Assign(p.Thresholds.Select(Invariant).ToArray(), split, rng);
+            Assign(Thresholds(p).Select(Invariant).ToArray(), split, rng);
         }
         return split;
     }
@@ -63,6 +64,16 @@ public static class SqlDatasetGenerator
         }
     }
 
+    /// <summary>
+    /// The threshold pool of a profile, widened to every integer between its smallest and largest listed threshold
+    /// (e.g. ages 20..60 rather than the even ones), so numbers, like text values, come in many distinct values.
+    /// </summary>
+    static int[] Thresholds(SqlTableProfile p)
+    {
+        var (min, max) = (p.Thresholds.Min(), p.Thresholds.Max());
+        return Enumerable.Range(min, max - min + 1).ToArray();
+    }
+
     sealed record Candidate(string Language, string QueryType, int TemplateIndex, string Question, string Sql, string Db);
 
     static List<Candidate> Candidates(string split, IReadOnlyDictionary<string, string> entitySplit)
@@ -73,7 +84,7 @@ public static class SqlDatasetGenerator
         foreach (var p in SqlTableProfile.All)
         {
             var texts = p.TextValues.Where(v => entitySplit[v] == split).ToArray();
-            var numbers = p.Thresholds.Where(n => entitySplit[Invariant(n)] == split).ToArray();
+            var numbers = Thresholds(p).Where(n => entitySplit[Invariant(n)] == split).ToArray();
             foreach (var lang in SqlQuestionTemplates.Languages)
             foreach (var t in templateIndices)
             {

@@ -33,7 +33,11 @@ public sealed class SqlPipelineTask : IPipelineTask
     public IReadOnlyList<Prompt> RlPrompts { get; }
     public IReadOnlyList<Demonstration> HeldOut { get; }
 
+    /// <summary>Merges come from the demonstrations only, so held-out and RL entity names split into pieces the model has trained on.</summary>
     public IEnumerable<string> TokenizerCorpus
+        => _data.Sft.SelectMany(e => new[] { _data.ToPrompt(e).Text, e.GoldSql });
+
+    public IEnumerable<string> TokenizerAlphabet
         => _data.All.SelectMany(e => new[] { _data.ToPrompt(e).Text, e.GoldSql });
 
     public IRewardSource CreateRewardSource(string name) => name switch

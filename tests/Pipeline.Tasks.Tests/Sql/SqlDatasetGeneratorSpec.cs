@@ -85,6 +85,64 @@ public sealed class SqlDatasetGeneratorSpec(SqlTaskFixture fixture)
     }
 
     [Fact]
+    public void Sft_must_show_at_least_60_distinct_values_of_every_text_pool()
+    {
+        var perPool = Data.Sft.SelectMany(e => TextFilters(e.GoldSql))
+            .GroupBy(f => f.Column, f => f.Value)
+            .ToDictionary(g => g.Key, g => g.Distinct().Count());
+        Assert.Equal(TextColumns.Order(), perPool.Keys.Order());
+        Assert.All(perPool, kv => Assert.True(kv.Value >= 60, $"{kv.Key}: only {kv.Value} distinct values in sft"));
+    }
+
+    [Fact]
+    public void Held_out_text_values_must_never_occur_as_words_in_sft_or_rl_questions()
+    {
+        var heldOut = Data.HeldOut.SelectMany(e => TextFilters(e.GoldSql)).Select(f => f.Value).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        var rl = Data.Rl.SelectMany(e => TextFilters(e.GoldSql)).Select(f => f.Value).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        Assert.True(heldOut.Count >= 5 * 12, $"only {heldOut.Count} held-out text values");
+        Assert.All(Data.Sft.Concat(Data.Rl), e => Assert.Empty(Words(e.Question).Where(heldOut.Contains)));
+        Assert.All(Data.Sft, e => Assert.Empty(Words(e.Question).Where(rl.Contains)));
+    }
+
+    [Fact]
+    public void Entity_split_must_give_sft_most_values_and_rl_and_held_out_about_15_percent_each()
+    {
+        foreach (var column in TextColumns)
+        {
+            var pool = DistinctValues(column).ToHashSet();
+            var rl = Data.Rl.SelectMany(e => TextFilters(e.GoldSql)).Where(f => f.Column == column).Select(f => f.Value).ToHashSet();
+            var heldOut = Data.HeldOut.SelectMany(e => TextFilters(e.GoldSql)).Where(f => f.Column == column).Select(f => f.Value).ToHashSet();
+            Assert.InRange(rl.Count, 1, pool.Count / 5);
+            Assert.InRange(heldOut.Count, 1, pool.Count / 5);
+        }
+    }
+
+    [Fact]
+    public void Every_text_pool_must_be_large_ascii_and_fill_enough_rows_to_answer_any_question()
+    {
+        foreach (var (db, table, column, minRows) in new[]
+                 {
+                     ("shop", "customers", "city", 2), ("school", "students", "city", 2), ("shop", "products", "category", 2),
+                     ("school", "courses", "dept", 2), ("library", "authors", "country", 2), ("library", "books", "genre", 2),
+                 })
+        {
+            var counts = fixture.Executor.Execute(db, $"SELECT {column}, COUNT(*) FROM {table} WHERE {column} IS NOT NULL GROUP BY {column}",
+                TimeSpan.FromSeconds(5)).Rows.ToDictionary(r => r[0].Text!, r => r[1].Number);
+            Assert.True(counts.Count >= 100, $"{table}.{column}: only {counts.Count} distinct values");
+            Assert.All(counts, kv =>
+            {
+                Assert.Matches("^[A-Za-z]{3,9}$", kv.Key);
+                Assert.True(kv.Value >= minRows, $"{table}.{column} = '{kv.Key}' has {kv.Value} rows");
+            });
+        }
+        // Both city tables hold exactly the same pool, and every value any question uses is in the data.
+        Assert.Equal(DistinctValues("city", "shop", "customers").Order(), DistinctValues("city", "school", "students").Order());
+        foreach (var e in Data.All)
+        foreach (var (column, value) in TextFilters(e.GoldSql))
+            Assert.Contains(value, DistinctValues(column));
+    }
+
+    [Fact]
     public void Entities_in_gold_sql_must_appear_verbatim_in_the_question()
     {
         Assert.All(Data.All, e =>
@@ -159,6 +217,35 @@ public sealed class SqlDatasetGeneratorSpec(SqlTaskFixture fixture)
         Assert.Equal(("ru", e.DbId, "heldout", e.QueryType, e.TemplateId),
             (prompt.Tag("lang"), prompt.Tag("db"), prompt.Tag("split"), prompt.Tag("query_type"), prompt.Tag("template")));
     }
+
+    static readonly string[] TextColumns = ["category", "city", "country", "dept", "genre"];
+    readonly Dictionary<string, string[]> _distinct = [];
+
+    /// <summary>Distinct non-NULL values of a pool column in the database (cities: the customers table).</summary>
+    string[] DistinctValues(string column) => column switch
+    {
+        "city" => DistinctValues(column, "shop", "customers"),
+        "category" => DistinctValues(column, "shop", "products"),
+        "dept" => DistinctValues(column, "school", "courses"),
+        "country" => DistinctValues(column, "library", "authors"),
+        "genre" => DistinctValues(column, "library", "books"),
+        _ => throw new ArgumentException(column),
+    };
+
+    string[] DistinctValues(string column, string db, string table)
+    {
+        var key = $"{db}.{table}.{column}";
+        if (!_distinct.TryGetValue(key, out var values))
+            _distinct[key] = values = fixture.Executor.Execute(db, $"SELECT DISTINCT {column} FROM {table} WHERE {column} IS NOT NULL",
+                TimeSpan.FromSeconds(5)).Rows.Select(r => r[0].Text!).ToArray();
+        return values;
+    }
+
+    /// <summary>(column, value) of every text equality filter in the SQL, e.g. <c>c.city = 'Lyon'</c> gives (city, Lyon).</summary>
+    static IEnumerable<(string Column, string Value)> TextFilters(string sql)
+        => Regex.Matches(sql, @"(\w+) = '([^']*)'").Select(m => (m.Groups[1].Value, m.Groups[2].Value));
+
+    static IEnumerable<string> Words(string text) => Regex.Matches(text, @"[\p{L}\p{N}_]+").Select(m => m.Value);
 
     /// <summary>Quoted strings and comparison thresholds; LIMIT counts are not entities.</summary>
     static IEnumerable<string> Entities(string sql)

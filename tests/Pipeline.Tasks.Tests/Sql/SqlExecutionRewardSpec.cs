@@ -28,7 +28,7 @@ public sealed class SqlExecutionRewardSpec(SqlTaskFixture fixture)
             "SELECT 'nobody'",
             "  " + example.GoldSql.Replace("SELECT", "select").Replace("FROM", "from") + " ;\n",
             "SELEC oops",
-            "DELETE FROM customers");
+            $"DELETE FROM {fixture.Data.Schemas[example.DbId].Tables[0]}");
 
         var signals = await Reward().ScoreAsync(group, CancellationToken.None);
 

@@ -10,6 +10,8 @@ public sealed class SqlExecutorSpec(SqlTaskFixture fixture)
 {
     const string NeverEnding = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT count(*) FROM c";
     static readonly TimeSpan Second = TimeSpan.FromSeconds(1);
+    // Row counts of the generated databases: 6 customers per city and 3 enrolments per student, 120 cities.
+    const int CustomerRows = 720, EnrolmentRows = 2160;
     SqlExecutor Executor => fixture.Executor;
 
     [Fact]
@@ -48,7 +50,7 @@ public sealed class SqlExecutorSpec(SqlTaskFixture fixture)
         Assert.False(result.Ok);
         Assert.Equal(SqlErrorKind.WriteAttempt, result.Error);
         Assert.Equal(before, Hash(fixture.Paths["shop"]));
-        Assert.Equal(60, Executor.Execute("shop", "SELECT COUNT(*) FROM customers", Second).Rows[0][0].Number);
+        Assert.Equal(CustomerRows, Executor.Execute("shop", "SELECT COUNT(*) FROM customers", Second).Rows[0][0].Number);
     }
 
     [Fact]
@@ -70,7 +72,7 @@ public sealed class SqlExecutorSpec(SqlTaskFixture fixture)
     {
         var result = Executor.Execute("shop", sql, Second);
         Assert.Equal(SqlErrorKind.MultipleStatements, result.Error);
-        Assert.Equal(60, Executor.Execute("shop", "SELECT COUNT(*) FROM customers", Second).Rows[0][0].Number);
+        Assert.Equal(CustomerRows, Executor.Execute("shop", "SELECT COUNT(*) FROM customers", Second).Rows[0][0].Number);
     }
 
     [Theory]
@@ -142,7 +144,7 @@ public sealed class SqlExecutorSpec(SqlTaskFixture fixture)
         var results = Enumerable.Range(0, 16).AsParallel()
             .Select(_ => Executor.Execute("school", "SELECT COUNT(*) FROM enrolments", Second).Rows[0][0].Number)
             .ToArray();
-        Assert.All(results, n => Assert.Equal(240, n));
+        Assert.All(results, n => Assert.Equal(EnrolmentRows, n));
     }
 
     [Fact]
@@ -154,7 +156,7 @@ public sealed class SqlExecutorSpec(SqlTaskFixture fixture)
         SqlDatabases.Create(fixture.Data, dir);
         var paths = SqlDatabases.Create(fixture.Data, dir);
         var executor = new SqlExecutor(paths);
-        Assert.Equal(60, executor.Execute("shop", "SELECT COUNT(*) FROM customers", Second).Rows[0][0].Number);
+        Assert.Equal(CustomerRows, executor.Execute("shop", "SELECT COUNT(*) FROM customers", Second).Rows[0][0].Number);
         Assert.Equal(Hash(fixture.Paths["library"]), Hash(paths["library"]));
     }
 

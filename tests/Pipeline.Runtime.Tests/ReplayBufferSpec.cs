@@ -1,0 +1,296 @@
+using Akka.Actor;
+using Akka.TestKit;
+using Pipeline.Runtime.Actors;
+using Pipeline.Runtime.Protocol;
+using Xunit.Abstractions;
+using static Pipeline.Runtime.Tests.RolloutGroups;
+
+namespace Pipeline.Runtime.Tests;
+
+public class ReplayBufferSpec(ITestOutputHelper output) : Akka.TestKit.Xunit2.TestKit(output: output)
+{
+    private static readonly TimeSpan Quiet = TimeSpan.FromMilliseconds(300);
+    private static readonly TimeSpan Soon = TimeSpan.FromSeconds(1);
+
+    private IActorRef Buffer(int batchGroups = 1, int maxStaleness = 0, int capacity = 100, long startVersion = 0, TimeSpan? creditTimeout = null)
+        => Sys.ActorOf(ReplayBuffer.Props(new ReplayBuffer.Settings(batchGroups, maxStaleness, capacity, startVersion,
+            creditTimeout ?? TimeSpan.FromMinutes(1))));
+
+    private static Credit AskCredit(IActorRef buffer, TestProbe generator)
+    {
+        buffer.Tell(new RequestCredit(generator.Ref.Path.Name), generator.Ref);
+        return generator.ExpectMsg<Credit>(Soon);
+    }
+
+    private static void AskCreditAndWait(IActorRef buffer, TestProbe generator)
+    {
+        buffer.Tell(new RequestCredit(generator.Ref.Path.Name), generator.Ref);
+        generator.ExpectNoMsg(Quiet);
+    }
+
+    private static TrainingBatch Serve(IActorRef buffer, TestProbe learner, int groups, long learnerVersion, long requestId = 1)
+    {
+        buffer.Tell(new RequestBatch(requestId, groups, learnerVersion), learner.Ref);
+        return learner.ExpectMsg<TrainingBatch>(Soon);
+    }
+
+    [Theory]
+    [InlineData(1, 1, 0)] // (1 + 0 + 1) * 1 = 2
+    [InlineData(2, 1, 0)] // (1 + 0 + 1) * 2 = 4
+    [InlineData(2, 0, 3)] // resumed at v = 3 with 3 * 2 groups consumed: (0 + 3 + 1) * 2 - 6 = 2
+    public void Buffer_must_grant_credits_up_to_eta_plus_v_plus_1_times_B_and_no_more(int batchGroups, int maxStaleness, long startVersion)
+    {
+        var buffer = Buffer(batchGroups, maxStaleness, startVersion: startVersion);
+        var allowed = (maxStaleness + 1) * batchGroups;
+
+        var credits = Enumerable.Range(0, allowed).Select(_ => AskCredit(buffer, CreateTestProbe())).ToList();
+
+        Assert.Equal(allowed, credits.Select(c => c.CreditId).Distinct().Count());
+        Assert.All(credits, c => Assert.Equal(startVersion, c.LearnerVersion));
+        AskCreditAndWait(buffer, CreateTestProbe());
+    }
+
+    [Fact]
+    public void Buffer_must_grant_several_credits_to_one_generator_that_keeps_asking()
+    {
+        var buffer = Buffer(batchGroups: 2, maxStaleness: 0);
+        var generator = CreateTestProbe();
+
+        AskCredit(buffer, generator);
+        AskCredit(buffer, generator);
+        AskCreditAndWait(buffer, generator);
+    }
+
+    [Fact]
+    public void Waiting_generator_must_get_a_credit_when_the_policy_version_advances()
+    {
+        var buffer = Buffer(batchGroups: 1, maxStaleness: 0);
+        var first = CreateTestProbe();
+        var waiting = CreateTestProbe();
+        AskCredit(buffer, first);
+        AskCreditAndWait(buffer, waiting);
+
+        buffer.Tell(new PolicyVersionAdvanced(1));
+
+        var credit = waiting.ExpectMsg<Credit>(Soon);
+        Assert.Equal(1, credit.LearnerVersion);
+        first.ExpectNoMsg(TimeSpan.FromMilliseconds(100));
+    }
+
+    [Fact]
+    public void Waiting_generator_must_get_a_credit_when_a_credit_is_released()
+    {
+        var buffer = Buffer(batchGroups: 1, maxStaleness: 0);
+        var first = CreateTestProbe();
+        var waiting = CreateTestProbe();
+        var granted = AskCredit(buffer, first);
+        AskCreditAndWait(buffer, waiting);
+
+        buffer.Tell(new CreditReleased(granted.CreditId, "generation failed"));
+
+        var credit = waiting.ExpectMsg<Credit>(Soon);
+        Assert.NotEqual(granted.CreditId, credit.CreditId);
+    }
+
+    [Fact]
+    public void Buffer_must_count_a_released_credit_only_once()
+    {
+        var buffer = Buffer(batchGroups: 1, maxStaleness: 0);
+        var granted = AskCredit(buffer, CreateTestProbe());
+        var second = CreateTestProbe();
+        var third = CreateTestProbe();
+        AskCreditAndWait(buffer, second);
+        AskCreditAndWait(buffer, third);
+
+        // The generator's PostStop and the buffer's watch may both report the same credit.
+        buffer.Tell(new CreditReleased(granted.CreditId, "generator stopped"));
+        buffer.Tell(new CreditReleased(granted.CreditId, "generator stopped"));
+
+        var credit = second.ExpectMsg<Credit>(Soon);
+        third.ExpectNoMsg(Quiet);
+
+        buffer.Tell(Annotated(credit.CreditId, policyVersion: 0));
+        var batch = Serve(buffer, CreateTestProbe(), groups: 1, learnerVersion: 0);
+        Assert.Equal(1, batch.Stats.CreditsReleased);
+    }
+
+    [Fact]
+    public void Buffer_must_answer_a_batch_request_only_when_B_groups_are_present_and_with_exactly_B_groups()
+    {
+        var buffer = Buffer(batchGroups: 2, maxStaleness: 1);
+        var generator = CreateTestProbe();
+        var learner = CreateTestProbe();
+        var credits = Enumerable.Range(0, 4).Select(_ => AskCredit(buffer, generator)).ToList();
+
+        buffer.Tell(Annotated(credits[0].CreditId, policyVersion: 0));
+        buffer.Tell(new RequestBatch(7, 2, 0), learner.Ref);
+        learner.ExpectNoMsg(Quiet);
+
+        buffer.Tell(Annotated(credits[1].CreditId, policyVersion: 0));
+        var first = learner.ExpectMsg<TrainingBatch>(Soon);
+        Assert.Equal(7, first.RequestId);
+        Assert.Equal([credits[0].CreditId, credits[1].CreditId], first.Groups.Select(g => g.CreditId));
+        Assert.Equal(0, first.Stats.Depth);
+
+        buffer.Tell(Annotated(credits[2].CreditId, policyVersion: 0));
+        buffer.Tell(Annotated(credits[3].CreditId, policyVersion: 0));
+        learner.ExpectNoMsg(TimeSpan.FromMilliseconds(100)); // nothing asked for: nothing sent
+
+        buffer.Tell(new PolicyVersionAdvanced(1));
+        var second = Serve(buffer, learner, groups: 2, learnerVersion: 1, requestId: 8);
+        Assert.Equal(2, second.Groups.Length);
+        Assert.Equal(4, second.Stats.Accepted);
+    }
+
+    [Fact]
+    public void Buffer_must_serve_no_more_than_the_requested_groups()
+    {
+        var buffer = Buffer(batchGroups: 2, maxStaleness: 1);
+        var generator = CreateTestProbe();
+        var credits = Enumerable.Range(0, 3).Select(_ => AskCredit(buffer, generator)).ToList();
+        foreach (var c in credits) buffer.Tell(Annotated(c.CreditId, policyVersion: 0));
+
+        var batch = Serve(buffer, CreateTestProbe(), groups: 2, learnerVersion: 0);
+
+        Assert.Equal(2, batch.Groups.Length);
+        Assert.Equal(1, batch.Stats.Depth);
+    }
+
+    [Fact]
+    public void Buffer_must_drop_groups_older_than_eta_at_serve_time_and_count_them()
+    {
+        var buffer = Buffer(batchGroups: 1, maxStaleness: 1);
+        var generator = CreateTestProbe();
+        var learner = CreateTestProbe();
+        var old = AskCredit(buffer, generator);
+        var fresh = AskCredit(buffer, generator);
+        buffer.Tell(Annotated(old.CreditId, policyVersion: 0));
+
+        // The learner is at version 2 (its PolicyVersionAdvanced not yet seen): a version-0 group is 2 > eta old.
+        buffer.Tell(new RequestBatch(1, 1, 2), learner.Ref);
+        learner.ExpectNoMsg(Quiet);
+
+        buffer.Tell(Annotated(fresh.CreditId, policyVersion: 1)); // exactly eta old: still servable
+        var batch = learner.ExpectMsg<TrainingBatch>(Soon);
+
+        Assert.Equal([fresh.CreditId], batch.Groups.Select(g => g.CreditId));
+        Assert.Equal(1, batch.Stats.DroppedStale);
+        Assert.Equal(0, batch.Stats.Depth);
+    }
+
+    [Fact]
+    public void Buffer_must_drop_queued_groups_that_a_version_advance_makes_too_old()
+    {
+        var buffer = Buffer(batchGroups: 1, maxStaleness: 0);
+        var generator = CreateTestProbe();
+        var credit = AskCredit(buffer, generator);
+        buffer.Tell(Annotated(credit.CreditId, policyVersion: 0));
+
+        buffer.Tell(new PolicyVersionAdvanced(1));
+        // The dropped group no longer counts against admission: (0 + 1 + 1) * 1 - 0 = 2 credits open.
+        var next = AskCredit(buffer, generator);
+        AskCredit(buffer, generator);
+        buffer.Tell(Annotated(next.CreditId, policyVersion: 1));
+
+        var batch = Serve(buffer, CreateTestProbe(), groups: 1, learnerVersion: 1);
+        Assert.Equal([next.CreditId], batch.Groups.Select(g => g.CreditId));
+        Assert.Equal(1, batch.Stats.DroppedStale);
+    }
+
+    [Fact]
+    public void Buffer_must_drop_a_group_whose_credit_it_does_not_know_and_never_serve_it()
+    {
+        var buffer = Buffer(batchGroups: 1, maxStaleness: 0);
+        var learner = CreateTestProbe();
+        var credit = AskCredit(buffer, CreateTestProbe());
+
+        buffer.Tell(Annotated(creditId: 999, policyVersion: 0));
+        buffer.Tell(new RequestBatch(1, 1, 0), learner.Ref);
+        learner.ExpectNoMsg(Quiet);
+
+        buffer.Tell(Annotated(credit.CreditId, policyVersion: 0));
+        var batch = learner.ExpectMsg<TrainingBatch>(Soon);
+        Assert.Equal([credit.CreditId], batch.Groups.Select(g => g.CreditId));
+        Assert.Equal(1, batch.Stats.DroppedLate);
+        Assert.Equal(1, batch.Stats.Accepted);
+    }
+
+    [Fact]
+    public void Buffer_must_expire_a_credit_after_its_timeout_and_drop_the_group_that_comes_late()
+    {
+        var buffer = Buffer(batchGroups: 1, maxStaleness: 0, creditTimeout: TimeSpan.FromMilliseconds(300));
+        var slow = CreateTestProbe();
+        var waiting = CreateTestProbe();
+        var expiring = AskCredit(buffer, slow);
+        buffer.Tell(new RequestCredit("waiting"), waiting.Ref);
+
+        // Expiry runs on a 1 s periodic timer: the 300 ms credit is gone by the first or second tick.
+        var credit = waiting.ExpectMsg<Credit>(TimeSpan.FromSeconds(2.2));
+
+        buffer.Tell(Annotated(expiring.CreditId, policyVersion: 0));
+        buffer.Tell(Annotated(credit.CreditId, policyVersion: 0));
+        var batch = Serve(buffer, CreateTestProbe(), groups: 1, learnerVersion: 0);
+        Assert.Equal([credit.CreditId], batch.Groups.Select(g => g.CreditId));
+        Assert.Equal(1, batch.Stats.CreditsExpired);
+        Assert.Equal(1, batch.Stats.DroppedLate);
+    }
+
+    [Fact]
+    public void Buffer_must_release_the_credits_of_a_generator_that_dies()
+    {
+        var buffer = Buffer(batchGroups: 1, maxStaleness: 1);
+        var doomed = CreateTestProbe();
+        var waiting = CreateTestProbe();
+        var lost1 = AskCredit(buffer, doomed);
+        var lost2 = AskCredit(buffer, doomed);
+        AskCreditAndWait(buffer, waiting);
+
+        Sys.Stop(doomed.Ref);
+
+        // Credit timeout is a minute: only the death watch can free the slots this fast.
+        var credit = waiting.ExpectMsg<Credit>(Soon);
+        buffer.Tell(Annotated(lost1.CreditId, policyVersion: 0)); // arrives after its generator was declared dead
+        buffer.Tell(Annotated(credit.CreditId, policyVersion: 0));
+        var batch = Serve(buffer, CreateTestProbe(), groups: 1, learnerVersion: 0);
+        Assert.Equal([credit.CreditId], batch.Groups.Select(g => g.CreditId));
+        Assert.Equal(2, batch.Stats.CreditsReleased);
+        Assert.Equal(1, batch.Stats.DroppedLate);
+        Assert.NotEqual(lost2.CreditId, credit.CreditId);
+    }
+
+    [Fact]
+    public void Buffer_must_forget_a_waiting_generator_that_dies()
+    {
+        var buffer = Buffer(batchGroups: 1, maxStaleness: 0);
+        var holder = CreateTestProbe();
+        var doomed = CreateTestProbe();
+        var next = CreateTestProbe();
+        var held = AskCredit(buffer, holder);
+        AskCreditAndWait(buffer, doomed);
+        AskCreditAndWait(buffer, next);
+
+        Watch(doomed.Ref);
+        Sys.Stop(doomed.Ref);
+        ExpectTerminated(doomed.Ref, Soon);
+        buffer.Tell(new CreditReleased(held.CreditId, "generation failed"));
+
+        next.ExpectMsg<Credit>(Soon);
+    }
+
+    [Fact]
+    public void Buffer_must_never_hold_more_than_its_hard_capacity()
+    {
+        // Admission alone would allow (3 + 0 + 1) * 2 = 8 groups; the hard cap is 3 groups queued or running.
+        var buffer = Buffer(batchGroups: 2, maxStaleness: 3, capacity: 3);
+        var generator = CreateTestProbe();
+        var credits = Enumerable.Range(0, 3).Select(_ => AskCredit(buffer, generator)).ToList();
+        AskCreditAndWait(buffer, generator);
+
+        foreach (var c in credits) buffer.Tell(Annotated(c.CreditId, policyVersion: 0));
+        generator.ExpectNoMsg(Quiet); // 3 queued: still full
+
+        var batch = Serve(buffer, CreateTestProbe(), groups: 2, learnerVersion: 0);
+        Assert.Equal(5, batch.Stats.Capacity); // admission still had room (8 - 3 accepted): only the hard cap held it back
+        generator.ExpectMsg<Credit>(Soon);
+    }
+}
