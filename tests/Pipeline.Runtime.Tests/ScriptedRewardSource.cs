@@ -10,18 +10,12 @@ public sealed class ScriptedRewardSource(
     RewardSourceKind kind = RewardSourceKind.Fast,
     (double Min, double Max)? range = null) : IRewardSource
 {
-    private int _calls;
-
     public string Name { get; } = name;
     public RewardSourceKind Kind { get; } = kind;
     public (double Min, double Max) Range { get; } = range ?? (0.0, 1.0);
-    public int Calls => Volatile.Read(ref _calls);
 
     public Task<IReadOnlyList<RewardSignal>> ScoreAsync(RolloutGroup group, CancellationToken cancellationToken)
-    {
-        Interlocked.Increment(ref _calls);
-        return score(group, cancellationToken);
-    }
+        => score(group, cancellationToken);
 
     /// <summary>Rollout i gets values[i] (NaN: an invalid signal).</summary>
     public static ScriptedRewardSource Values(string name, params double[] values)

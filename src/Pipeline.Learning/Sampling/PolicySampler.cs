@@ -108,7 +108,7 @@ public sealed class PolicySampler
     /// </summary>
     private SampledCompletion[] Run(int[][] prompts, int rows, SamplingSettings s, Generator generator)
     {
-        using var scope = NewDisposeScope(); // first: even reading the device creates a tensor wrapper
+        using var scope = NewDisposeScope(); // first, so no tensor this call creates outlives it
         var config = _model.Config;
         var device = _model.Device;
         var shared = prompts.Length == 1;

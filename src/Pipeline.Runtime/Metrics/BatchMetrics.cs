@@ -38,6 +38,7 @@ public static class BatchMetrics
         data["response_length/mean"] = rollouts.Count > 0 ? rollouts.Average(r => r.CompletionTokens.Length) : 0;
         data["response/truncated_frac"] = rollouts.Count > 0 ? rollouts.Count(r => r.Truncated) / (double)rollouts.Count : 0;
         data["timing_s/gen"] = groups.Count > 0 ? groups.Average(g => g.Group.GenerationTime.TotalSeconds) : 0;
+        data["timing_s/gen_total"] = groups.Sum(g => g.Group.GenerationTime.TotalSeconds);
         data["timing_s/reward"] = groups.Count > 0 ? groups.Average(g => g.AnnotationTime.TotalSeconds) : 0;
         return data;
     }
