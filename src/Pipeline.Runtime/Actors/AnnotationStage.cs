@@ -72,7 +72,9 @@ public sealed class AnnotationStage : ReceiveActor
     {
         var started = Stopwatch.GetTimestamp();
         var group = generated.Group;
-        var tasks = sources.Select(s => RunSource(s.Source, s.Spec, group, stopping)).ToArray();
+        // Cancelled once the group leaves, so an optional source that was not ready stops working on it.
+        using var groupDone = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        var tasks = sources.Select(s => RunSource(s.Source, s.Spec, group, groupDone.Token)).ToArray();
 
         var required = tasks.Where((_, i) => sources[i].Spec.Required).ToArray();
         await Task.WhenAll(required.Length > 0 ? required : tasks).ConfigureAwait(false);
@@ -95,6 +97,7 @@ public sealed class AnnotationStage : ReceiveActor
             var composed = RewardComposition.Compose(signals, specs);
             rewards.Add(new RolloutRewards(signals, composed.Value, composed.Valid, composed.Reason));
         }
+        await groupDone.CancelAsync().ConfigureAwait(false);
         return new AnnotatedGroup(generated.CreditId, group, rewards.MoveToImmutable(), Stopwatch.GetElapsedTime(started), generated.PromptCursor);
     }
 
@@ -106,22 +109,30 @@ public sealed class AnnotationStage : ReceiveActor
         IReadOnlyList<RewardSignal> signals;
         try
         {
-            signals = await source.ScoreAsync(group, deadline.Token).WaitAsync(spec.Deadline, stopping).ConfigureAwait(false);
+            // Task.Run: a source that blocks before its first await must not block the actor or escape its deadline.
+            signals = await Task.Run(() => source.ScoreAsync(group, deadline.Token), deadline.Token)
+                .WaitAsync(spec.Deadline, stopping).ConfigureAwait(false);
         }
         catch (Exception e) when (e is TimeoutException or OperationCanceledException)
         {
-            return AllInvalid($"deadline {spec.Deadline.TotalSeconds:0.###}s passed");
+            // Stop the source's own work too; disposing the token source alone would not.
+            await deadline.CancelAsync().ConfigureAwait(false);
+            return AllInvalid(stopping.IsCancellationRequested
+                ? "optional source not ready when the group left"
+                : $"deadline {spec.Deadline.TotalSeconds:0.###}s passed");
         }
         catch (Exception e)
         {
             return AllInvalid($"{e.GetType().Name}: {e.Message}");
         }
 
-        if (signals.Count != group.Rollouts.Length)
-            return AllInvalid($"returned {signals.Count} signals for {group.Rollouts.Length} rollouts");
+        if (signals is null || signals.Count != group.Rollouts.Length)
+            return AllInvalid($"returned {signals?.Count.ToString() ?? "null"} signals for {group.Rollouts.Length} rollouts");
 
         var (min, max) = source.Range;
-        return signals.Select(s => s.Source != spec.Name
+        return signals.Select(s => s is null
+                ? RewardSignal.Invalid(spec.Name, "null signal", Stopwatch.GetElapsedTime(started))
+                : s.Source != spec.Name
                 ? RewardSignal.Invalid(spec.Name, $"signal labelled '{s.Source}'", s.Latency)
                 : s.Valid && (s.Value < min || s.Value > max || !double.IsFinite(s.Value))
                     ? RewardSignal.Invalid(spec.Name, $"value {s.Value} outside [{min}, {max}]", s.Latency)
