@@ -90,26 +90,4 @@ public class LeakSpec(ITestOutputHelper output)
         for (var i = 0; i < lines.Length; i++)
             output.WriteLine($"{lines[i].Item1}: {lines[i].Item2:F1} ms wall ({cpu[i]} ms cpu) = {lines[i].Item3 / lines[i].Item2 * 1000:F0} tokens/s");
     }
-
-    [Fact]
-    public void Perf_probe3_tmp()
-    {
-        torch.set_num_threads(1);
-        var cfg = new PolicyConfig(600);
-        using var policy = new PolicyModel(cfg, 1);
-        var x = torch.randint(1, 600, new long[] { 32, 59 });
-        double Time(Action a, int n) { for (var i = 0; i < 2; i++) a(); var sw = System.Diagnostics.Stopwatch.StartNew(); for (var i = 0; i < n; i++) a(); return sw.Elapsed.TotalMilliseconds / n; }
-        for (var rep = 0; rep < 2; rep++)
-        {
-            var ng = Time(() => { using var s = torch.NewDisposeScope(); using var g = torch.no_grad(); policy.forward(x); }, 5);
-            var wg = Time(() => { using var s = torch.NewDisposeScope(); policy.forward(x); }, 5);
-            var q = torch.randn(32, 4, 59, 32); 
-            var sdNg = Time(() => { using var s = torch.NewDisposeScope(); using var g = torch.no_grad(); torch.nn.functional.scaled_dot_product_attention(q, q, q, is_casual: true); }, 20);
-            var qg = q.clone().requires_grad_(true);
-            var sdG = Time(() => { using var s = torch.NewDisposeScope(); torch.nn.functional.scaled_dot_product_attention(qg, qg, qg, is_casual: true); }, 20);
-            var h = torch.randn(32, 59, 128); var w = torch.randn(384, 128);
-            var lin = Time(() => { using var s = torch.NewDisposeScope(); using var g = torch.no_grad(); torch.nn.functional.linear(h, w); }, 20);
-            output.WriteLine($"fwd no_grad {ng:F1} ms, fwd grad {wg:F1} ms, sdpa no_grad {sdNg:F2} grad {sdG:F2}, qkv linear {lin:F2}");
-        }
-    }
 }

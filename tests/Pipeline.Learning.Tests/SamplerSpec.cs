@@ -43,6 +43,20 @@ public class SamplerSpec
         for (var i = 0; i < prompts.Length; i++) Assert.Equal(GreedyRecompute(model, prompts[i], 12), outs[i].Tokens);
     }
 
+    [Fact]
+    public void Generate_must_return_results_in_input_order_across_several_batches()
+    {
+        using var model = TinyPolicy.Create(seed: 6);
+        var sampler = new PolicySampler(model, seed: 1);
+        var rng = new Random(3);
+        var prompts = Enumerable.Range(0, PolicySampler.MaxBatch + 6)
+            .Select(_ => Enumerable.Range(0, rng.Next(1, 9)).Select(_ => rng.Next(1, TinyPolicy.Config.VocabSize)).ToArray()).ToArray();
+        var batched = sampler.Generate(prompts, Greedy(4));
+        Assert.Equal(prompts.Length, batched.Count);
+        for (var i = 0; i < prompts.Length; i += 7)
+            Assert.Equal(sampler.Generate(new[] { prompts[i] }, Greedy(4))[0].Tokens, batched[i].Tokens);
+    }
+
     [Theory]
     [InlineData(1.0, 1.0)]
     [InlineData(0.7, 1.0)]

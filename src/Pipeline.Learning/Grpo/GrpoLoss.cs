@@ -26,11 +26,11 @@ public sealed record GrpoLossTerms(Tensor Loss, Tensor PgLoss, Tensor Kl, Tensor
 /// </remarks>
 public static class GrpoLoss
 {
-    /// <param name="logp">[N,T] current log-probs (with grad).</param>
+    /// <param name="logp">[N,T] current log-probs (with grad); any shape works if the others match (the trainer passes flat [Tokens] vectors).</param>
     /// <param name="logpProx">[N,T] proximal-policy log-probs (no grad).</param>
     /// <param name="logpBehaviour">[N,T] sampler log-probs.</param>
     /// <param name="logpRef">[N,T] reference log-probs, or null when KL is disabled.</param>
-    /// <param name="advantages">[N] or [N,1] per-sequence advantages (or [N,T] per token).</param>
+    /// <param name="advantages">Per-sequence [N] (broadcast over T) or per-token, same shape as <paramref name="logp"/>.</param>
     /// <param name="mask">[N,T] completion-token mask (bool or 0/1).</param>
     /// <param name="s">Clip, cap and KL settings.</param>
     public static GrpoLossTerms Compute(
@@ -38,7 +38,7 @@ public static class GrpoLoss
     {
         var valid = mask.dtype == ScalarType.Bool ? mask : mask.ne(0);
         var denominator = valid.sum().to_type(ScalarType.Float32).clamp_min(1.0);
-        var adv = advantages.dim() == 1 ? advantages.unsqueeze(1) : advantages;
+        var adv = advantages.dim() < logp.dim() ? advantages.unsqueeze(-1) : advantages; // [N] per sequence -> [N,1]
         adv = adv.to_type(logp.dtype).detach();
         var prox = logpProx.detach();
 

@@ -12,7 +12,8 @@ namespace Pipeline.Learning.Grpo;
 /// <para>Per <see cref="Step"/>: sequences [prompt ++ completion] are right-padded with token 0; only completion tokens
 /// are scored. pi_prox (the policy before this update) is evaluated once under no_grad before the epochs; with one
 /// epoch and one minibatch it is the detached log-prob of the training forward itself (identical weights, one forward
-/// saved). The reference forward runs only when a reference model is given and KlCoef != 0.</para>
+/// saved). The reference forward runs only when a reference model is given and KlCoef != 0. The LM head and
+/// log-softmax run on completion positions only, so all per-token tensors are flat [Tokens] vectors.</para>
 /// <para>Safety: a batch with a non-finite behaviour log-prob or advantage, a non-finite loss, or a non-finite gradient
 /// norm never reaches the weights: gradients are zeroed, the optimizer step is skipped and <see cref="SkippedSteps"/>
 /// counts it (per skipped optimizer step).</para>
@@ -73,14 +74,17 @@ public sealed class GrpoTrainer : IDisposable
         var n = batch.Count;
         var data = CompletionBatch.Build(n, i => batch[i].PromptTokens, i => batch[i].CompletionTokens,
             i => batch[i].BehaviourLogProbs, _policy.Config, _policy.Device);
-        var adv = tensor(batch.Select(b => (float)b.Advantage).ToArray(), device: _policy.Device);
-        var behaviour = data.Values!;
+        // Everything below is per completion token, flattened row-major to [Tokens]; minibatches are contiguous ranges.
+        var behaviour = data.PerToken(data.Values!);
+        var advantages = data.PerToken(tensor(batch.Select(b => (float)b.Advantage).ToArray(), device: _policy.Device)
+            .unsqueeze(1).expand(data.Inputs.shape));
+        var allValid = ones(tokens, dtype: ScalarType.Bool, device: _policy.Device);
 
         Tensor? refLogp = null;
         if (KlActive)
         {
             using var noGrad = no_grad();
-            refLogp = TokenLogProbs.Of(_reference!.forward(data.Inputs), data.Targets, _s.Temperature, out _);
+            refLogp = TokenLogProbs.OfCompletions(_reference!, data, _s.Temperature, out _);
         }
 
         var fused = _s.Epochs == 1 && _s.MiniBatches == 1;
@@ -89,8 +93,8 @@ public sealed class GrpoTrainer : IDisposable
         if (!fused)
         {
             using var noGrad = no_grad();
-            prox = TokenLogProbs.Of(_policy.forward(data.Inputs), data.Targets, _s.Temperature, out _);
-            isStats = ImportanceStats(prox, behaviour, data.Mask);
+            prox = TokenLogProbs.OfCompletions(_policy, data, _s.Temperature, out _);
+            isStats = ImportanceStats(prox, behaviour);
         }
 
         var miniBatches = Math.Min(_s.MiniBatches, n);
@@ -102,21 +106,26 @@ public sealed class GrpoTrainer : IDisposable
 
         for (var epoch = 0; epoch < _s.Epochs; epoch++)
         {
+            var tokenOffset = 0;
             for (var start = 0; start < n; start += rowsPer)
             {
                 var count = Math.Min(rowsPer, n - start);
-                using var mbScope = NewDisposeScope();
                 var mbTokens = 0;
                 for (var i = start; i < start + count; i++) mbTokens += batch[i].CompletionTokens.Length;
-                var rows = data.Rows(start, count, mbTokens);
+                var offset = tokenOffset;
+                tokenOffset += mbTokens;
+                if (mbTokens == 0) continue;
+                using var mbScope = NewDisposeScope();
+                var rows = data.Rows(start, count, offset, mbTokens);
 
-                var logp = TokenLogProbs.Of(_policy.forward(rows.Inputs), rows.Targets, _s.Temperature, out var logSoftmax);
-                var proxMb = fused ? logp.detach() : prox!.narrow(0, start, count);
-                if (fused) isStats = ImportanceStats(proxMb, rows.Values!, rows.Mask).Select(t => t.MoveToOuterDisposeScope()).ToArray();
+                var logp = TokenLogProbs.OfCompletions(_policy, rows, _s.Temperature, out var logSoftmax);
+                var behaviourMb = behaviour.narrow(0, offset, mbTokens);
+                var proxMb = fused ? logp.detach() : prox!.narrow(0, offset, mbTokens);
+                if (fused) isStats = ImportanceStats(proxMb, behaviourMb).Select(t => t.MoveToOuterDisposeScope()).ToArray();
 
-                var terms = GrpoLoss.Compute(logp, proxMb, rows.Values!, refLogp?.narrow(0, start, count),
-                    adv.narrow(0, start, count), rows.Mask, _s);
-                var entropy = TokenLogProbs.MaskedEntropy(logSoftmax, rows.Mask);
+                var terms = GrpoLoss.Compute(logp, proxMb, behaviourMb, refLogp?.narrow(0, offset, mbTokens),
+                    advantages.narrow(0, offset, mbTokens), allValid.narrow(0, 0, mbTokens), _s);
+                var entropy = TokenLogProbs.MeanEntropy(logSoftmax);
 
                 Optimizer.zero_grad();
                 var loss = terms.Loss.item<float>();
@@ -152,19 +161,12 @@ public sealed class GrpoTrainer : IDisposable
             gradNorms.Average(), means[4], tokens, skipReason is not null, skipReason);
     }
 
-    /// <summary>[mean, max] of pi_prox/pi_behaviour before the cap, and the k3 KL(pi_behaviour || pi_prox), over completion tokens.</summary>
-    private static Tensor[] ImportanceStats(Tensor prox, Tensor behaviour, Tensor mask)
+    /// <summary>[mean, max] of pi_prox/pi_behaviour before the cap, and the k3 KL(pi_behaviour || pi_prox), over [Tokens] vectors.</summary>
+    private static Tensor[] ImportanceStats(Tensor prox, Tensor behaviour)
     {
         using var _ = no_grad();
-        var denominator = mask.sum().to_type(ScalarType.Float32).clamp_min(1.0);
         var ratio = (prox - behaviour).exp();
-        var zero = zeros_like(ratio);
-        return new[]
-        {
-            where(mask, ratio, zero).sum() / denominator,
-            where(mask, ratio, zero).max(),
-            where(mask, GrpoLoss.K3(behaviour, prox), zero).sum() / denominator,
-        };
+        return new[] { ratio.mean(), ratio.max(), GrpoLoss.K3(behaviour, prox).mean() };
     }
 
     private static string? FirstNonFinite(IReadOnlyList<TrainSample> batch)

@@ -11,13 +11,26 @@ internal sealed class CompletionBatch
 {
     public const long PadToken = 0;
 
-    private CompletionBatch(Tensor inputs, Tensor targets, Tensor mask, Tensor? values, int tokens)
+    private CompletionBatch(Tensor inputs, Tensor targets, Tensor mask, Tensor? values, Tensor tokenIndex, int tokens)
     {
         Inputs = inputs;
         Targets = targets;
         Mask = mask;
         Values = values;
+        TokenIndex = tokenIndex;
         Tokens = tokens;
+    }
+
+    /// <summary>[Tokens] int64 flat (row-major) indices of the completion positions, in order.</summary>
+    public Tensor TokenIndex { get; }
+
+    /// <summary>Completion-token entries of a [N, L-1, ...] tensor, flattened to [Tokens, ...] (row-major order).</summary>
+    public Tensor PerToken(Tensor x)
+    {
+        var shape = new long[x.dim() - 1];
+        shape[0] = -1;
+        for (var i = 2; i < x.dim(); i++) shape[i - 1] = x.shape[i];
+        return x.reshape(shape).index_select(0, TokenIndex);
     }
 
     /// <summary>[N, L-1] int64.</summary>
@@ -55,6 +68,7 @@ internal sealed class CompletionBatch
         var mask = new bool[rows * width];
         var values = perToken is null ? null : new float[rows * width];
         var tokens = 0;
+        var index = new List<long>();
         for (var i = 0; i < rows; i++)
         {
             var p = prompt(i);
@@ -72,6 +86,7 @@ internal sealed class CompletionBatch
             {
                 var at = i * width + p.Length - 1 + j;
                 mask[at] = true;
+                index.Add(at);
                 if (values is not null) values[at] = v![j];
             }
             tokens += c.Length;
@@ -83,11 +98,12 @@ internal sealed class CompletionBatch
             tensor(targets, shape, device: device),
             tensor(mask, shape, device: device),
             values is null ? null : tensor(values, shape, device: device),
+            tensor(index.ToArray(), device: device),
             tokens);
     }
 
-    /// <summary>Rows [start, start+count) of every tensor (views).</summary>
-    public CompletionBatch Rows(long start, long count, int tokens) =>
+    /// <summary>Rows [start, start+count) of every tensor; <paramref name="tokenOffset"/> = completion tokens in rows before <paramref name="start"/>.</summary>
+    public CompletionBatch Rows(long start, long count, int tokenOffset, int tokens) =>
         new(Inputs.narrow(0, start, count), Targets.narrow(0, start, count), Mask.narrow(0, start, count),
-            Values?.narrow(0, start, count), tokens);
+            Values?.narrow(0, start, count), TokenIndex.narrow(0, tokenOffset, tokens) - start * Inputs.shape[1], tokens);
 }

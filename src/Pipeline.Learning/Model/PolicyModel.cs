@@ -43,12 +43,21 @@ public sealed class PolicyModel : nn.Module<Tensor, Tensor>
     /// <summary>[B,T] int64 tokens -> [B,T,V] logits, causal over the full sequence. T must be at most ContextLength.</summary>
     public override Tensor forward(Tensor tokens)
     {
+        return Head(Hidden(tokens));
+    }
+
+    /// <summary>[B,T] tokens -> [B,T,D] final-LayerNorm hidden states (causal). Lets learners run the LM head on scored positions only.</summary>
+    internal Tensor Hidden(Tensor tokens)
+    {
         var t = tokens.shape[1];
         if (t > Config.ContextLength) throw new ArgumentException($"sequence length {t} exceeds context {Config.ContextLength}");
         var x = tok_emb.forward(tokens) + pos_emb.forward(arange(t, dtype: ScalarType.Int64, device: tokens.device));
         foreach (var block in blocks) x = block.forward(x);
-        return nn.functional.linear(ln_f.forward(x), tok_emb.weight!);
+        return ln_f.forward(x);
     }
+
+    /// <summary>[..., D] hidden states -> [..., V] logits through the tied head.</summary>
+    internal Tensor Head(Tensor hidden) => nn.functional.linear(hidden, tok_emb.weight!);
 
     /// <summary>
     /// One cached step: feeds [B,T] tokens at explicit [B,T] positions, appends their keys/values at
@@ -64,8 +73,7 @@ public sealed class PolicyModel : nn.Module<Tensor, Tensor>
         var x = tok_emb.forward(tokens) + pos_emb.forward(positions);
         for (var i = 0; i < blocks.Count; i++) x = blocks[i].Forward(x, cache.Layers[i], start, attnMask, causal);
         cache.Length = start + t;
-        var last = x.narrow(1, t - 1, 1).squeeze(1);
-        return nn.functional.linear(ln_f.forward(last), tok_emb.weight!);
+        return Head(ln_f.forward(x.narrow(1, t - 1, 1).squeeze(1)));
     }
 
     /// <summary>

@@ -13,12 +13,18 @@ internal static class TokenLogProbs
         return logSoftmax.gather(-1, targets.unsqueeze(-1)).squeeze(-1);
     }
 
-    /// <summary>Mean entropy (nats) over masked positions, no gradient.</summary>
-    public static Tensor MaskedEntropy(Tensor logSoftmax, Tensor mask)
+    /// <summary>
+    /// [Tokens] log-probs of the completion tokens of <paramref name="batch"/>, in row-major order. The LM head and
+    /// log-softmax run on completion positions only (prompt and padding positions are never scored).
+    /// </summary>
+    public static Tensor OfCompletions(PolicyModel model, CompletionBatch batch, double temperature, out Tensor logSoftmax) =>
+        Of(model.Head(batch.PerToken(model.Hidden(batch.Inputs))), batch.PerToken(batch.Targets), temperature, out logSoftmax);
+
+    /// <summary>Mean entropy (nats) over the leading positions of a [M,V] log-softmax, no gradient.</summary>
+    public static Tensor MeanEntropy(Tensor logSoftmax)
     {
         using var _ = no_grad();
         var ls = logSoftmax.detach();
-        var entropy = -(ls.exp() * ls).sum(-1);
-        return where(mask, entropy, zeros_like(entropy)).sum() / mask.sum().clamp_min(1);
+        return (-(ls.exp() * ls).sum(-1)).mean();
     }
 }

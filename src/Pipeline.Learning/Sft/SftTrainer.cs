@@ -11,7 +11,6 @@ namespace Pipeline.Learning.Sft;
 /// </summary>
 public sealed class SftTrainer : IDisposable
 {
-    private const long Ignore = -100;
     private readonly PolicyModel _policy;
     private readonly double _maxGradNorm;
 
@@ -75,9 +74,9 @@ public sealed class SftTrainer : IDisposable
     {
         var data = CompletionBatch.Build(batch.Count, i => batch[i].PromptTokens, i => batch[i].CompletionTokens, null,
             _policy.Config, _policy.Device);
-        var logits = _policy.forward(data.Inputs);
-        var targets = data.Targets.masked_fill(data.Mask.logical_not(), Ignore);
-        return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[2]), targets.reshape(-1), ignore_index: Ignore);
+        // LM head on completion positions only: prompt and padding are never scored.
+        var logits = _policy.Head(data.PerToken(_policy.Hidden(data.Inputs)));
+        return nn.functional.cross_entropy(logits, data.PerToken(data.Targets));
     }
 
     public void Dispose() => Optimizer.Dispose();
