@@ -39,16 +39,7 @@ internal static class BenchCommand
 
     private static async Task<int> RunAsync(ParseResult parse)
     {
-        PipelineSettings settings;
-        try
-        {
-            settings = CommonOptions.Load(parse);
-        }
-        catch (ConfigException e)
-        {
-            Console.Error.WriteLine($"configuration error: {e.Message}");
-            return ExitCodes.ConfigError;
-        }
+        var settings = CommonOptions.Load(parse);
         var repeats = parse.GetValue(Repeats);
         var runDir = Path.GetFullPath(Path.Combine(settings.RunDir, "bench__" + DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)));
         Directory.CreateDirectory(runDir);

@@ -42,7 +42,6 @@ internal static class EvalCommand
 
     private static int Execute(ParseResult parse)
     {
-        try
         {
             var runDir = parse.GetValue(Run)!.FullName;
             var snapshot = Path.Combine(runDir, LocalRun.ConfigSnapshotFile);
@@ -71,11 +70,6 @@ internal static class EvalCommand
                 });
             ResultTable.Print(null, report);
             return ExitCodes.Ok;
-        }
-        catch (ConfigException e)
-        {
-            Console.Error.WriteLine($"configuration error: {e.Message}");
-            return ExitCodes.ConfigError;
         }
     }
 }

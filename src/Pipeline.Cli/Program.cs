@@ -11,4 +11,18 @@ var root = new RootCommand("""
 root.Subcommands.Add(TrainCommand.Create());
 root.Subcommands.Add(EvalCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
-return await root.Parse(args).InvokeAsync();
+try
+{
+    // Our own handler below, so a configuration problem exits with 2 instead of the library's generic 1.
+    return await root.Parse(args).InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+}
+catch (Pipeline.Core.Configuration.ConfigException e)
+{
+    Console.Error.WriteLine($"configuration error: {e.Message}");
+    return ExitCodes.ConfigError;
+}
+catch (Exception e)
+{
+    Console.Error.WriteLine($"error: {e}");
+    return ExitCodes.Failed;
+}

@@ -60,7 +60,7 @@ internal sealed class ProgressView
     {
         Remember(r);
         var d = r.Data;
-        string F(string key, string format = "0.000") => d.TryGetValue(key, out var v) && double.IsFinite(v) ? v.ToString(format, CultureInfo.InvariantCulture) : "-";
+        string F(string key, string format = "0.000") => Format(d, key, format);
         if (d.ContainsKey("sft/epoch"))
             Console.WriteLine($"warm-start epoch {F("sft/epoch", "0")}: loss {F("sft/loss", "0.0000")} val {F("sft/val_loss", "0.0000")} ({F("throughput/sft_tokens_per_s", "0")} tokens/s)");
         else if (d.ContainsKey("eval/accuracy"))
@@ -71,9 +71,12 @@ internal sealed class ProgressView
                 $"staleness {F("staleness/mean", "0.00")}/{F("staleness/max", "0")} kl {F("actor/kl", "0.0000")}");
     }
 
+    private static string Format(IReadOnlyDictionary<string, double> data, string key, string format)
+        => data.TryGetValue(key, out var v) && double.IsFinite(v) ? v.ToString(format, CultureInfo.InvariantCulture) : "-";
+
     private Table Render()
     {
-        string F(string key, string format = "0.000") => _latest.TryGetValue(key, out var v) && double.IsFinite(v) ? v.ToString(format, CultureInfo.InvariantCulture) : "-";
+        string F(string key, string format = "0.000") => Format(_latest, key, format);
         var table = new Table().Border(TableBorder.Rounded).Title("[bold]pipeline train[/]").AddColumns("", "");
         table.AddRow("status", Markup.Escape(_status));
         table.AddRow("warm-start", $"epoch {F("sft/epoch", "0")}/{_settings.WarmStart.MaxEpochs}  loss {F("sft/loss", "0.0000")}  val {F("sft/val_loss", "0.0000")}");

@@ -32,28 +32,19 @@ internal static class TrainCommand
 
     private static async Task<int> RunAsync(ParseResult parse)
     {
-        PipelineSettings settings;
         string runDir;
         var resume = parse.GetResult(Resume) is not null;
-        try
+        var settings = CommonOptions.Load(parse);
+        if (resume)
         {
-            settings = CommonOptions.Load(parse);
-            if (resume)
-            {
-                runDir = parse.GetValue(Resume) is { Length: > 0 } given ? Path.GetFullPath(given) : NewestRun(settings.RunDir);
-                var snapshot = Path.Combine(runDir, LocalRun.ConfigSnapshotFile);
-                if (!File.Exists(snapshot)) throw new ConfigException($"--resume: {runDir} has no {LocalRun.ConfigSnapshotFile}; is it a run folder?");
-                settings = CommonOptions.Load(parse, snapshot);
-            }
-            else
-            {
-                runDir = Path.GetFullPath(Path.Combine(settings.RunDir, LocalRun.DefaultRunName(settings, DateTimeOffset.Now)));
-            }
+            runDir = parse.GetValue(Resume) is { Length: > 0 } given ? Path.GetFullPath(given) : NewestRun(settings.RunDir);
+            var snapshot = Path.Combine(runDir, LocalRun.ConfigSnapshotFile);
+            if (!File.Exists(snapshot)) throw new ConfigException($"--resume: {runDir} has no {LocalRun.ConfigSnapshotFile}; is it a run folder?");
+            settings = CommonOptions.Load(parse, snapshot);
         }
-        catch (ConfigException e)
+        else
         {
-            Console.Error.WriteLine($"configuration error: {e.Message}");
-            return ExitCodes.ConfigError;
+            runDir = Path.GetFullPath(Path.Combine(settings.RunDir, LocalRun.DefaultRunName(settings, DateTimeOffset.Now)));
         }
 
         using var interrupt = new CancellationTokenSource();
@@ -68,16 +59,7 @@ internal static class TrainCommand
         try
         {
             var view = ProgressView.Create(settings);
-            RunResult result;
-            try
-            {
-                result = await view.RunAsync(observer => LocalRun.RunAsync(settings, runDir, resume, observer, view.Status, interrupt.Token));
-            }
-            catch (ConfigException e)
-            {
-                Console.Error.WriteLine($"configuration error: {e.Message}");
-                return ExitCodes.ConfigError;
-            }
+            var result = await view.RunAsync(observer => LocalRun.RunAsync(settings, runDir, resume, observer, view.Status, interrupt.Token));
             return Report(result);
         }
         finally

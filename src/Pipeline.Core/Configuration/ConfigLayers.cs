@@ -1,5 +1,3 @@
-using System.Globalization;
-using System.Reflection;
 using Akka.Configuration;
 using Akka.Configuration.Hocon;
 

@@ -64,7 +64,6 @@ public sealed class Learner : ReceiveActor, IWithTimers
     private long _droppedStale;
     private long _stepStarted;
     private long _waitStarted;
-    private bool _interrupted;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -242,8 +241,8 @@ public sealed class Learner : ReceiveActor, IWithTimers
         }
 
         Become(Training);
-        Publish();
-        if (_step >= g.Steps) { Finish(); return; }
+        var published = Publish();
+        if (_step >= g.Steps) { Finish(published); return; }
         RequestNextBatch();
     }
 
@@ -260,7 +259,6 @@ public sealed class Learner : ReceiveActor, IWithTimers
         });
         Receive<Interrupt>(_ =>
         {
-            _interrupted = true;
             WriteCheckpoint(CheckpointStages.Grpo, _step, _grpo!.Optimizer);
             Context.Parent.Tell(new GrpoCompleted(_step, _version, null, true));
             Become(Done);
@@ -277,7 +275,7 @@ public sealed class Learner : ReceiveActor, IWithTimers
 
     private void Train(TrainingBatch batch)
     {
-        if (batch.RequestId != _requestId || _interrupted) return;
+        if (batch.RequestId != _requestId) return;
         Timers.Cancel("batch-deadline");
         var waited = Stopwatch.GetElapsedTime(_waitStarted).TotalSeconds;
         var g = _s.Pipeline.Grpo;
@@ -357,14 +355,14 @@ public sealed class Learner : ReceiveActor, IWithTimers
         if (e.EverySteps > 0 && _step % e.EverySteps == 0 && _step < g.Steps)
             _evaluator.Tell(new EvaluatePolicy($"step {_step}", _step, snapshot));
 
-        if (_step >= g.Steps) Finish();
+        if (_step >= g.Steps) Finish(snapshot);
         else RequestNextBatch();
     }
 
-    private void Finish()
+    private void Finish(WeightSnapshot final)
     {
         WriteCheckpoint(CheckpointStages.Grpo, _step, _grpo!.Optimizer);
-        Context.Parent.Tell(new GrpoCompleted(_step, _version, WeightTransfer.Export(_policy, _version), false));
+        Context.Parent.Tell(new GrpoCompleted(_step, _version, final, false));
         Become(Done);
     }
 

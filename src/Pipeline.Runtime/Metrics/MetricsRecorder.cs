@@ -26,7 +26,6 @@ public sealed class MetricsRecorder : ReceiveActor
     private readonly bool _plots;
     private readonly Action<MetricsReport>? _observer;
     private readonly ILoggingAdapter _log = Context.GetLogger();
-    private readonly List<MetricsReport> _history = [];
     private StreamWriter? _jsonl;
     private TorchSharp.Modules.SummaryWriter? _tb;
 
@@ -67,7 +66,6 @@ public sealed class MetricsRecorder : ReceiveActor
 
     private void Record(MetricsReport report)
     {
-        _history.Add(report);
         _jsonl!.WriteLine(ToJson(report));
         foreach (var (name, value) in report.Data)
         {
