@@ -42,6 +42,20 @@ internal static class SqlDatabaseContent
     public static readonly string[] Genres = Words.Pool(0x63, capitalise: true,
         ["Poetry", "Drama", "Fantasy", "Mystery", "Romance", "Horror", "Satire", "Thriller", "Western", "Fable", "Memoir", "Comedy"]);
 
+    /// <summary>
+    /// An endless, deterministic (per seed) stream of fresh pseudo-words in the pool style, for the Sft demonstrations:
+    /// never a value of any pool, never reserved (SQL keyword, table/column name, template or lexicon word, row name), and
+    /// never repeated within one stream (case-insensitively), so every Sft example names a value the model has not seen.
+    /// </summary>
+    public sealed class FreshWords(int seed)
+    {
+        ulong _state = (0x5F7UL ^ (unchecked((ulong)(long)seed) << 16)) * 0x9E3779B97F4A7C15UL;
+        readonly HashSet<string> _seen = new(StringComparer.OrdinalIgnoreCase);
+
+        /// <summary>The next fresh word; capitalised for proper nouns (cities, countries, ...), lower-case for categories.</summary>
+        public string Next(bool capitalise) => Words.Fresh(ref _state, capitalise, _seen);
+    }
+
     public static IReadOnlyDictionary<string, SqlSchema> Build(Random rng)
     {
         var schemas = new[] { Shop(rng), School(rng), Library(rng) };
@@ -232,6 +246,20 @@ internal static class SqlDatabaseContent
                 pool.Add(capitalise ? char.ToUpperInvariant(w[0]) + w[1..] : w);
             }
             return pool.ToArray();
+        }
+
+        /// <summary>
+        /// The next word of the stream at <paramref name="state"/> that is no pool value, not reserved and not yet in <paramref name="seen"/>.
+        /// Only reads the shared sets (filled during static initialisation), so concurrent generators are safe.
+        /// </summary>
+        public string Fresh(ref ulong state, bool capitalise, HashSet<string> seen)
+        {
+            while (true)
+            {
+                var w = Word(ref state);
+                if (w.Length is < 4 or > 9 || _reserved.Contains(w) || _used.Contains(w) || !seen.Add(w)) continue;
+                return capitalise ? char.ToUpperInvariant(w[0]) + w[1..] : w;
+            }
         }
 
         static string Word(ref ulong state)

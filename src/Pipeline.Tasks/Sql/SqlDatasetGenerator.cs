@@ -6,6 +6,8 @@ namespace Pipeline.Tasks.Sql;
 /// Builds the mini text-to-SQL task deterministically from a seed.
 /// Entity values (text values and numeric thresholds) are split once, globally, into Sft / Rl / HeldOut sets,
 /// so a value never crosses splits; held-out examples also use only the held-out paraphrase templates.
+/// Sft demonstrations then swap their value for a fresh one (a never-repeated pseudo-word, a random threshold; see <c>Refresh</c>)
+/// so a model trained on them must learn to copy values from the question instead of memorising a few pool values.
 /// Sampling is round-robin over (language, query type) cells so every language and type is balanced in every split.
 /// </summary>
 public static class SqlDatasetGenerator
@@ -23,10 +25,13 @@ public static class SqlDatasetGenerator
         var schemas = SqlDatabaseContent.Build(rng);
         var entitySplit = AssignEntities(rng);
 
-        var sft = Sample(Candidates(SqlSplits.Sft, entitySplit), options.SftCount, rng, SqlSplits.Sft, []);
-        var rl = Sample(Candidates(SqlSplits.Rl, entitySplit), options.RlCount, rng, SqlSplits.Rl, Questions(sft));
-        var heldOut = Sample(Candidates(SqlSplits.HeldOut, entitySplit), options.HeldOutCount, rng, SqlSplits.HeldOut,
-            Questions(sft.Concat(rl)));
+        // Sft is sampled from its pool values exactly like the other splits (so the shared rng, and with it Rl and held-out,
+        // are as before), then every Sft value is replaced by a fresh one that no other example and no pool contains.
+        var sft = Examples(Refresh(Sample(Candidates(SqlSplits.Sft, entitySplit), options.SftCount, rng, SqlSplits.Sft, []),
+            options.Seed, entitySplit), SqlSplits.Sft);
+        var rl = Examples(Sample(Candidates(SqlSplits.Rl, entitySplit), options.RlCount, rng, SqlSplits.Rl, Questions(sft)), SqlSplits.Rl);
+        var heldOut = Examples(Sample(Candidates(SqlSplits.HeldOut, entitySplit), options.HeldOutCount, rng, SqlSplits.HeldOut,
+            Questions(sft.Concat(rl))), SqlSplits.HeldOut);
         return new SqlTaskData(options, schemas, sft, rl, heldOut);
     }
 
@@ -74,7 +79,14 @@ public static class SqlDatasetGenerator
         return Enumerable.Range(min, max - min + 1).ToArray();
     }
 
-    sealed record Candidate(string Language, string QueryType, int TemplateIndex, string Question, string Sql, string Db);
+    /// <summary>What a question is made of; <see cref="Build"/> turns it into text and SQL. V is the text value, N the threshold.</summary>
+    sealed record Spec(SqlTableProfile Profile, string Language, string QueryType, int TemplateIndex, string? V, int? N, int Agg = 0, int K = 0);
+
+    sealed record Candidate(Spec Spec, string Question, string Sql)
+    {
+        public string Language => Spec.Language;
+        public string QueryType => Spec.QueryType;
+    }
 
     static List<Candidate> Candidates(string split, IReadOnlyDictionary<string, string> entitySplit)
     {
@@ -88,46 +100,88 @@ public static class SqlDatasetGenerator
             foreach (var lang in SqlQuestionTemplates.Languages)
             foreach (var t in templateIndices)
             {
-                var lex = p.Lexicon[lang];
                 foreach (var v in texts)
                 {
-                    var where = SqlQuestionTemplates.Fill(lex["where"], Values(lex, ("v", v)));
-                    Add(SqlQueryTypes.CountFilter, t, ("filter", where));
-                    Add(SqlQueryTypes.ListFilter, t, ("where", where));
-                    Add(SqlQueryTypes.JoinCount, t, ("where", where));
+                    Add(new(p, lang, SqlQueryTypes.CountFilter, t, v, null));
+                    Add(new(p, lang, SqlQueryTypes.ListFilter, t, v, null));
+                    Add(new(p, lang, SqlQueryTypes.JoinCount, t, v, null));
                     for (var a = 0; a < SqlQuestionTemplates.AggregateFunctions.Count; a++)
-                        Add(SqlQueryTypes.AggregateFilter, t, ("where", where), ("agg", SqlQuestionTemplates.AggregateWords[lang][a]),
-                            ("sql_agg", SqlQuestionTemplates.AggregateFunctions[a]), ("v", v));
+                        Add(new(p, lang, SqlQueryTypes.AggregateFilter, t, v, null, Agg: a));
                     foreach (var k in Limits)
-                        Add(SqlQueryTypes.OrderLimit, t, ("where", where), ("k", Invariant(k)), ("v", v));
-
-                    void Add(string type, int template, params (string Key, string Value)[] extra)
-                        => list.Add(Build(p, lang, type, template, Values(lex, [("v", v), .. extra])));
+                        Add(new(p, lang, SqlQueryTypes.OrderLimit, t, v, null, K: k));
                 }
                 foreach (var n in numbers)
                 {
-                    var cond = SqlQuestionTemplates.Fill(SqlQuestionTemplates.Condition[lang], Values(lex, ("n", Invariant(n))));
-                    list.Add(Build(p, lang, SqlQueryTypes.CountThreshold, t, Values(lex, ("filter", cond), ("n", Invariant(n)))));
-                    list.Add(Build(p, lang, SqlQueryTypes.GroupCount, t, Values(lex, ("cond", cond), ("n", Invariant(n)))));
+                    Add(new(p, lang, SqlQueryTypes.CountThreshold, t, null, n));
+                    Add(new(p, lang, SqlQueryTypes.GroupCount, t, null, n));
                 }
             }
         }
         return list;
+
+        void Add(Spec spec) => list.Add(Build(spec));
     }
 
-    static Dictionary<string, string> Values(IReadOnlyDictionary<string, string> lexicon, params (string Key, string Value)[] extra)
+    static Candidate Build(Spec s)
     {
-        var d = new Dictionary<string, string>(lexicon, StringComparer.Ordinal);
-        foreach (var (k, v) in extra) d[k] = v;
-        return d;
+        var lex = s.Profile.Lexicon[s.Language];
+        var values = new Dictionary<string, string>(lex, StringComparer.Ordinal);
+        if (s.V is { } v)
+        {
+            values["v"] = v;
+            var where = SqlQuestionTemplates.Fill(lex["where"], values);
+            values["where"] = where;
+            values["filter"] = where;
+        }
+        if (s.N is { } n)
+        {
+            values["n"] = Invariant(n);
+            var cond = SqlQuestionTemplates.Fill(SqlQuestionTemplates.Condition[s.Language], values);
+            values["cond"] = cond;
+            values["filter"] = cond;
+        }
+        if (s.QueryType == SqlQueryTypes.AggregateFilter)
+        {
+            values["agg"] = SqlQuestionTemplates.AggregateWords[s.Language][s.Agg];
+            values["sql_agg"] = SqlQuestionTemplates.AggregateFunctions[s.Agg];
+        }
+        if (s.QueryType == SqlQueryTypes.OrderLimit) values["k"] = Invariant(s.K);
+
+        var family = SqlQuestionTemplates.Family(s.QueryType);
+        var question = SqlQuestionTemplates.Fill(SqlQuestionTemplates.Families[family][s.Language][s.TemplateIndex], values, sentence: true);
+        return new Candidate(s, question, GoldSql(s.Profile, s.QueryType, values));
     }
 
-    static Candidate Build(SqlTableProfile p, string lang, string queryType, int template, IReadOnlyDictionary<string, string> values)
+    /// <summary>
+    /// Sft demonstrations keep their sampled (language, type, template) but swap the pool value for a fresh one, so the model
+    /// must copy the value from the question: text values come from an endless seeded pseudo-word stream (never a pool value,
+    /// SQL keyword, schema or template word, and never repeated), thresholds are drawn across 1-4 digit numbers, never one
+    /// reserved for Rl or held-out. The gold SQL still executes; its result may be empty (demonstrations are never executed for reward).
+    /// </summary>
+    static List<Candidate> Refresh(List<Candidate> chosen, int seed, IReadOnlyDictionary<string, string> entitySplit)
     {
-        var family = SqlQuestionTemplates.Family(queryType);
-        var question = SqlQuestionTemplates.Fill(SqlQuestionTemplates.Families[family][lang][template], values, sentence: true);
-        var sql = GoldSql(p, queryType, values);
-        return new Candidate(lang, queryType, template, question, sql, p.Db);
+        var reserved = entitySplit.Where(kv => kv.Value != SqlSplits.Sft && int.TryParse(kv.Key, NumberStyles.None, CultureInfo.InvariantCulture, out _))
+            .Select(kv => int.Parse(kv.Key, CultureInfo.InvariantCulture)).ToHashSet();
+        var words = new SqlDatabaseContent.FreshWords(seed);
+        var numbers = new Random(unchecked(seed * 31 + 0x5F7));
+        return chosen.Select(c => Build(c.Spec with
+        {
+            V = c.Spec.V is null ? null : words.Next(capitalise: char.IsUpper(c.Spec.V[0])),
+            N = c.Spec.N is null ? null : FreshNumber(numbers, reserved),
+        })).ToList();
+    }
+
+    /// <summary>Digit count 1-4 (weights 1:3:3:3, as single digits are few), then uniform within it; Rl / held-out thresholds are redrawn.</summary>
+    static int FreshNumber(Random rng, HashSet<int> reserved)
+    {
+        while (true)
+        {
+            var r = rng.Next(10);
+            var digits = r == 0 ? 1 : 2 + (r - 1) / 3;
+            var lo = digits == 1 ? 1 : (int)Math.Pow(10, digits - 1);
+            var n = rng.Next(lo, (int)Math.Pow(10, digits));
+            if (!reserved.Contains(n)) return n;
+        }
     }
 
     /// <summary>Canonical style: upper-case keywords, single spaces, no trailing semicolon, short aliases only for joins.</summary>
@@ -150,7 +204,7 @@ public static class SqlDatasetGenerator
     }
 
     /// <summary>Round-robin over shuffled (language, query type) cells; repeats only once every cell is exhausted.</summary>
-    static List<SqlExample> Sample(List<Candidate> candidates, int count, Random rng, string split, HashSet<string> forbiddenQuestions)
+    static List<Candidate> Sample(List<Candidate> candidates, int count, Random rng, string split, HashSet<string> forbiddenQuestions)
     {
         var cells = candidates
             .Where(c => !forbiddenQuestions.Contains(c.Question))
@@ -175,9 +229,12 @@ public static class SqlDatasetGenerator
 
         var shuffled = chosen.ToArray();
         Shuffle(shuffled, rng);
-        return shuffled.Select((c, i) => new SqlExample(
-            $"sql-{split}-{i}", split, c.Language, c.Db, c.QueryType, $"{c.QueryType}/{c.Language}/{c.TemplateIndex}", c.Question, c.Sql)).ToList();
+        return shuffled.ToList();
     }
+
+    static List<SqlExample> Examples(List<Candidate> candidates, string split) => candidates.Select((c, i) => new SqlExample(
+        $"sql-{split}-{i}", split, c.Language, c.Spec.Profile.Db, c.QueryType, $"{c.QueryType}/{c.Language}/{c.Spec.TemplateIndex}",
+        c.Question, c.Sql)).ToList();
 
     static void Shuffle<T>(T[] items, Random rng)
     {

@@ -3,8 +3,8 @@ using System.Text;
 namespace Pipeline.Tasks.Sql;
 
 /// <summary>
-/// Paraphrase templates per query family and language. The LAST template of every list is held out:
-/// it only ever appears in the held-out split, so held-out accuracy measures paraphrase generalisation.
+/// Paraphrase templates per query family and language. The LAST <see cref="HeldOutPerList"/> templates of every list are
+/// held out: they only ever appear in the held-out split, so held-out accuracy measures paraphrase generalisation.
 /// Placeholders come from <see cref="SqlTableProfile.Lexicon"/> plus {v} (text value), {n} (threshold), {k} (limit),
 /// {agg}; {filter} is {where} or {cond}; a capitalised placeholder ({Agg}) capitalises its value.
 /// </summary>
@@ -13,8 +13,8 @@ internal static class SqlQuestionTemplates
     public static readonly IReadOnlyList<string> Languages = ["en", "es", "de", "ru"];
 
     /// <summary>Number of templates per (family, language); the last <see cref="HeldOutPerList"/> are held out.</summary>
-    public const int PerList = 4;
-    public const int HeldOutPerList = 1;
+    public const int PerList = 8;
+    public const int HeldOutPerList = 2;
 
     public static bool IsHeldOut(int templateIndex) => templateIndex >= PerList - HeldOutPerList;
 
@@ -50,75 +50,128 @@ internal static class SqlQuestionTemplates
         _ => throw new ArgumentException(queryType),
     };
 
+    // Each list: 8 paraphrases; indices 0-5 train, 6-7 (the last HeldOutPerList) are held out.
     public static readonly IReadOnlyDictionary<string, IReadOnlyDictionary<string, string[]>> Families =
         new Dictionary<string, IReadOnlyDictionary<string, string[]>>
         {
             ["count"] = new Dictionary<string, string[]>
             {
                 ["en"] = ["How many {items} are there {filter}?", "Count the {items} {filter}.", "Number of {items} {filter}?",
-                          "What is the count of {items} {filter}?"],
+                          "What is the count of {items} {filter}?", "How many {items} {filter} exist?",
+                          "Tell me how many {items} there are {filter}.",
+                          "What is the number of {items} {filter}?", "Find the number of {items} {filter}."],
                 ["es"] = ["¿Cuántos {items} hay {filter}?", "Cuenta los {items} {filter}.", "Número de {items} {filter}",
-                          "¿Qué cantidad de {items} hay {filter}?"],
+                          "¿Qué cantidad de {items} hay {filter}?", "¿Cuántos {items} {filter} existen?",
+                          "Dime cuántos {items} hay {filter}.",
+                          "¿Cuál es el número de {items} {filter}?", "Calcula cuántos {items} hay {filter}."],
                 ["de"] = ["Wie viele {items} gibt es {filter}?", "Zähle die {items} {filter}.", "Anzahl der {items} {filter}?",
-                          "Wie groß ist die Anzahl der {items} {filter}?"],
+                          "Wie groß ist die Anzahl der {items} {filter}?", "Wie viele {items} {filter} gibt es?",
+                          "Ermittle die Zahl der {items} {filter}.",
+                          "Wie hoch ist die Anzahl der {items} {filter}?", "Sag mir, wie viele {items} es {filter} gibt."],
                 ["ru"] = ["Сколько {items_gen} {filter}?", "Подсчитай число {items_gen} {filter}.", "Число {items_gen} {filter}?",
-                          "Какое количество {items_gen} {filter}?"],
+                          "Каково количество {items_gen} {filter}?", "Сколько всего {items_gen} {filter}?",
+                          "Посчитай, сколько {items_gen} {filter}.",
+                          "Сколько имеется {items_gen} {filter}?", "Определи количество {items_gen} {filter}."],
             },
             ["list"] = new Dictionary<string, string[]>
             {
-                ["en"] = ["List the {name} of {items} {where}.", "Show {name} of all {items} {where}.",
-                          "Which {items} are {where}? Give {name}.", "Give me the {name} of {items} {where}."],
-                ["es"] = ["Lista los {name} de los {items} {where}.", "Muestra los {name} de {items} {where}.",
-                          "¿Qué {items} son {where}? Da sus {name}.", "Dame los {name} de los {items} {where}."],
-                ["de"] = ["Liste die {name} der {items} {where}.", "Zeige {name} aller {items} {where}.",
-                          "Welche {items} sind {where}? Nenne die {name}.", "Gib mir die {name} der {items} {where}."],
+                ["en"] = ["List the {name} of {items} {where}.", "Show the {name} of all {items} {where}.",
+                          "Which {items} are {where}? Give their {name}.", "Give me the {name} of {items} {where}.",
+                          "What are the {name} of the {items} {where}?", "Return the {name} of all {items} {where}.",
+                          "I need the {name} of the {items} {where}.", "Display the {name} for {items} {where}."],
+                ["es"] = ["Lista los {name} de los {items} {where}.", "Muestra los {name} de todos los {items} {where}.",
+                          "¿Qué {items} son {where}? Da sus {name}.", "Dame los {name} de los {items} {where}.",
+                          "¿Cuáles son los {name} de los {items} {where}?", "Enumera los {name} de todos los {items} {where}.",
+                          "Quiero ver los {name} de los {items} {where}.", "Indica los {name} de los {items} {where}."],
+                ["de"] = ["Liste die {name} der {items} {where} auf.", "Zeige die {name} aller {items} {where}.",
+                          "Welche {items} sind {where}? Nenne ihre {name}.", "Gib mir die {name} der {items} {where}.",
+                          "Wie lauten die {name} der {items} {where}?", "Nenne die {name} aller {items} {where}.",
+                          "Ich brauche die {name} der {items} {where}.", "Welche {name} haben die {items} {where}?"],
                 ["ru"] = ["Перечисли {name} {items_gen} {where}.", "Покажи {name} всех {items_gen} {where}.",
-                          "Какие {items} {where}? Дай {name}.", "Выведи {name} {items_gen} {where}."],
+                          "Какие {items} {where}? Назови их {name}.", "Выведи {name} {items_gen} {where}.",
+                          "Каковы {name} {items_gen} {where}?", "Назови {name} всех {items_gen} {where}.",
+                          "Мне нужны {name} {items_gen} {where}.", "Какие {name} у {items_gen} {where}?"],
             },
             ["agg"] = new Dictionary<string, string[]>
             {
                 ["en"] = ["What is the {agg} {num} of {items} {where}?", "{Agg} {num} for {items} {where}?",
-                          "Compute the {agg} {num} of {items} {where}.", "Find the {agg} {num} among {items} {where}."],
-                ["es"] = ["¿Cuál es {agg} de {num} de los {items} {where}?", "{Agg} de {num} para {items} {where}",
-                          "Calcula {agg} de {num} de los {items} {where}.", "Obtén {agg} de {num} entre los {items} {where}."],
-                ["de"] = ["{Agg} von {num} der {items} {where}?", "Berechne {agg} von {num} der {items} {where}.",
-                          "Ermittle {agg} von {num} für {items} {where}.", "Gesucht: {agg} von {num} für alle {items} {where}."],
+                          "Compute the {agg} {num} of {items} {where}.", "Find the {agg} {num} among {items} {where}.",
+                          "Tell me the {agg} {num} of all {items} {where}.", "Calculate the {agg} {num} across {items} {where}.",
+                          "For {items} {where}, what is the {agg} {num}?", "Give the {agg} {num} of the {items} {where}."],
+                ["es"] = ["¿Cuál es {agg} de {num} de los {items} {where}?", "{Agg} de {num} para los {items} {where}",
+                          "Calcula {agg} de {num} de los {items} {where}.", "Obtén {agg} de {num} entre los {items} {where}.",
+                          "Dime {agg} de {num} de todos los {items} {where}.", "Para los {items} {where}, ¿cuál es {agg} de {num}?",
+                          "Necesito {agg} de {num} de los {items} {where}.", "¿Me puedes dar {agg} de {num} de los {items} {where}?"],
+                ["de"] = ["{Agg} von {num} der {items} {where}?", "Berechne für die {items} {where}: {Agg} von {num}.",
+                          "{num} der {items} {where}: {Agg}?", "Gesucht: {Agg} von {num} für alle {items} {where}.",
+                          "Kennzahl {Agg} für {num} aller {items} {where}?", "Ich brauche die Kennzahl {Agg} für {num} der {items} {where}.",
+                          "Was ergibt sich als {Agg} von {num} der {items} {where}?", "Ermittle für die {items} {where} den Wert {Agg} von {num}."],
                 ["ru"] = ["{Agg} значение {num_gen} {items_gen} {where}?", "Найди {agg} значение {num_gen} {items_gen} {where}.",
-                          "Вычисли {agg} значение {num_gen} {items_gen} {where}.", "Каково {agg} значение {num_gen} {items_gen} {where}?"],
+                          "Вычисли {agg} значение {num_gen} {items_gen} {where}.", "Каково {agg} значение {num_gen} {items_gen} {where}?",
+                          "Определи {agg} значение {num_gen} для {items_gen} {where}.", "Чему равно {agg} значение {num_gen} {items_gen} {where}?",
+                          "Посчитай {agg} значение {num_gen} среди {items_gen} {where}.", "Какое {agg} значение {num_gen} у {items_gen} {where}?"],
             },
             ["order"] = new Dictionary<string, string[]>
             {
                 ["en"] = ["Top {k} {items} {where} by {num}: {name}?", "List the {name} of the {k} {items} {where} with the highest {num}.",
-                          "Which {k} {items} {where} have the highest {num}?", "Name the {k} {items} {where} with the largest {num}."],
+                          "Which {k} {items} {where} have the highest {num}?", "Name the {k} {items} {where} with the largest {num}.",
+                          "Show the {k} {items} {where} with the greatest {num}.", "What are the {k} {items} {where} with the highest {num}?",
+                          "Which {k} {items} {where} rank highest by {num}?", "Sort {items} {where} by {num}, descending, and give the top {k}."],
                 ["es"] = ["Los {k} {items} {where} con mayor {num}: ¿{name}?", "Lista los {name} de los {k} {items} {where} con mayor {num}.",
-                          "¿Qué {k} {items} {where} tienen mayor {num}?", "Nombra los {k} {items} {where} de mayor {num}."],
-                ["de"] = ["Top {k} {items} {where} nach {num}?", "{k} {items} {where} mit höchstem {num}?",
-                          "Zeige die {k} {items} {where}, absteigend nach {num}.", "Nenne die {k} {items} {where} mit Höchstwert bei {num}."],
+                          "¿Qué {k} {items} {where} tienen mayor {num}?", "Nombra los {k} {items} {where} de mayor {num}.",
+                          "Muestra los {k} {items} {where} con el valor más alto de {num}.", "¿Cuáles son los {k} {items} {where} con mayor {num}?",
+                          "Dame los {k} {items} {where} con mayor {num}.", "Ordena los {items} {where} por {num} descendente y da los {k} primeros."],
+                ["de"] = ["Top {k} der {items} {where} nach {num}?", "Die {k} {items} {where} mit dem höchsten Wert bei {num}?",
+                          "Zeige die {k} {items} {where}, absteigend sortiert nach {num}.", "Nenne die {k} {items} {where} mit den höchsten Werten bei {num}.",
+                          "Welche {k} {items} {where} haben die höchsten Werte bei {num}?",
+                          "Sortiere die {items} {where} nach {num} absteigend, nur die ersten {k}.",
+                          "Welche {k} {items} {where} stehen bei {num} ganz oben?", "Ermittle die {k} {items} {where} mit den größten Werten bei {num}."],
                 ["ru"] = ["Топ-{k} {items_gen} {where} по убыванию {num_gen}?", "Первые {k} {items_gen} {where} по убыванию {num_gen}.",
                           "Выведи {name} {k} {items_gen} {where}, сортируя по убыванию {num_gen}.",
-                          "Назови {k} {items_gen} {where} с максимальным значением {num_gen}."],
+                          "Назови {k} {items_gen} {where} с наибольшим значением {num_gen}.",
+                          "Какие {k} {items_gen} {where} имеют наибольшее значение {num_gen}?",
+                          "Покажи {k} {items_gen} {where} с самым высоким значением {num_gen}.",
+                          "Найди {k} {items_gen} {where} с максимальным значением {num_gen}.",
+                          "Отсортируй по убыванию {num_gen} и выведи первые {k} {items_gen} {where}."],
             },
             ["join"] = new Dictionary<string, string[]>
             {
-                ["en"] = ["How many {child} are there for {items} {where}?", "Count {child} of {items} {where}.",
-                          "Number of {child} linked to {items} {where}?", "Total number of {child} belonging to {items} {where}?"],
-                ["es"] = ["¿Cuántos {child} hay para {items} {where}?", "Cuenta los {child} de los {items} {where}.",
-                          "Número de {child} asociados a {items} {where}", "Total de {child} que pertenecen a {items} {where}?"],
-                ["de"] = ["Wie viele {child} gibt es für {items} {where}?", "Zähle die {child} der {items} {where}.",
-                          "Anzahl der {child} zu {items} {where}?", "Gesamtzahl der {child} von {items} {where}?"],
+                ["en"] = ["How many {child} are there for {items} {where}?", "Count the {child} of {items} {where}.",
+                          "Number of {child} linked to {items} {where}?", "Total number of {child} belonging to {items} {where}?",
+                          "How many {child} do {items} {where} have?", "Count all {child} associated with {items} {where}.",
+                          "What is the number of {child} for the {items} {where}?", "How many {child} belong to {items} {where}?"],
+                ["es"] = ["¿Cuántos {child} hay para los {items} {where}?", "Cuenta los {child} de los {items} {where}.",
+                          "Número de {child} asociados a los {items} {where}", "Total de {child} que pertenecen a los {items} {where}.",
+                          "¿Cuántos {child} tienen los {items} {where}?", "Calcula el número de {child} de los {items} {where}.",
+                          "¿Cuántos {child} corresponden a los {items} {where}?", "Dime cuántos {child} tienen los {items} {where}."],
+                ["de"] = ["Wie viele {child} gibt es für die {items} {where}?", "Zähle die {child} der {items} {where}.",
+                          "Anzahl der {child} für die {items} {where}?", "Gesamtzahl der {child} aller {items} {where}?",
+                          "Wie viele {child} haben die {items} {where}?", "Ermittle die Anzahl der {child} für die {items} {where}.",
+                          "Wie viele {child} entfallen auf die {items} {where}?", "Zähle alle {child} der {items} {where}."],
                 ["ru"] = ["Сколько {child_gen} у {items_gen} {where}?", "Подсчитай число {child_gen} для {items_gen} {where}.",
-                          "Количество {child_gen} у {items_gen} {where}?", "Общее число {child_gen} для {items_gen} {where}?"],
+                          "Количество {child_gen} у {items_gen} {where}?", "Общее число {child_gen} для {items_gen} {where}?",
+                          "Сколько всего {child_gen} у {items_gen} {where}?", "Определи количество {child_gen} у {items_gen} {where}.",
+                          "Каково число {child_gen} у {items_gen} {where}?", "Найди общее количество {child_gen} для {items_gen} {where}."],
             },
             ["group"] = new Dictionary<string, string[]>
             {
                 ["en"] = ["For each {text}, count {items} {cond}.", "Count {items} {cond} per {text}.",
-                          "Number of {items} {cond}, grouped by {text}.", "How many {items} {cond} are in each {text}?"],
+                          "Number of {items} {cond}, grouped by {text}.", "How many {items} {cond} are in each {text}?",
+                          "Break down the number of {items} {cond} by {text}.", "Show the count of {items} {cond} for every {text}.",
+                          "Per {text}, how many {items} are there {cond}?", "Group {items} {cond} by {text} and count them."],
                 ["es"] = ["Para cada {text}, cuenta los {items} {cond}.", "Cuenta {items} {cond} por {text}.",
-                          "Número de {items} {cond}, agrupados por {text}.", "¿Cuántos {items} {cond} hay en cada {text}?"],
+                          "Número de {items} {cond}, agrupados por {text}.", "¿Cuántos {items} {cond} hay en cada {text}?",
+                          "Desglosa por {text} el número de {items} {cond}.", "Muestra cuántos {items} {cond} hay por {text}.",
+                          "Agrupa los {items} {cond} por {text} y cuéntalos.", "¿Qué cantidad de {items} {cond} hay en cada {text}?"],
                 ["de"] = ["Zähle pro {text} die {items} {cond}.", "Anzahl der {items} {cond} je {text}?",
-                          "{items} {cond}, gruppiert nach {text}, mit Anzahl.", "Wie viele {items} {cond} gibt es pro {text}?"],
+                          "Gruppiere die {items} {cond} nach {text} und zähle sie.", "Wie viele {items} {cond} gibt es pro {text}?",
+                          "Ermittle je {text} die Anzahl der {items} {cond}.", "Liefere die Anzahl der {items} {cond}, gruppiert nach {text}.",
+                          "Zähle die {items} {cond}, aufgeschlüsselt nach {text}.", "Wie viele {items} {cond} gibt es, getrennt nach {text}?"],
                 ["ru"] = ["Число {items_gen} {cond} по {text_dat}.", "Количество {items_gen} {cond} с группировкой по {text_dat}.",
-                          "Сколько {items_gen} {cond} в разбивке по {text_dat}?", "Распределение {items_gen} {cond} по {text_dat} с подсчётом."],
+                          "Сколько {items_gen} {cond} в разбивке по {text_dat}?", "Подсчитай распределение {items_gen} {cond} по {text_dat}.",
+                          "Сгруппируй по {text_dat} и посчитай количество {items_gen} {cond}.",
+                          "Количество {items_gen} {cond} отдельно по {text_dat}?",
+                          "Подсчитай количество {items_gen} {cond} по {text_dat}.", "Сколько {items_gen} {cond} насчитывается по {text_dat}?"],
             },
         };
 

@@ -135,9 +135,10 @@ public sealed class SqlDatasetGeneratorSpec(SqlTaskFixture fixture)
                 Assert.True(kv.Value >= minRows, $"{table}.{column} = '{kv.Key}' has {kv.Value} rows");
             });
         }
-        // Both city tables hold exactly the same pool, and every value any question uses is in the data.
+        // Both city tables hold exactly the same pool, and every value an Rl or held-out question uses is in the data
+        // (Sft values are deliberately fresh, see Sft_text_values_must_be_fresh_per_example_and_never_a_pool_value).
         Assert.Equal(DistinctValues("city", "shop", "customers").Order(), DistinctValues("city", "school", "students").Order());
-        foreach (var e in Data.All)
+        foreach (var e in Data.Rl.Concat(Data.HeldOut))
         foreach (var (column, value) in TextFilters(e.GoldSql))
             Assert.Contains(value, DistinctValues(column));
     }
@@ -185,16 +186,61 @@ public sealed class SqlDatasetGeneratorSpec(SqlTaskFixture fixture)
     }
 
     [Fact]
-    public void Every_gold_query_must_execute_and_almost_all_must_return_rows()
+    public void Every_gold_query_must_execute_and_almost_all_rl_and_held_out_ones_must_return_rows()
     {
         var empty = 0;
         foreach (var e in Data.All)
         {
             var result = fixture.Executor.Execute(e.DbId, e.GoldSql, TimeSpan.FromSeconds(5));
             Assert.True(result.Ok, $"{e.Id}: {e.GoldSql} -> {result.Error} {result.Message}");
-            if (result.Rows.Count == 0 || result.Rows.All(r => r.All(v => v.Kind == SqlValueKind.Null))) empty++;
+            // Sft demonstrations use fresh values and are never executed for reward, so an empty result is fine there.
+            if (e.Split != SqlSplits.Sft && (result.Rows.Count == 0 || result.Rows.All(r => r.All(v => v.Kind == SqlValueKind.Null)))) empty++;
         }
-        Assert.True(empty < Data.All.Count() / 20, $"{empty} gold queries return nothing useful");
+        var scored = Data.Rl.Count + Data.HeldOut.Count;
+        Assert.True(empty < scored / 20, $"{empty} of {scored} rl / held-out gold queries return nothing useful");
+    }
+
+    [Fact]
+    public void Sft_text_values_must_be_fresh_per_example_and_never_a_pool_value()
+    {
+        var sft = Data.Sft.Select(e => (e.Question, Filters: TextFilters(e.GoldSql).ToList())).Where(x => x.Filters.Count > 0).ToList();
+        Assert.True(sft.Count > Data.Sft.Count / 2, $"only {sft.Count} sft examples have a text entity");
+        var values = sft.Select(x => x.Filters.Select(f => f.Value).Distinct().Single()).ToList();
+        var occurrences = values.GroupBy(v => v, StringComparer.OrdinalIgnoreCase).ToDictionary(g => g.Key, g => g.Count(), StringComparer.OrdinalIgnoreCase);
+        var unique = values.Count(v => occurrences[v] == 1);
+        Assert.True(unique >= 0.8 * values.Count, $"only {unique} of {values.Count} sft text values occur in a single example");
+
+        // Every pool value is in the data, so the data's distinct values are the pools; Rl / held-out values are pool values.
+        var pools = TextColumns.SelectMany(DistinctValues).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        var otherSplits = Data.Rl.Concat(Data.HeldOut).SelectMany(e => TextFilters(e.GoldSql)).Select(f => f.Value).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        Assert.DoesNotContain(values, pools.Contains);
+        Assert.DoesNotContain(values, otherSplits.Contains);
+
+        // Pool style: ASCII pseudo-words of 4-9 letters, lower-case categories, capitalised proper nouns, never a template word.
+        var templateWords = Data.Sft.Concat(Data.Rl).Concat(Data.HeldOut).Select(e => e.Question)
+            .SelectMany(q => Words(q)).Where(w => !values.Contains(w, StringComparer.OrdinalIgnoreCase) && !pools.Contains(w))
+            .ToHashSet(StringComparer.OrdinalIgnoreCase);
+        Assert.All(sft, x =>
+        {
+            var (column, value) = x.Filters[0];
+            Assert.Matches(column == "category" ? "^[a-z]{4,9}$" : "^[A-Z][a-z]{3,8}$", value);
+            Assert.Contains(value, x.Question);
+            Assert.DoesNotContain(value, templateWords);
+        });
+    }
+
+    [Fact]
+    public void Sft_thresholds_must_be_widely_spread_and_never_an_rl_or_held_out_threshold()
+    {
+        static IEnumerable<int> Thresholds(SqlExample e) => Regex.Matches(e.GoldSql, @"> (\d+)").Select(m => int.Parse(m.Groups[1].Value));
+        var sft = Data.Sft.SelectMany(Thresholds).ToList();
+        var reserved = Data.Rl.Concat(Data.HeldOut).SelectMany(Thresholds).ToHashSet();
+        Assert.True(sft.Count > 100, $"only {sft.Count} sft thresholds");
+        Assert.DoesNotContain(sft, reserved.Contains);
+        Assert.All(sft, n => Assert.InRange(n, 1, 9999));
+        Assert.True(sft.Distinct().Count() >= 0.7 * sft.Count, $"only {sft.Distinct().Count()} distinct of {sft.Count} sft thresholds");
+        foreach (var digits in new[] { 1, 2, 3, 4 })
+            Assert.Contains(sft, n => n.ToString().Length == digits);
     }
 
     [Fact]
