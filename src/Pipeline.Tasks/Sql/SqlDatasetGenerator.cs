@@ -92,7 +92,7 @@ public static class SqlDatasetGenerator
     {
         var list = new List<Candidate>();
         var templateIndices = Enumerable.Range(0, SqlQuestionTemplates.PerList)
-            .Where(i => SqlQuestionTemplates.IsHeldOut(i) == (split == SqlSplits.HeldOut)).ToArray();
+            .Where(i => SqlQuestionTemplates.UsableIn(split, i)).ToArray();
         foreach (var p in SqlTableProfile.All)
         {
             var texts = p.TextValues.Where(v => entitySplit[v] == split).ToArray();

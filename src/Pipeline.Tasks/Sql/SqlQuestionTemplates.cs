@@ -18,6 +18,20 @@ internal static class SqlQuestionTemplates
 
     public static bool IsHeldOut(int templateIndex) => templateIndex >= PerList - HeldOutPerList;
 
+    /// <summary>
+    /// The templates just before the held-out ones appear only in RL prompts, never in demonstrations: RL data
+    /// (questions with checkable answers) is broader than SFT data, and GRPO has paraphrases to generalise on.
+    /// </summary>
+    public const int RlOnlyPerList = 2;
+
+    /// <summary>Whether a split may use the template at <paramref name="templateIndex"/>.</summary>
+    public static bool UsableIn(string split, int templateIndex) => split switch
+    {
+        SqlSplits.HeldOut => IsHeldOut(templateIndex),
+        SqlSplits.Rl => !IsHeldOut(templateIndex),
+        _ => templateIndex < PerList - HeldOutPerList - RlOnlyPerList,
+    };
+
     /// <summary>Threshold phrase per language.</summary>
     public static readonly IReadOnlyDictionary<string, string> Condition = new Dictionary<string, string>
     {

@@ -106,15 +106,19 @@ public sealed class SqlQuestionTemplatesSpec(SqlTaskFixture fixture)
     }
 
     [Fact]
-    public void Train_must_see_the_first_six_templates_and_held_out_only_the_last_two()
+    public void Sft_must_see_the_first_four_templates_rl_the_first_six_and_held_out_only_the_last_two()
     {
         static int Index(string templateId) => int.Parse(templateId[(templateId.LastIndexOf('/') + 1)..]);
-        var train = fixture.Data.Sft.Concat(fixture.Data.Rl).ToList();
-        Assert.All(train, e => Assert.InRange(Index(e.TemplateId), 0, PerList - HeldOutPerList - 1));
+        const int sftTemplates = PerList - HeldOutPerList - 2;
+        Assert.All(fixture.Data.Sft, e => Assert.InRange(Index(e.TemplateId), 0, sftTemplates - 1));
+        Assert.All(fixture.Data.Rl, e => Assert.InRange(Index(e.TemplateId), 0, PerList - HeldOutPerList - 1));
         Assert.All(fixture.Data.HeldOut, e => Assert.InRange(Index(e.TemplateId), PerList - HeldOutPerList, PerList - 1));
-        foreach (var cell in train.GroupBy(e => (e.Language, e.QueryType)))
-            Assert.True(cell.Select(e => Index(e.TemplateId)).Distinct().Count() == PerList - HeldOutPerList,
-                $"{cell.Key}: train sees only templates {string.Join(",", cell.Select(e => Index(e.TemplateId)).Distinct().Order())}");
+        foreach (var cell in fixture.Data.Sft.GroupBy(e => (e.Language, e.QueryType)))
+            Assert.True(cell.Select(e => Index(e.TemplateId)).Distinct().Count() == sftTemplates,
+                $"{cell.Key}: sft sees only templates {string.Join(",", cell.Select(e => Index(e.TemplateId)).Distinct().Order())}");
+        // RL-only paraphrases are there for GRPO to generalise on.
+        Assert.Contains(fixture.Data.Rl, e => Index(e.TemplateId) == sftTemplates);
+        Assert.Contains(fixture.Data.Rl, e => Index(e.TemplateId) == sftTemplates + 1);
         foreach (var cell in fixture.Data.HeldOut.GroupBy(e => (e.Language, e.QueryType)))
             Assert.True(cell.Select(e => Index(e.TemplateId)).Distinct().Count() == HeldOutPerList, $"{cell.Key}: held out misses a template");
     }
