@@ -68,9 +68,15 @@ public class EndToEndSpec : IDisposable
         Assert.Equal(first.Step, point.Step);
         Assert.Equal(first.PolicyVersion, point.PolicyVersion);
 
+        // As `train --resume` does: the run's own config snapshot is the user layer.
+        var resumed = PipelineSettings.Load(RepoPaths.Hocon, "local", Path.Combine(runDir, LocalRun.ConfigSnapshotFile), []);
+        Assert.Equal(settings.Policy, resumed.Policy);
+        Assert.Equal(settings.Task, resumed.Task);
+        Assert.Equal(settings.Grpo, resumed.Grpo);
+
         var resumedFrom = first.Step;
         long? firstResumedStep = null;
-        var second = await LocalRun.RunAsync(settings, runDir, true,
+        var second = await LocalRun.RunAsync(resumed, runDir, true,
                 r => { if (r.Data.ContainsKey("policy/version")) firstResumedStep ??= r.Step; }, null, CancellationToken.None)
             .WaitAsync(TimeSpan.FromSeconds(180));
         Assert.Equal(RunStatus.Completed, second.Status);

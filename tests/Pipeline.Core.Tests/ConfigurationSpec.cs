@@ -98,6 +98,15 @@ public class ConfigurationSpec : IDisposable
     }
 
     [Fact]
+    public void A_key_outside_pipeline_and_akka_is_refused()
+    {
+        var user = Write("stray.conf", "grpo.steps = 3");
+        var e = Assert.Throws<ConfigException>(() => PipelineSettings.Load(_dir, "local", user, []));
+        Assert.Contains("'grpo.steps'", e.Message);
+        Assert.Contains("stray.conf", e.Message);
+    }
+
+    [Fact]
     public void Akka_keys_pass_through_unchecked()
     {
         var s = PipelineSettings.Load(_dir, "local", null, ["akka.loglevel=DEBUG"]);

@@ -99,7 +99,21 @@ public static class LocalRun
 
     /// <summary>The "pipeline" section as it was resolved, for the run folder; contains no secrets (keys come from the environment).</summary>
     public static string ConfigSnapshot(PipelineSettings settings)
-        => "# Resolved configuration of this run (all layers merged).\npipeline " + settings.Hocon.GetValue("pipeline") + "\n";
+    {
+        // Flat `path = "value"` lines: Akka's HoconValue.ToString() does not render parseable HOCON.
+        var sb = new System.Text.StringBuilder("# Resolved configuration of this run (all layers merged).\n");
+        void Walk(Akka.Configuration.Hocon.HoconObject obj, string prefix)
+        {
+            foreach (var (name, value) in obj.Items.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+            {
+                var path = prefix + "." + name;
+                if (value.IsObject()) Walk(value.GetObject(), path);
+                else sb.Append(path).Append(" = ").Append(System.Text.Json.JsonSerializer.Serialize(value.GetString())).Append('\n');
+            }
+        }
+        Walk(settings.Hocon.GetValue("pipeline").GetObject(), "pipeline");
+        return sb.ToString();
+    }
 
     public static string DefaultRunName(PipelineSettings settings, DateTimeOffset now)
         => string.IsNullOrWhiteSpace(settings.RunName)
