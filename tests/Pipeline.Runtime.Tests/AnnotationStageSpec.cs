@@ -75,13 +75,26 @@ public class AnnotationStageSpec(ITestOutputHelper output) : Akka.TestKit.Xunit2
     [Fact]
     public void Stage_must_leave_an_invalid_optional_source_out_of_the_sum()
     {
-        var (stage, buffer) = Stage(4,
-            Required(ScriptedRewardSource.Values("exec", 1.0, 0.0, 1.0), weight: 1.0),
-            Optional(ScriptedRewardSource.Values("judge", double.NaN, 0.5, double.NaN), weight: 0.5));
+        // The optional source answers first (the required one waits for it, then a little longer), so what is
+        // tested is the composition, not which source wins a race on a loaded machine.
+        var judgeAnswered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var judge = new ScriptedRewardSource("judge", (group, _) =>
+        {
+            var signals = ScriptedRewardSource.Signals("judge", group, [double.NaN, 0.5, double.NaN]);
+            judgeAnswered.TrySetResult();
+            return Task.FromResult(signals);
+        });
+        var exec = new ScriptedRewardSource("exec", async (group, _) =>
+        {
+            await judgeAnswered.Task.WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+            await Task.Delay(200).ConfigureAwait(false);
+            return ScriptedRewardSource.Signals("exec", group, [1.0, 0.0, 1.0]);
+        });
+        var (stage, buffer) = Stage(4, Required(exec, weight: 1.0), Optional(judge, weight: 0.5));
 
         stage.Tell(Generated(1));
 
-        var annotated = buffer.ExpectMsg<AnnotatedGroup>(Soon);
+        var annotated = buffer.ExpectMsg<AnnotatedGroup>(TimeSpan.FromSeconds(3));
         Assert.All(annotated.Rewards, r => Assert.True(r.Valid));
         Assert.Equal([1.0, 0.25, 1.0], annotated.Rewards.Select(r => r.Reward));
         Assert.False(Signal(annotated, 0, "judge").Valid);
@@ -141,7 +154,10 @@ public class AnnotationStageSpec(ITestOutputHelper output) : Akka.TestKit.Xunit2
             var exec = r.Signals.Single(s => s.Source == "exec");
             Assert.False(exec.Valid);
             Assert.Contains(expectedReason, exec.Details);
-            Assert.True(r.Signals.Single(s => s.Source == "judge").Valid);
+            // The optional judge is fast but may still lose the race to a source that fails at once: either it
+            // answered, or it is marked 'not ready'; never missing, never a crash.
+            var judge = r.Signals.Single(s => s.Source == "judge");
+            Assert.True(judge.Valid || judge.Details!.Contains("not ready"), judge.Details);
         });
     }
 
