@@ -1,3 +1,4 @@
+using Pipeline.Core.Rewards;
 using Pipeline.Core.Configuration;
 
 namespace Pipeline.Core.Tests;
@@ -75,11 +76,44 @@ public class ConfigurationSpec : IDisposable
     [Fact]
     public void Reward_sources_are_an_open_map_with_known_fields()
     {
-        var s = PipelineSettings.Load(_dir, "local", null, ["rewards.sources.length={ weight = 0.5, required = off, deadline = 1s }"]);
-        Assert.Contains(s.RewardSources, r => r.Name == "length" && r.Weight == 0.5 && !r.Required);
+        var s = PipelineSettings.Load(_dir, "local", null,
+            ["rewards.sources.length={ type = my-length, weight = 0.5, required = off, deadline = 1s, normalizer = group-rank }", "rewards.use=[execution, length]"]);
+        Assert.Equal(["execution", "length"], s.RewardSources.Select(r => r.Name));
+        Assert.Contains(s.RewardSources, r => r.Name == "length" && r.Type == "my-length" && r.Weight == 0.5 && !r.Required
+                                              && r.Normalizer == RewardNormalizer.GroupRank);
 
         var e = Assert.Throws<ConfigException>(() => PipelineSettings.Load(_dir, "local", null, ["rewards.sources.execution.wieght=1"]));
         Assert.Contains("wieght", e.Message);
+    }
+
+    [Fact]
+    public void The_short_form_rewards_list_chooses_the_sources_in_use_and_names_an_undeclared_one()
+    {
+        var s = PipelineSettings.Load(_dir, "local", null, ["rewards=execution,similarity"]);
+        Assert.Equal(["execution", "similarity"], s.RewardSources.Select(r => r.Name));
+        Assert.Equal("similarity", s.RewardSources[1].Type);
+
+        var e = Assert.Throws<ConfigException>(() => PipelineSettings.Load(_dir, "local", null, ["rewards=execution,simliarity"]));
+        Assert.Contains("'simliarity'", e.Message);
+        Assert.Contains("--set", e.Message);
+    }
+
+    [Fact]
+    public void Composition_settings_are_read_and_a_per_source_normalizer_is_refused_when_the_total_is_normalised()
+    {
+        var s = PipelineSettings.Load(_dir, "local", null,
+            ["rewards.aggregation=sum_then_normalize", "rewards.normalizer=running", "rewards.sources.rubric.transform=log-sigmoid", "rewards.sources.rubric.transform-offset=0.5"]);
+        Assert.Equal(RewardAggregation.SumThenNormalize, s.Rewards.Aggregation);
+        Assert.Equal(RewardNormalizer.Running, s.Rewards.TotalNormalizer);
+        var rubric = s.RewardSources.Single(r => r.Name == "rubric");
+        Assert.Equal(RewardTransform.LogSigmoid, rubric.Transform);
+        Assert.Equal(0.5, rubric.TransformOffset);
+
+        var e = Assert.Throws<ConfigException>(() => PipelineSettings.Load(_dir, "local", null,
+            ["rewards.aggregation=sum_then_normalize", "rewards.sources.execution.normalizer=running"]));
+        Assert.Contains("pipeline.rewards.sources.execution.normalizer", e.Message);
+        e = Assert.Throws<ConfigException>(() => PipelineSettings.Load(_dir, "local", null, ["rewards.sources.execution.transform=sigmoid"]));
+        Assert.Contains("log-sigmoid", e.Message);
     }
 
     [Fact]

@@ -51,3 +51,77 @@ public class RewardCompositionSpec
         Assert.Contains("non-finite", s.Details);
     }
 }
+
+public class RewardComposerSpec
+{
+    private static IReadOnlyList<RewardSignal>[] Group(params (double Exec, double Judge)[] rows)
+        => rows.Select(r => (IReadOnlyList<RewardSignal>)
+        [
+            double.IsNaN(r.Exec) ? RewardSignal.Invalid("exec", "scripted", TimeSpan.Zero) : RewardSignal.Ok("exec", r.Exec, TimeSpan.Zero),
+            double.IsNaN(r.Judge) ? RewardSignal.Invalid("judge", "scripted", TimeSpan.Zero) : RewardSignal.Ok("judge", r.Judge, TimeSpan.Zero),
+        ]).ToArray();
+
+    private static RewardSourceSpec Exec(RewardNormalizer n = RewardNormalizer.None) => new("exec", 1.0, true, TimeSpan.FromSeconds(1)) { Normalizer = n };
+    private static RewardSourceSpec Judge(RewardNormalizer n = RewardNormalizer.None) => new("judge", 0.5, false, TimeSpan.FromSeconds(1)) { Normalizer = n };
+
+    [Fact]
+    public void Group_rank_maps_ranks_to_unit_interval_with_shared_ties_and_skips_invalid_values()
+    {
+        var composer = new RewardComposer([Exec(), Judge(RewardNormalizer.GroupRank)]);
+        var r = composer.ComposeGroup(Group((0, 9), (0, 3), (0, double.NaN), (0, 3), (0, 7)));
+        // judge valid values 9, 3, 3, 7 -> ranks 1, 0 (shared 0 and 1/3 -> 1/6), 2/3
+        Assert.Equal([0.5 * 1.0, 0.5 * (1 / 6.0), 0.0, 0.5 * (1 / 6.0), 0.5 * (2 / 3.0)], r.Select(c => c.Value), new Tolerance(1e-12));
+        Assert.All(r, c => Assert.True(c.Valid));
+    }
+
+    [Fact]
+    public void Running_normaliser_uses_every_valid_value_seen_so_far()
+    {
+        var composer = new RewardComposer([Exec(RewardNormalizer.Running)]);
+        composer.ComposeGroup(Group((1, 0), (3, 0)));
+        var second = composer.ComposeGroup(Group((5, 0), (double.NaN, 0)));
+        // seen: 1, 3, 5 -> mean 3, sample std 2
+        Assert.Equal(1.0, second[0].Value, 12);
+        Assert.False(second[1].Valid); // a required invalid source masks the rollout, never 0
+        Assert.True(double.IsNaN(second[1].Value));
+    }
+
+    [Fact]
+    public void Log_sigmoid_transform_is_applied_before_the_weighted_sum()
+    {
+        var judge = Judge() with { Transform = RewardTransform.LogSigmoid, TransformOffset = 1.0 };
+        var composer = new RewardComposer([Exec(), judge]);
+        var r = composer.ComposeGroup(Group((1, 3)));
+        Assert.Equal(1.0 + 0.5 * Math.Log(1 / (1 + Math.Exp(-2.0))), r[0].Value, 12);
+        Assert.Equal(-800.0, RewardComposition.LogSigmoid(-800), 9); // stable far out
+    }
+
+    [Fact]
+    public void Sum_then_normalize_normalises_the_total_not_the_sources()
+    {
+        var composer = new RewardComposer([Exec(), Judge()], RewardAggregation.SumThenNormalize, RewardNormalizer.GroupRank);
+        var r = composer.ComposeGroup(Group((1, 0), (0, 4), (0, 0)));
+        // totals 1, 2, 0 -> ranks 0.5, 1, 0
+        Assert.Equal([0.5, 1.0, 0.0], r.Select(c => c.Value), new Tolerance(1e-12));
+    }
+
+    [Fact]
+    public void Normalize_then_sum_with_no_normaliser_matches_the_stateless_composition()
+    {
+        var specs = new[] { Exec(), Judge() };
+        var group = Group((1, 0.2), (0, double.NaN), (double.NaN, 1));
+        var composed = new RewardComposer(specs).ComposeGroup(group);
+        for (var i = 0; i < group.Length; i++)
+        {
+            var single = RewardComposition.Compose(group[i], specs);
+            Assert.Equal(single.Valid, composed[i].Valid);
+            Assert.Equal(single.Value, composed[i].Value, 12);
+        }
+    }
+
+    private sealed class Tolerance(double eps) : IEqualityComparer<double>
+    {
+        public bool Equals(double x, double y) => Math.Abs(x - y) <= eps;
+        public int GetHashCode(double obj) => 0;
+    }
+}

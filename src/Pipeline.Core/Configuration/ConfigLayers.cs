@@ -12,7 +12,7 @@ public sealed class ConfigLayers
 {
     /// <summary>Sub-trees whose child names are free (one entry per reward source); their leaves must still be known fields.</summary>
     private static readonly string[] OpenMaps = ["pipeline.rewards.sources"];
-    private static readonly HashSet<string> SourceFields = ["weight", "required", "deadline"];
+    private static readonly HashSet<string> SourceFields = ["type", "weight", "required", "deadline", "normalizer", "transform", "transform-offset"];
 
     private readonly List<(string Origin, Config Config, HashSet<string> Leaves)> _layers = [];
     private readonly HashSet<string> _defaultLeaves;
@@ -62,6 +62,12 @@ public sealed class ConfigLayers
         var value = assignment[(eq + 1)..].Trim();
         if (!key.StartsWith("pipeline.", StringComparison.Ordinal) && !key.StartsWith("akka.", StringComparison.Ordinal))
             key = "pipeline." + key;
+        // Short form: --set rewards=execution,rubric,similarity chooses the sources taking part.
+        if (key == "pipeline.rewards" && !value.StartsWith('{'))
+        {
+            key = "pipeline.rewards.use";
+            if (!value.StartsWith('[')) value = "[" + value + "]";
+        }
         return AddText($"{key} = {value}", $"--set {assignment}");
     }
 

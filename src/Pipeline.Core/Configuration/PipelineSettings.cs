@@ -15,6 +15,9 @@ public sealed record EvalSettings(int EverySteps, int Limit);
 public sealed record CheckpointSettings(int EverySteps, int Keep);
 public sealed record TimeoutSettings(TimeSpan Ask, TimeSpan Credit, TimeSpan BatchWait, TimeSpan Shutdown);
 public sealed record MetricsSettings(bool TensorBoard, bool Plots);
+/// <summary>How the sources in use are composed, the slow-source pool, and the whole pipeline.rewards block
+/// (type-specific settings such as pipeline.rewards.similarity are read by the sources' factories).</summary>
+public sealed record RewardsSettings(RewardAggregation Aggregation, RewardNormalizer TotalNormalizer, int SlowWorkers, int SlowQueue, Config Block);
 
 /// <summary>Everything a run reads from configuration, validated at start-up.</summary>
 public sealed record PipelineSettings(
@@ -28,6 +31,7 @@ public sealed record PipelineSettings(
     WarmStartSettings WarmStart,
     GenerationSettings Generation,
     IReadOnlyList<RewardSourceSpec> RewardSources,
+    RewardsSettings Rewards,
     BufferSettings Buffer,
     GrpoRunSettings Grpo,
     EvalSettings Eval,
@@ -42,16 +46,40 @@ public sealed record PipelineSettings(
     {
         var r = new SettingsReader(layers.Merged(), layers);
         const string p = "pipeline.";
+        var aggregation = r.OneOf(p + "rewards.aggregation", "normalize_then_sum", "sum_then_normalize") == "sum_then_normalize"
+            ? RewardAggregation.SumThenNormalize : RewardAggregation.NormalizeThenSum;
+        var declared = r.ChildNames(p + "rewards.sources");
+        var use = r.StringList(p + "rewards.use");
+        if (use.Count == 0) throw new ConfigException($"pipeline.rewards.use in {layers.OriginOf(p + "rewards.use")} names no reward source");
         var sources = new List<RewardSourceSpec>();
-        foreach (var name in r.ChildNames(p + "rewards.sources"))
+        foreach (var name in use)
         {
+            if (!declared.Contains(name))
+                throw new ConfigException(
+                    $"pipeline.rewards.use names '{name}' ({layers.OriginOf(p + "rewards.use")}), which pipeline.rewards.sources does not declare (declared: {string.Join(", ", declared)})");
+            if (sources.Any(s => s.Name == name))
+                throw new ConfigException($"pipeline.rewards.use names '{name}' twice ({layers.OriginOf(p + "rewards.use")})");
             var k = $"{p}rewards.sources.{name}.";
             foreach (var field in new[] { "weight", "required", "deadline" })
                 if (!r.Config.HasPath(k + field))
                     throw new ConfigException($"reward source '{name}' lacks '{field}' (set {k}{field})");
-            sources.Add(new RewardSourceSpec(name, r.Double(k + "weight"), r.Bool(k + "required"), r.Duration(k + "deadline")));
+            var spec = new RewardSourceSpec(name, r.Double(k + "weight"), r.Bool(k + "required"), r.Duration(k + "deadline"))
+            {
+                Type = r.Config.HasPath(k + "type") ? r.String(k + "type") : name,
+                Normalizer = r.Config.HasPath(k + "normalizer") ? Normalizer(r, k + "normalizer") : RewardNormalizer.None,
+                Transform = r.Config.HasPath(k + "transform") && r.OneOf(k + "transform", "none", "log-sigmoid") == "log-sigmoid"
+                    ? RewardTransform.LogSigmoid : RewardTransform.None,
+                TransformOffset = r.Config.HasPath(k + "transform-offset") ? r.Double(k + "transform-offset") : 0,
+            };
+            if (aggregation == RewardAggregation.SumThenNormalize && spec.Normalizer != RewardNormalizer.None)
+                throw new ConfigException(
+                    $"{k}normalizer = {r.String(k + "normalizer")} ({layers.OriginOf(k + "normalizer")}): with pipeline.rewards.aggregation = sum_then_normalize " +
+                    "only the total is normalised (pipeline.rewards.normalizer); set the source's normalizer to none");
+            sources.Add(spec);
         }
-        if (sources.Count == 0) throw new ConfigException("pipeline.rewards.sources declares no reward source");
+        var rewards = new RewardsSettings(aggregation, Normalizer(r, p + "rewards.normalizer"),
+            r.Int(p + "rewards.slow-pool.workers", 1, 1024), r.Int(p + "rewards.slow-pool.queue", 0, 1_000_000),
+            r.Config.GetConfig(p + "rewards"));
 
         var settings = new PipelineSettings(
             Seed: r.Int(p + "seed"),
@@ -87,6 +115,7 @@ public sealed record PipelineSettings(
                 r.Double(p + "generation.top-p", 0.0001, 1),
                 r.Int(p + "generation.max-tokens", 1, 8192)),
             RewardSources: sources,
+            Rewards: rewards,
             Buffer: new BufferSettings(r.Int(p + "buffer.capacity", 1)),
             Grpo: new GrpoRunSettings(
                 r.Int(p + "grpo.steps", 0),
@@ -117,6 +146,14 @@ public sealed record PipelineSettings(
             throw new ConfigException($"pipeline.buffer.capacity ({settings.Buffer.Capacity}) must hold at least one batch (pipeline.grpo.batch-groups = {settings.Grpo.BatchGroups})");
         return settings;
     }
+
+    private static RewardNormalizer Normalizer(SettingsReader r, string key)
+        => r.OneOf(key, "none", "running", "group-rank") switch
+        {
+            "running" => RewardNormalizer.Running,
+            "group-rank" => RewardNormalizer.GroupRank,
+            _ => RewardNormalizer.None,
+        };
 
     /// <summary>
     /// Standard layering: built-in defaults, then hocon/base.conf and hocon/&lt;mode&gt;.conf from <paramref name="hoconDir"/>,

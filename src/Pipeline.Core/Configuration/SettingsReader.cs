@@ -72,6 +72,17 @@ public sealed class SettingsReader(Config config, ConfigLayers layers)
         return raw;
     }
 
+    /// <summary>A list of words: a HOCON array, or one string with comma-separated items.</summary>
+    public IReadOnlyList<string> StringList(string key)
+    {
+        if (!Config.HasPath(key)) throw new ConfigException($"missing key '{key}'");
+        var value = Config.GetValue(key);
+        IEnumerable<string> items = value.IsArray()
+            ? value.GetArray().Select(v => v.IsObject() || v.IsArray() ? throw Wrong(key, "[...]", "a list of names") : v.GetString() ?? "")
+            : (value.IsObject() ? throw Wrong(key, "{...}", "a list of names") : (value.GetString() ?? "").Split(','));
+        return items.Select(i => i.Trim()).Where(i => i.Length > 0).ToList();
+    }
+
     public IReadOnlyList<string> ChildNames(string key)
     {
         if (!Config.HasPath(key)) return [];

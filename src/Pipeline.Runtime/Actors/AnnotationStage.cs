@@ -14,30 +14,34 @@ namespace Pipeline.Runtime.Actors;
 /// (then its signals are invalid); an optional source never holds the group: whatever it has not delivered when
 /// the required ones are done is marked invalid. Signals outside a source's declared range are invalid.
 /// At most <c>maxInFlight</c> groups are scored at once; beyond that the credit is released, not queued.
+/// The signals are composed on the actor's thread by a <see cref="RewardComposer"/> (it keeps running statistics).
 /// </summary>
 public sealed class AnnotationStage : ReceiveActor
 {
-    private sealed record Scored(AnnotatedGroup Group);
+    private sealed record Scored(GeneratedGroup Generated, IReadOnlyList<RewardSignal>[] PerSource, TimeSpan Elapsed);
     private sealed record ScoringFailed(long CreditId, string Reason);
 
     private readonly IReadOnlyList<(IRewardSource Source, RewardSourceSpec Spec)> _sources;
     private readonly IActorRef _buffer;
     private readonly int _maxInFlight;
+    private readonly RewardComposer _composer;
     private readonly CancellationTokenSource _stopping = new();
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private int _inFlight;
 
-    public AnnotationStage(IReadOnlyList<(IRewardSource Source, RewardSourceSpec Spec)> sources, IActorRef buffer, int maxInFlight)
+    public AnnotationStage(IReadOnlyList<(IRewardSource Source, RewardSourceSpec Spec)> sources, IActorRef buffer, int maxInFlight,
+        RewardComposer? composer = null)
     {
         if (sources.Count == 0) throw new ArgumentException("at least one reward source is needed", nameof(sources));
         _sources = sources;
         _buffer = buffer;
         _maxInFlight = maxInFlight;
+        _composer = composer ?? new RewardComposer(sources.Select(s => s.Spec).ToList());
         Receive<GeneratedGroup>(Handle);
         Receive<Scored>(s =>
         {
             _inFlight--;
-            _buffer.Tell(s.Group);
+            _buffer.Tell(Compose(s.Generated, s.PerSource, s.Elapsed, _composer));
         });
         Receive<ScoringFailed>(f =>
         {
@@ -46,8 +50,9 @@ public sealed class AnnotationStage : ReceiveActor
         });
     }
 
-    public static Props Props(IReadOnlyList<(IRewardSource Source, RewardSourceSpec Spec)> sources, IActorRef buffer, int maxInFlight)
-        => Akka.Actor.Props.Create(() => new AnnotationStage(sources, buffer, maxInFlight));
+    public static Props Props(IReadOnlyList<(IRewardSource Source, RewardSourceSpec Spec)> sources, IActorRef buffer, int maxInFlight,
+        RewardComposer? composer = null)
+        => Akka.Actor.Props.Create(() => new AnnotationStage(sources, buffer, maxInFlight, composer));
 
     protected override void PostStop() => _stopping.Cancel();
 
@@ -61,17 +66,20 @@ public sealed class AnnotationStage : ReceiveActor
         }
         _inFlight++;
         var self = Self;
-        ScoreAsync(generated, _sources, _stopping.Token).PipeTo(self,
-            success: group => new Scored(group),
+        var started = Stopwatch.GetTimestamp();
+        ScoreAsync(generated.Group, _sources, _stopping.Token).PipeTo(self,
+            success: perSource => new Scored(generated, perSource, Stopwatch.GetElapsedTime(started)),
             failure: e => new ScoringFailed(generated.CreditId, $"annotation failed: {e.Message}"));
     }
 
-    /// <summary>Runs all sources on one group; never throws for a source's failure (that source's signals become invalid).</summary>
-    public static async Task<AnnotatedGroup> ScoreAsync(GeneratedGroup generated,
+    /// <summary>
+    /// Runs all sources on one group and returns each source's signals (one per rollout); never throws for a source's
+    /// failure (that source's signals become invalid).
+    /// </summary>
+    public static async Task<IReadOnlyList<RewardSignal>[]> ScoreAsync(RolloutGroup group,
         IReadOnlyList<(IRewardSource Source, RewardSourceSpec Spec)> sources, CancellationToken stopping)
     {
         var started = Stopwatch.GetTimestamp();
-        var group = generated.Group;
         // Cancelled once the group leaves, so an optional source that was not ready stops working on it.
         using var groupDone = CancellationTokenSource.CreateLinkedTokenSource(stopping);
         var tasks = sources.Select(s => RunSource(s.Source, s.Spec, group, groupDone.Token)).ToArray();
@@ -88,17 +96,22 @@ public sealed class AnnotationStage : ReceiveActor
                     .Select(_ => RewardSignal.Invalid(sources[i].Spec.Name, "optional source not ready when the group left", Stopwatch.GetElapsedTime(started)))
                     .ToList();
         }
-
-        var specs = sources.Select(s => s.Spec).ToList();
-        var rewards = ImmutableArray.CreateBuilder<RolloutRewards>(group.Rollouts.Length);
-        for (var r = 0; r < group.Rollouts.Length; r++)
-        {
-            var signals = perSource.Select(p => p[r]).ToImmutableArray();
-            var composed = RewardComposition.Compose(signals, specs);
-            rewards.Add(new RolloutRewards(signals, composed.Value, composed.Valid, composed.Reason));
-        }
         await groupDone.CancelAsync().ConfigureAwait(false);
-        return new AnnotatedGroup(generated.CreditId, group, rewards.MoveToImmutable(), Stopwatch.GetElapsedTime(started), generated.PromptCursor);
+        return perSource;
+    }
+
+    /// <summary>Composes the per-source signals into one reward per rollout (on the actor's thread: the composer has state).</summary>
+    public static AnnotatedGroup Compose(GeneratedGroup generated, IReadOnlyList<RewardSignal>[] perSource, TimeSpan elapsed, RewardComposer composer)
+    {
+        var group = generated.Group;
+        var rows = Enumerable.Range(0, group.Rollouts.Length)
+            .Select(r => (IReadOnlyList<RewardSignal>)perSource.Select(p => p[r]).ToImmutableArray())
+            .ToArray();
+        var composed = composer.ComposeGroup(rows);
+        var rewards = ImmutableArray.CreateBuilder<RolloutRewards>(group.Rollouts.Length);
+        for (var r = 0; r < rows.Length; r++)
+            rewards.Add(new RolloutRewards((ImmutableArray<RewardSignal>)rows[r], composed[r].Value, composed[r].Valid, composed[r].Reason));
+        return new AnnotatedGroup(generated.CreditId, group, rewards.MoveToImmutable(), elapsed, generated.PromptCursor);
     }
 
     private static async Task<IReadOnlyList<RewardSignal>> RunSource(IRewardSource source, RewardSourceSpec spec, RolloutGroup group, CancellationToken stopping)
