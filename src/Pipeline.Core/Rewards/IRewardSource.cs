@@ -20,3 +20,13 @@ public interface IRewardSource
 
     Task<IReadOnlyList<RewardSignal>> ScoreAsync(RolloutGroup group, CancellationToken cancellationToken);
 }
+
+/// <summary>
+/// A source with its own counters (a critic's retries and failures by reason, an embedding cache's hit rate).
+/// The learner adds them to every step's metrics, under the source's name.
+/// </summary>
+public interface IReportsMetrics
+{
+    /// <summary>Adds this source's counters to <paramref name="data"/>, keys like "critic/&lt;name&gt;/retries". Must be thread-safe.</summary>
+    void AddMetrics(IDictionary<string, double> data);
+}

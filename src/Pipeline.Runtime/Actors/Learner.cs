@@ -25,7 +25,11 @@ namespace Pipeline.Runtime.Actors;
 /// </summary>
 public sealed class Learner : ReceiveActor, IWithTimers
 {
-    public sealed record Settings(PipelineSettings Pipeline, PolicyConfig Policy, string RunDir, ResumePoint? Resume);
+    public sealed record Settings(PipelineSettings Pipeline, PolicyConfig Policy, string RunDir, ResumePoint? Resume)
+    {
+        /// <summary>Counters of the reward sources (critic, embedding cache), added to every step's metrics.</summary>
+        public IReadOnlyList<Pipeline.Core.Rewards.IReportsMetrics> SourceMetrics { get; init; } = [];
+    }
 
     /// <summary>Where a resumed run starts: the checkpoint it loads and what it says.</summary>
     public sealed record ResumePoint(string CheckpointDir, string Stage, long Step, long PolicyVersion, long DataCursor);
@@ -346,6 +350,7 @@ public sealed class Learner : ReceiveActor, IWithTimers
             data["actor/tokens"] = stats.Tokens;
         }
         data["actor/skipped_steps"] = _grpo!.SkippedSteps;
+        foreach (var source in _s.SourceMetrics) source.AddMetrics(data);
         _metrics.Tell(new MetricsReport(_step, data));
 
         var c = _s.Pipeline.Checkpoint;

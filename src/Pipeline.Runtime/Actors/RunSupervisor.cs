@@ -36,7 +36,8 @@ public sealed class RunSupervisor : ReceiveActor
         WeightSnapshot? Reference,
         EvalReport? WarmStartEval,
         TaskCompletionSource<RunResult> Completion,
-        Action<MetricsReport>? Observer);
+        Action<MetricsReport>? Observer,
+        IReadOnlyList<(IRewardSource Source, RewardSourceSpec Spec)> Sources);
 
     private readonly Inputs _in;
     private readonly ILoggingAdapter _log = Context.GetLogger();
@@ -92,14 +93,30 @@ public sealed class RunSupervisor : ReceiveActor
         _buffer = Watch(ReplayBuffer.Props(new ReplayBuffer.Settings(s.Grpo.BatchGroups, s.Grpo.MaxStaleness, s.Buffer.Capacity,
             startVersion, s.Timeouts.Credit)), "buffer");
         _prompts = Watch(PromptSource.Props(_in.Task.RlPrompts, s.Seed, _in.Resume?.DataCursor ?? 0), "prompts");
-        var sources = s.RewardSources.Select(spec => (_in.Task.CreateRewardSource(spec.Name), spec)).ToList();
         var maxInFlight = (s.Grpo.MaxStaleness + 2) * s.Grpo.BatchGroups + s.Generation.Generators;
-        _annotator = Watch(AnnotationStage.Props(sources, _buffer, maxInFlight), "annotation");
-        _learner = Watch(Learner.Props(new Learner.Settings(s, _in.Policy, _in.RunDir, _in.Resume), _in.Tokenizer, _in.Task,
+        _annotator = Watch(AnnotationStage.Props(WithSlowPool(_in.Sources), _buffer, maxInFlight,
+            new RewardComposer(_in.Sources.Select(x => x.Spec).ToList(), s.Rewards.Aggregation, s.Rewards.TotalNormalizer)), "annotation");
+        _learner = Watch(Learner.Props(new Learner.Settings(s, _in.Policy, _in.RunDir, _in.Resume)
+            {
+                SourceMetrics = _in.Sources.Select(x => x.Source).OfType<IReportsMetrics>().ToList(),
+            }, _in.Tokenizer, _in.Task,
             _buffer, _metrics, _evaluator), "learner");
     }
 
     private IActorRef Watch(Props props, string name) => Context.Watch(Context.ActorOf(props, name));
+
+    /// <summary>Slow sources (remote judges) are called through their own pool actor, with its bounded queue.</summary>
+    private IReadOnlyList<(IRewardSource, RewardSourceSpec)> WithSlowPool(IReadOnlyList<(IRewardSource Source, RewardSourceSpec Spec)> sources)
+    {
+        var slow = sources.Where(x => x.Source.Kind == RewardSourceKind.Slow).ToList();
+        if (slow.Count == 0) return sources.Select(x => (x.Source, x.Spec)).ToList();
+        var pool = Watch(SlowSourcePool.Props(slow.ToDictionary(x => x.Spec.Name, x => x.Source),
+            _in.Settings.Rewards.SlowWorkers, _in.Settings.Rewards.SlowQueue), "slow-rewards");
+        return sources.Select(x => x.Source.Kind == RewardSourceKind.Slow
+                ? ((IRewardSource)new PooledRewardSource(x.Source, pool, x.Spec.Deadline), x.Spec)
+                : (x.Source, x.Spec))
+            .ToList();
+    }
 
     private void Start()
     {

@@ -2,6 +2,7 @@ using System.Globalization;
 using Akka.Actor;
 using Pipeline.Core.Configuration;
 using Pipeline.Core.Protocol;
+using Pipeline.Core.Rewards;
 using Pipeline.Core.Tasks;
 using Pipeline.Learning;
 using Pipeline.Learning.Checkpoints;
@@ -24,7 +25,7 @@ public static class LocalRun
     public const string ConfigSnapshotFile = "config.conf";
 
     public static async Task<RunResult> RunAsync(PipelineSettings settings, string runDir, bool resume,
-        Action<MetricsReport>? observer, Action<string>? status, CancellationToken interrupt)
+        Action<MetricsReport>? observer, Action<string>? status, CancellationToken interrupt, RewardSourceRegistry? registry = null)
     {
         Directory.CreateDirectory(runDir);
         TorchRuntime.Configure(settings.TorchThreads);
@@ -37,6 +38,24 @@ public static class LocalRun
         using var task = TaskCatalog.Create(settings, runDir);
         status?.Invoke($"task '{task.Name}': {task.Demonstrations.Count} demonstrations, {task.RlPrompts.Count} RL prompts, {task.HeldOut.Count} held-out");
 
+        var sources = RewardSources.Build(settings, task, registry ?? BuiltInRewardSources.Registry(),
+            warning => status?.Invoke("warning: " + warning));
+        status?.Invoke("rewards: " + string.Join(", ", sources.Select(x =>
+            $"{x.Spec.Name} ({x.Spec.Type}, {x.Source.Kind.ToString().ToLowerInvariant()}, w={x.Spec.Weight}{(x.Spec.Required ? ", required" : "")})")));
+        try
+        {
+            return await RunWithSourcesAsync(settings, runDir, resume, observer, status, interrupt, task, sources).ConfigureAwait(false);
+        }
+        finally
+        {
+            RewardSources.Dispose(sources);
+        }
+    }
+
+    private static async Task<RunResult> RunWithSourcesAsync(PipelineSettings settings, string runDir, bool resume,
+        Action<MetricsReport>? observer, Action<string>? status, CancellationToken interrupt, IPipelineTask task,
+        IReadOnlyList<(IRewardSource Source, RewardSourceSpec Spec)> sources)
+    {
         var tokenizerDir = Path.Combine(runDir, "tokenizer");
         PolicyTokenizer tokenizer;
         if (resume && Directory.Exists(tokenizerDir))
@@ -71,7 +90,7 @@ public static class LocalRun
         try
         {
             var inputs = new RunSupervisor.Inputs(settings, runDir, task, tokenizer, policy, resumePoint, reference,
-                EvalReportFile.Read(Path.Combine(runDir, "eval_warm_start.json")), completion, observer);
+                EvalReportFile.Read(Path.Combine(runDir, "eval_warm_start.json")), completion, observer, sources);
             var supervisor = system.ActorOf(RunSupervisor.Props(inputs), "run");
             supervisor.Tell(StartRun.Instance);
             await using var onInterrupt = interrupt.Register(() => supervisor.Tell(Interrupt.Instance));

@@ -8,12 +8,26 @@ public static class CurvePlots
 {
     private static readonly (string File, string Title, string[] Series)[] Charts =
     [
-        ("reward.png", "GRPO reward", ["reward/mean", "reward/execution/mean", "reward/rubric/mean"]),
+        ("reward.png", "GRPO reward (composed, and each source's raw mean)", ["reward/mean", "reward/*/mean"]),
+        ("reward_invalid.png", "Invalid (masked) fraction, per source", ["reward/invalid_frac", "reward/*/invalid_frac"]),
+        ("reward_latency.png", "Reward latency per source (ms)", ["reward/*/latency_ms"]),
         ("eval.png", "Held-out accuracy", ["eval/accuracy", "eval/exact_match"]),
         ("sft_loss.png", "Warm-start loss", ["sft/loss", "sft/val_loss"]),
         ("throughput.png", "Throughput (rollouts/s)", ["throughput/rollouts_per_s"]),
         ("kl.png", "KL to reference", ["actor/kl", "mismatch_kl"]),
     ];
+
+    /// <summary>A series name with one '*' stands for every metric that matches it (one curve per reward source).</summary>
+    public static IEnumerable<string> Expand(string pattern, IReadOnlyList<MetricsReport> reports)
+    {
+        var star = pattern.IndexOf('*');
+        if (star < 0) return [pattern];
+        var (prefix, suffix) = (pattern[..star], pattern[(star + 1)..]);
+        return reports.SelectMany(r => r.Data.Keys)
+            .Where(k => k.Length > prefix.Length + suffix.Length && k.StartsWith(prefix, StringComparison.Ordinal)
+                        && k.EndsWith(suffix, StringComparison.Ordinal) && !k[prefix.Length..^suffix.Length].Contains('/'))
+            .Distinct().Order(StringComparer.Ordinal);
+    }
 
     public static IReadOnlyList<string> Write(string runDir, IReadOnlyList<MetricsReport> reports)
     {
@@ -23,7 +37,7 @@ public static class CurvePlots
         {
             var plot = new Plot();
             var any = false;
-            foreach (var name in series)
+            foreach (var name in series.SelectMany(p => Expand(p, reports)))
             {
                 var points = reports.Where(r => r.Data.TryGetValue(name, out var v) && double.IsFinite(v))
                     .Select(r => (X: (double)r.Step, Y: r.Data[name])).ToList();

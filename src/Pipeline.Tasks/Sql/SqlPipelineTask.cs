@@ -1,6 +1,7 @@
 using Pipeline.Core.Protocol;
 using Pipeline.Core.Rewards;
 using Pipeline.Core.Tasks;
+using Pipeline.Rewards.Rubrics;
 
 namespace Pipeline.Tasks.Sql;
 
@@ -8,16 +9,21 @@ namespace Pipeline.Tasks.Sql;
 /// The built-in task as the pipeline sees it: SFT demonstrations, RL prompts (gold SQL only as the reward's
 /// reference), the held-out split, the execution and rubric reward sources, and the per-language evaluator.
 /// Creates real SQLite files under <c>databaseDirectory</c>.
+/// The "rubric" source is a <see cref="RubricRewardSource"/> over the rubric at <see cref="RubricPath"/> (by default the shipped
+/// hocon/rubrics/sql.conf next to the executable, else the copy embedded in this assembly) with the predicates of
+/// <see cref="SqlRubricPredicates"/>.
 /// </summary>
-public sealed class SqlPipelineTask : IPipelineTask
+public sealed class SqlPipelineTask : IPipelineTask, IRubricTask
 {
     private readonly SqlTaskData _data;
     private readonly SqlExecutor _executor;
     private readonly TimeSpan _queryTimeout;
     private readonly Dictionary<string, SqlExample> _byId;
 
-    public SqlPipelineTask(SqlDatasetOptions options, string databaseDirectory, TimeSpan queryTimeout)
+    /// <param name="rubricPath">Rubric file for the "rubric" reward source; null: the shipped one (see <see cref="RubricPath"/>).</param>
+    public SqlPipelineTask(SqlDatasetOptions options, string databaseDirectory, TimeSpan queryTimeout, string? rubricPath = null)
     {
+        RubricPath = rubricPath;
         _data = SqlDatasetGenerator.Generate(options);
         _executor = new SqlExecutor(SqlDatabases.Create(_data, databaseDirectory));
         _queryTimeout = queryTimeout;
@@ -33,6 +39,18 @@ public sealed class SqlPipelineTask : IPipelineTask
     public IReadOnlyList<Prompt> RlPrompts { get; }
     public IReadOnlyList<Demonstration> HeldOut { get; }
 
+    /// <summary>
+    /// The rubric file the "rubric" source loads (HOCON or JSON); null means <see cref="SqlRubricPredicates.DefaultRubricPath"/>
+    /// when it exists, else the embedded copy of hocon/rubrics/sql.conf.
+    /// </summary>
+    public string? RubricPath { get; }
+
+    /// <summary>
+    /// Judge for the rubric's principles (the answers_question criterion); set it before creating the "rubric" source.
+    /// Null: principles marked skip-without-judge are skipped and the source stays Fast.
+    /// </summary>
+    public ICriterionJudge? RubricJudge { get; set; }
+
     /// <summary>Merges come from the demonstrations only, so held-out and RL entity names split into pieces the model has trained on.</summary>
     public IEnumerable<string> TokenizerCorpus
         => _data.Sft.SelectMany(e => new[] { _data.ToPrompt(e).Text, e.GoldSql });
@@ -43,10 +61,14 @@ public sealed class SqlPipelineTask : IPipelineTask
     public IRewardSource CreateRewardSource(string name) => name switch
     {
         "execution" => new SqlExecutionReward(_executor, _queryTimeout),
-        "rubric" => new SqlRubricReward(_executor),
+        "rubric" => new RubricRewardSource(name, SqlRubricPredicates.LoadRubric(RubricPath, SqlRubricPredicates.Create(_executor)), RubricJudge),
         _ => throw new Core.Configuration.ConfigException(
             $"the sql task has no reward source '{name}' (pipeline.rewards.sources.{name}); it offers: execution, rubric"),
     };
+
+    public RubricPredicateRegistry CreateRubricPredicates() => SqlRubricPredicates.Create(_executor);
+
+    public Rubric LoadDefaultRubric(RubricPredicateRegistry predicates) => SqlRubricPredicates.LoadRubric(RubricPath, predicates);
 
     public EvalReport Evaluate(IReadOnlyList<(Demonstration Example, string Prediction)> predictions)
     {

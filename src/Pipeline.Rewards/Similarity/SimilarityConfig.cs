@@ -1,0 +1,69 @@
+using System.Globalization;
+using Akka.Configuration;
+using Pipeline.Core.Configuration;
+
+namespace Pipeline.Rewards.Similarity;
+
+/// <summary>Reads <see cref="SimilarityOptions"/> from the similarity block (pipeline.rewards.similarity); absent keys keep their defaults.</summary>
+public static class SimilarityConfig
+{
+    public const string Block = "pipeline.rewards.similarity";
+
+    public static SimilarityOptions FromConfig(Config? config)
+    {
+        var d = new SimilarityOptions();
+        if (config is null || config.IsEmpty) return Checked(d);
+
+        string Str(string key, string? fallback) => config.HasPath(key) ? config.GetString(key) ?? "" : fallback ?? "";
+        T Parse<T>(string key, T fallback, Func<string, T> parse)
+        {
+            if (!config.HasPath(key)) return fallback;
+            var raw = config.GetString(key) ?? "";
+            try { return parse(raw); }
+            catch (Exception e) when (e is FormatException or OverflowException or ArgumentException)
+            {
+                throw new ConfigException($"{Block}.{key} = '{raw}': {e.Message}");
+            }
+        }
+        int Int(string key, int fallback) => Parse(key, fallback, s => int.Parse(s, CultureInfo.InvariantCulture));
+        double Dbl(string key, double fallback) => Parse(key, fallback, s => double.Parse(s, CultureInfo.InvariantCulture));
+        TEnum Enum<TEnum>(string key, TEnum fallback, params string[] allowed) where TEnum : struct, System.Enum
+            => Parse(key, fallback, s => allowed.Contains(s, StringComparer.Ordinal) && System.Enum.TryParse<TEnum>(s, ignoreCase: true, out var v)
+                ? v : throw new FormatException($"expected {string.Join(" | ", allowed)}"));
+
+        var model = Str("model", d.Model);
+        var vocab = Str("vocab", d.Vocab);
+        return Checked(new SimilarityOptions
+        {
+            Model = model.Length == 0 ? null : model,
+            Vocab = vocab.Length == 0 ? null : vocab,
+            Pooling = Enum("pooling", d.Pooling, "mean", "cls"),
+            MaxLength = Int("max-length", d.MaxLength),
+            BatchSize = Int("batch-size", d.BatchSize),
+            IntraOpThreads = Int("intra-op-threads", d.IntraOpThreads),
+            Device = Enum("device", d.Device, "cpu", "cuda", "auto"),
+            Lambda = Dbl("lambda", d.Lambda),
+            Negatives = Enum("negatives", d.Negatives, "none", "given", "hard"),
+            NegativesTag = Str("negatives-tag", d.NegativesTag),
+            NegativeAggregate = Enum("negative-aggregate", d.NegativeAggregate, "max", "mean"),
+            HardNegativesPool = Int("hard-negatives-pool", d.HardNegativesPool),
+            HardNegativesTopK = Int("hard-negatives-top-k", d.HardNegativesTopK),
+            Temperature = Dbl("temperature", d.Temperature),
+            Consistency = Dbl("consistency", d.Consistency),
+            CacheEntries = Int("cache-entries", d.CacheEntries),
+        });
+    }
+
+    private static SimilarityOptions Checked(SimilarityOptions options)
+    {
+        try
+        {
+            options.Validate();
+            return options;
+        }
+        catch (ArgumentException e)
+        {
+            throw new ConfigException($"pipeline.rewards.{e.Message}");
+        }
+    }
+}

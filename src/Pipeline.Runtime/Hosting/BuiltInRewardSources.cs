@@ -1,0 +1,49 @@
+using Akka.Configuration;
+using Pipeline.Core.Configuration;
+using Pipeline.Core.Rewards;
+using Pipeline.Rewards.Rubrics;
+using Pipeline.Rewards.Similarity;
+
+namespace Pipeline.Runtime.Hosting;
+
+/// <summary>
+/// The reward-source types every run knows. The task's own (execution for the SQL task) come from the task; these are
+/// registered here:
+/// <list type="bullet">
+/// <item><c>rubric</c>: a rubric file (pipeline.rewards.rubric.file, or the task's shipped rubric) with the task's predicates;
+/// principles go to the critic when pipeline.rewards.rubric.judge = critic.</item>
+/// <item><c>similarity</c>: contrastive similarity with an ONNX sentence encoder (pipeline.rewards.similarity).</item>
+/// <item><c>critic</c>: an LLM judge over an OpenAI-compatible API (pipeline.rewards.critic).</item>
+/// </list>
+/// Users add their own types to the registry this returns before calling <see cref="LocalRun.RunAsync"/>.
+/// </summary>
+public static class BuiltInRewardSources
+{
+    public static RewardSourceRegistry Registry() => new RewardSourceRegistry()
+        .Register("similarity", c => ContrastiveSimilarityReward.Create(c.Name, SimilarityConfig.FromConfig(c.Settings), c.Warn))
+        .Register("rubric", Rubric);
+
+    private static IRewardSource Rubric(RewardSourceContext c)
+    {
+        var file = c.Settings.HasPath("file") ? c.Settings.GetString("file") ?? "" : "";
+        var judgeName = c.Settings.HasPath("judge") ? c.Settings.GetString("judge") ?? "none" : "none";
+        var rubricTask = c.Task as IRubricTask;
+        var predicates = rubricTask?.CreateRubricPredicates() ?? new RubricPredicateRegistry();
+        Rubric rubric;
+        if (file.Length > 0)
+            rubric = RubricFile.Load(file, predicates);
+        else if (rubricTask is not null)
+            rubric = rubricTask.LoadDefaultRubric(predicates);
+        else
+            throw new ConfigException($"pipeline.rewards.sources.{c.Name}: the task '{c.Task.Name}' ships no rubric; set pipeline.rewards.rubric.file");
+        var judge = judgeName switch
+        {
+            "none" => null,
+            "critic" => CriticJudge(c),
+            _ => throw new ConfigException($"pipeline.rewards.rubric.judge = '{judgeName}': expected none | critic"),
+        };
+        return new RubricRewardSource(c.Name, rubric, judge);
+    }
+
+    private static ICriterionJudge? CriticJudge(RewardSourceContext c) => null;
+}

@@ -1,0 +1,78 @@
+using Akka.Configuration;
+using Pipeline.Core.Configuration;
+using Pipeline.Core.Protocol;
+using Pipeline.Core.Rewards;
+using Pipeline.Core.Tasks;
+
+namespace Pipeline.Runtime.Hosting;
+
+/// <summary>
+/// Builds the sources named in pipeline.rewards.use from their declared type: a type registered in the
+/// <see cref="RewardSourceRegistry"/> (built-ins and the user's own), else one the task offers by that name.
+/// Runs before the actor system starts, so a bad source is a start-up error (exit 2), not a dead actor.
+/// </summary>
+public static class RewardSources
+{
+    public static IReadOnlyList<(IRewardSource Source, RewardSourceSpec Spec)> Build(PipelineSettings settings, IPipelineTask task,
+        RewardSourceRegistry registry, Action<string> warn)
+    {
+        var built = new List<(IRewardSource, RewardSourceSpec)>();
+        try
+        {
+            foreach (var spec in settings.RewardSources)
+            {
+                var block = settings.Rewards.Block;
+                var typeSettings = block.HasPath(spec.Type) && block.GetValue(spec.Type).IsObject() && spec.Type != "sources"
+                    ? block.GetConfig(spec.Type) : Config.Empty;
+                var context = new RewardSourceContext(spec.Name, spec.Type, typeSettings, task, warn);
+                var source = registry.Contains(spec.Type)
+                    ? registry.Create(context)
+                    : FromTask(task, spec, registry);
+                built.Add((source, spec));
+            }
+            return built;
+        }
+        catch
+        {
+            Dispose(built);
+            throw;
+        }
+    }
+
+    public static void Dispose(IEnumerable<(IRewardSource Source, RewardSourceSpec Spec)> sources)
+    {
+        foreach (var (source, _) in sources)
+            (source as IDisposable)?.Dispose();
+    }
+
+    private static IRewardSource FromTask(IPipelineTask task, RewardSourceSpec spec, RewardSourceRegistry registry)
+    {
+        IRewardSource source;
+        try
+        {
+            source = task.CreateRewardSource(spec.Type);
+        }
+        catch (ConfigException e)
+        {
+            throw new ConfigException($"pipeline.rewards.sources.{spec.Name}: type '{spec.Type}' is neither registered " +
+                                      $"({string.Join(", ", registry.Types.Order())}) nor offered by the task: {e.Message}");
+        }
+        return source.Name == spec.Name ? source : new RenamedRewardSource(source, spec.Name);
+    }
+}
+
+/// <summary>A task's source declared under another name (two instances of one type, say): its signals carry the declared name.</summary>
+public sealed class RenamedRewardSource(IRewardSource inner, string name) : IRewardSource, IDisposable
+{
+    public string Name => name;
+    public RewardSourceKind Kind => inner.Kind;
+    public (double Min, double Max) Range => inner.Range;
+
+    public async Task<IReadOnlyList<RewardSignal>> ScoreAsync(RolloutGroup group, CancellationToken cancellationToken)
+    {
+        var signals = await inner.ScoreAsync(group, cancellationToken).ConfigureAwait(false);
+        return signals?.Select(s => s is not null && s.Source == inner.Name ? s with { Source = name } : s).ToList()!;
+    }
+
+    public void Dispose() => (inner as IDisposable)?.Dispose();
+}
