@@ -212,6 +212,26 @@ public class AnnotationStageSpec(ITestOutputHelper output) : Akka.TestKit.Xunit2
     }
 
     [Fact]
+    public void Stage_must_wait_for_a_fast_optional_source_within_its_deadline_but_not_for_a_slow_one()
+    {
+        var fast = new ScriptedRewardSource("similarity", async (g, ct) =>
+        {
+            await Task.Delay(300, ct);
+            return ScriptedRewardSource.Signals("similarity", g, [0.5, 0.5, 0.5]);
+        }, RewardSourceKind.Fast);
+        var (stage, buffer) = Stage(4,
+            Required(ScriptedRewardSource.Values("exec", 1.0, 0.0, 1.0)),
+            Optional(fast, weight: 1.0, deadline: TimeSpan.FromSeconds(5)),
+            Optional(ScriptedRewardSource.Delayed("judge", TimeSpan.FromSeconds(10), honoursCancellation: true, 1.0, 1.0, 1.0),
+                deadline: TimeSpan.FromSeconds(10)));
+
+        var annotated = ExpectGroupWithin(stage, buffer, Generated(1), TimeSpan.FromSeconds(2));
+
+        Assert.Equal([1.5, 0.5, 1.5], annotated.Rewards.Select(r => r.Reward));
+        Assert.All(annotated.Rewards, r => Assert.Contains("not ready", r.Signals.Single(s => s.Source == "judge").Details));
+    }
+
+    [Fact]
     public void Stage_must_release_the_credit_of_a_group_beyond_max_in_flight()
     {
         var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);

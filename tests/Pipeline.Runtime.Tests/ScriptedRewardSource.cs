@@ -31,11 +31,14 @@ public sealed class ScriptedRewardSource(
 
     /// <summary>Waits for the test to open the gate.</summary>
     public static ScriptedRewardSource Gated(string name, Task gate, params double[] values)
+        => Gated(name, gate, RewardSourceKind.Fast, values);
+
+    public static ScriptedRewardSource Gated(string name, Task gate, RewardSourceKind kind, params double[] values)
         => new(name, async (group, _) =>
         {
             await gate.ConfigureAwait(false);
             return Signals(name, group, values);
-        });
+        }, kind);
 
     public static IReadOnlyList<RewardSignal> Signals(string name, RolloutGroup group, double[] values)
         => group.Rollouts.Select((_, i) => double.IsNaN(values[i])

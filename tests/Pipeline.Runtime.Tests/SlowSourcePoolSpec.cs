@@ -63,16 +63,19 @@ public class SlowSourcePoolSpec(ITestOutputHelper output) : Akka.TestKit.Xunit2.
     [Fact]
     public void Pool_must_cancel_a_running_call_on_request_and_free_its_worker()
     {
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var cancelled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var source = new ScriptedRewardSource("judge", async (g, ct) =>
         {
             await using var _ = ct.Register(() => cancelled.TrySetResult());
+            started.TrySetResult();
             await Task.Delay(TimeSpan.FromSeconds(30), ct);
             return ScriptedRewardSource.Signals("judge", g, [1.0, 1.0, 1.0]);
         }, RewardSourceKind.Slow);
         var pool = Pool(source, workers: 1, queue: 0);
 
         pool.Tell(Request(1));
+        Assert.True(started.Task.Wait(Soon), "the source never started");
         pool.Tell(new CancelScore(1));
 
         Assert.True(cancelled.Task.Wait(Soon), "the source never saw the cancellation");
@@ -99,7 +102,7 @@ public class SlowSourcePoolSpec(ITestOutputHelper output) : Akka.TestKit.Xunit2.
     public void Annotation_stage_must_call_a_slow_source_through_the_pool_and_free_its_worker_when_the_group_leaves()
     {
         var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var judge = ScriptedRewardSource.Gated("judge", gate.Task, 1.0, 1.0, 1.0);
+        var judge = ScriptedRewardSource.Gated("judge", gate.Task, RewardSourceKind.Slow, 1.0, 1.0, 1.0);
         var pool = Pool(judge, workers: 1, queue: 0);
         var spec = new RewardSourceSpec("judge", 0.5, Required: false, TimeSpan.FromSeconds(5));
         var sources = new (IRewardSource, RewardSourceSpec)[]

@@ -10,9 +10,9 @@ namespace Pipeline.Runtime.Actors;
 
 /// <summary>
 /// Scores each group with every declared reward source concurrently, off the actor's thread, and forwards the
-/// annotated group to the buffer. A required source holds the group until it answers or its deadline passes
-/// (then its signals are invalid); an optional source never holds the group: whatever it has not delivered when
-/// the required ones are done is marked invalid. Signals outside a source's declared range are invalid.
+/// annotated group to the buffer. A required source, and any fast (in-process) source, holds the group until it
+/// answers or its deadline passes (then its signals are invalid); an optional slow source (a remote judge) never holds
+/// the group: whatever it has not delivered when the others are done is marked invalid. Signals outside a source's declared range are invalid.
 /// At most <c>maxInFlight</c> groups are scored at once; beyond that the credit is released, not queued.
 /// The signals are composed on the actor's thread by a <see cref="RewardComposer"/> (it keeps running statistics).
 /// </summary>
@@ -84,8 +84,10 @@ public sealed class AnnotationStage : ReceiveActor
         using var groupDone = CancellationTokenSource.CreateLinkedTokenSource(stopping);
         var tasks = sources.Select(s => RunSource(s.Source, s.Spec, group, groupDone.Token)).ToArray();
 
-        var required = tasks.Where((_, i) => sources[i].Spec.Required).ToArray();
-        await Task.WhenAll(required.Length > 0 ? required : tasks).ConfigureAwait(false);
+        // Required sources hold the group (each until its deadline), and so do fast in-process ones: they are cheap and
+        // bounded by their deadlines. Optional slow sources (remote judges) never hold it.
+        var holding = tasks.Where((_, i) => sources[i].Spec.Required || sources[i].Source.Kind == RewardSourceKind.Fast).ToArray();
+        await Task.WhenAll(holding.Length > 0 ? holding : tasks).ConfigureAwait(false);
 
         var perSource = new IReadOnlyList<RewardSignal>[sources.Count];
         for (var i = 0; i < sources.Count; i++)
