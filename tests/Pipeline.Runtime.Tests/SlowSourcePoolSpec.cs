@@ -61,7 +61,7 @@ public class SlowSourcePoolSpec(ITestOutputHelper output) : Akka.TestKit.Xunit2.
     }
 
     [Fact]
-    public void Pool_must_cancel_a_running_call_on_request_and_free_its_worker()
+    public async Task Pool_must_cancel_a_running_call_on_request_and_free_its_worker()
     {
         var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var cancelled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -75,10 +75,10 @@ public class SlowSourcePoolSpec(ITestOutputHelper output) : Akka.TestKit.Xunit2.
         var pool = Pool(source, workers: 1, queue: 0);
 
         pool.Tell(Request(1));
-        Assert.True(started.Task.Wait(Soon), "the source never started");
+        await started.Task.WaitAsync(Soon); // TimeoutException: the source never started
         pool.Tell(new CancelScore(1));
 
-        Assert.True(cancelled.Task.Wait(Soon), "the source never saw the cancellation");
+        await cancelled.Task.WaitAsync(Soon); // TimeoutException: the source never saw the cancellation
         var reply = ExpectMsg<ScoreReply>(Soon);
         Assert.All(reply.Signals, s => Assert.Contains("cancelled", s.Details));
         pool.Tell(GetStats.Instance);

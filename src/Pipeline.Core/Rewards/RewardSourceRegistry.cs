@@ -8,7 +8,11 @@ namespace Pipeline.Core.Rewards;
 /// What a reward-source factory gets: the source's name (its key under pipeline.rewards.sources), its type,
 /// the type's settings block (pipeline.rewards.&lt;type&gt;, empty for types without one), the task, and a warning sink.
 /// </summary>
-public sealed record RewardSourceContext(string Name, string Type, Config Settings, IPipelineTask Task, Action<string> Warn);
+public sealed record RewardSourceContext(string Name, string Type, Config Settings, IPipelineTask Task, Action<string> Warn)
+{
+    /// <summary>The whole pipeline.rewards block, for a source that needs another type's settings (a rubric's critic judge).</summary>
+    public Config Rewards { get; init; } = Config.Empty;
+}
 
 /// <summary>
 /// Reward sources by type name. The built-in types (the task's own, rubric, similarity, critic) are registered by the

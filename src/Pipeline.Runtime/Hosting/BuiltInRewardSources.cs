@@ -1,6 +1,7 @@
 using Akka.Configuration;
 using Pipeline.Core.Configuration;
 using Pipeline.Core.Rewards;
+using Pipeline.Rewards.Critic;
 using Pipeline.Rewards.Rubrics;
 using Pipeline.Rewards.Similarity;
 
@@ -21,7 +22,8 @@ public static class BuiltInRewardSources
 {
     public static RewardSourceRegistry Registry() => new RewardSourceRegistry()
         .Register("similarity", c => ContrastiveSimilarityReward.Create(c.Name, SimilarityConfig.FromConfig(c.Settings), c.Warn))
-        .Register("rubric", Rubric);
+        .Register("rubric", Rubric)
+        .Register("critic", LlmCriticReward.Create);
 
     private static IRewardSource Rubric(RewardSourceContext c)
     {
@@ -36,14 +38,28 @@ public static class BuiltInRewardSources
             rubric = rubricTask.LoadDefaultRubric(predicates);
         else
             throw new ConfigException($"pipeline.rewards.sources.{c.Name}: the task '{c.Task.Name}' ships no rubric; set pipeline.rewards.rubric.file");
-        var judge = judgeName switch
-        {
-            "none" => null,
-            "critic" => CriticJudge(c),
-            _ => throw new ConfigException($"pipeline.rewards.rubric.judge = '{judgeName}': expected none | critic"),
-        };
-        return new RubricRewardSource(c.Name, rubric, judge);
+        if (judgeName == "none") return new RubricRewardSource(c.Name, rubric);
+        if (judgeName != "critic") throw new ConfigException($"pipeline.rewards.rubric.judge = '{judgeName}': expected none | critic");
+        var critic = c.Rewards.HasPath("critic") ? c.Rewards.GetConfig("critic") : Config.Empty;
+        var client = new OpenAiCriticClient(CriticOptions.FromConfig(critic), c.Warn);
+        return new JudgedRubricSource(new RubricRewardSource(c.Name, rubric, client), client);
     }
 
-    private static ICriterionJudge? CriticJudge(RewardSourceContext c) => null;
+    /// <summary>A rubric whose principles go to a critic client it owns: reports the client's counters, disposes it.</summary>
+    private sealed class JudgedRubricSource(RubricRewardSource inner, OpenAiCriticClient client) : IRewardSource, IReportsMetrics, IDisposable
+    {
+        public string Name => inner.Name;
+        public RewardSourceKind Kind => inner.Kind;
+        public (double Min, double Max) Range => inner.Range;
+
+        public Task<IReadOnlyList<RewardSignal>> ScoreAsync(Pipeline.Core.Protocol.RolloutGroup group, CancellationToken cancellationToken)
+            => inner.ScoreAsync(group, cancellationToken);
+
+        public void AddMetrics(IDictionary<string, double> data)
+        {
+            foreach (var (key, value) in client.Counters.ToMetrics($"critic/{Name}-judge")) data[key] = value;
+        }
+
+        public void Dispose() => client.Dispose();
+    }
 }

@@ -24,7 +24,7 @@ public static class RewardSources
                 var block = settings.Rewards.Block;
                 var typeSettings = block.HasPath(spec.Type) && block.GetValue(spec.Type).IsObject() && spec.Type != "sources"
                     ? block.GetConfig(spec.Type) : Config.Empty;
-                var context = new RewardSourceContext(spec.Name, spec.Type, typeSettings, task, warn);
+                var context = new RewardSourceContext(spec.Name, spec.Type, typeSettings, task, warn) { Rewards = block };
                 var source = registry.Contains(spec.Type)
                     ? registry.Create(context)
                     : FromTask(task, spec, registry);

@@ -1,0 +1,199 @@
+using System.Globalization;
+using Akka.Configuration;
+using Pipeline.Core.Configuration;
+
+namespace Pipeline.Rewards.Critic;
+
+/// <summary>How <see cref="LlmCriticReward"/> turns judge verdicts into one value per rollout.</summary>
+public enum CriticMode
+{
+    /// <summary>Each completion scored alone on the declared scale, normalised to [0, 1].</summary>
+    Pointwise,
+    /// <summary>Each completion's win rate against the group's other completions (win 1, tie 0.5, loss 0).</summary>
+    Pairwise,
+}
+
+/// <summary>
+/// Settings of the LLM critic: the OpenAI-compatible endpoint, resilience (timeout, retries, breaker), throughput limits,
+/// the response cache and the judging templates. The HOCON names (kebab-case) are given on each field; they live in the
+/// critic's settings block (<c>pipeline.rewards.critic</c>), read by <see cref="FromConfig"/>.
+/// The API key itself is never part of the options: only the NAME of the environment variable holding it.
+/// </summary>
+public sealed record CriticOptions
+{
+    /// <summary><c>base-url</c>: endpoint root up to and including the version segment; requests go to <c>{base-url}/chat/completions</c>
+    /// (vLLM / llama.cpp / OpenAI: <c>http://host:8000/v1</c>, Ollama: <c>http://host:11434/v1</c>). Default <c>http://127.0.0.1:8089/v1</c>,
+    /// where <c>pipeline critic-sim</c> listens by default.</summary>
+    public string BaseUrl { get; init; } = "http://127.0.0.1:8089/v1";
+
+    /// <summary><c>model</c>: the model name sent in every request. Default <c>judge</c>.</summary>
+    public string Model { get; init; } = "judge";
+
+    /// <summary><c>api-key-env</c>: name of the environment variable holding the API key (sent as <c>Authorization: Bearer</c>);
+    /// empty or unset variable: no Authorization header. The key is read from the environment only. Default empty.</summary>
+    public string ApiKeyEnv { get; init; } = "";
+
+    /// <summary><c>timeout</c>: limit for one HTTP attempt (send + read the body). Default 30 s.</summary>
+    public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary><c>max-retries</c>: retries after the first attempt, 0..3, on 429, 5xx, transport errors and timeouts. Default 3.</summary>
+    public int MaxRetries { get; init; } = 3;
+
+    /// <summary><c>retry-base-delay</c>: first backoff delay; later ones grow exponentially with jitter. Default 250 ms.</summary>
+    public TimeSpan RetryBaseDelay { get; init; } = TimeSpan.FromMilliseconds(250);
+
+    /// <summary><c>retry-max-delay</c>: cap on one backoff delay, and on a server's <c>Retry-After</c>. Default 10 s.</summary>
+    public TimeSpan RetryMaxDelay { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary><c>concurrency</c>: HTTP requests in flight at once (more wait in a queue). Default 16.</summary>
+    public int Concurrency { get; init; } = 16;
+
+    /// <summary><c>requests-per-minute</c>: token bucket on requests (every attempt takes one); 0 = unlimited. Default 0.
+    /// The bucket holds one second's worth (at least 1), refilled about ten times a second.</summary>
+    public int RequestsPerMinute { get; init; }
+
+    /// <summary><c>tokens-per-minute</c>: token bucket on estimated tokens (prompt chars / 4 + max-tokens per attempt);
+    /// 0 = unlimited. Default 0. The bucket holds one second's worth; a request larger than that takes the whole bucket.</summary>
+    public int TokensPerMinute { get; init; }
+
+    /// <summary><c>breaker-failure-ratio</c>: share of failed attempts (429, 5xx, transport, timeout) in the sampling window
+    /// that opens the circuit breaker. Default 0.5.</summary>
+    public double BreakerFailureRatio { get; init; } = 0.5;
+
+    /// <summary><c>breaker-sampling-window</c>: window over which the failure ratio is measured (at least 500 ms). Default 30 s.</summary>
+    public TimeSpan BreakerSamplingWindow { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary><c>breaker-minimum-throughput</c>: attempts needed in the window before the breaker may open (at least 2). Default 10.</summary>
+    public int BreakerMinimumThroughput { get; init; } = 10;
+
+    /// <summary><c>breaker-break-duration</c>: how long the breaker stays open (calls fail fast) before one half-open probe (at least 500 ms). Default 15 s.</summary>
+    public TimeSpan BreakerBreakDuration { get; init; } = TimeSpan.FromSeconds(15);
+
+    /// <summary><c>cache-entries</c>: bound of the response cache keyed by (template, prompt, completion); 0 turns it off. Default 10000.</summary>
+    public int CacheEntries { get; init; } = 10_000;
+
+    /// <summary><c>temperature</c>: sampling temperature sent to the judge. Default 0.</summary>
+    public double Temperature { get; init; }
+
+    /// <summary><c>max-tokens</c>: <c>max_tokens</c> sent to the judge (room for brief reasoning plus the JSON answer). Default 512.</summary>
+    public int MaxTokens { get; init; } = 512;
+
+    /// <summary><c>response-format</c>: <c>off</c> (default) or <c>json-object</c>, which sends <c>response_format: {"type": "json_object"}</c>
+    /// (only for servers that support it).</summary>
+    public bool JsonResponseFormat { get; init; }
+
+    /// <summary><c>mode</c>: <c>pointwise</c> (default) or <c>pairwise</c> (win rate against the group's other completions).</summary>
+    public CriticMode Mode { get; init; } = CriticMode.Pointwise;
+
+    /// <summary><c>scale-min</c>: lowest score of the pointwise scale. Default 0.</summary>
+    public double ScaleMin { get; init; }
+
+    /// <summary><c>scale-max</c>: highest score of the pointwise scale; scores are normalised to [0, 1] over [scale-min, scale-max]. Default 10.</summary>
+    public double ScaleMax { get; init; } = 10;
+
+    /// <summary><c>include-reference</c>: put the prompt's reference (gold) answer in the judge prompt when it has one. Default on.</summary>
+    public bool IncludeReference { get; init; } = true;
+
+    /// <summary><c>dense</c>: also ask the pointwise judge for marked spans (DRLC dense feedback), attached as <c>RewardSignal.Spans</c>. Default off.</summary>
+    public bool Dense { get; init; }
+
+    public ScoreScale Scale => new(ScaleMin, ScaleMax);
+
+    /// <summary>Throws <see cref="ConfigException"/> naming the HOCON key of the first bad value.</summary>
+    public CriticOptions Validate()
+    {
+        static void Check(bool ok, string message)
+        {
+            if (!ok) throw new ConfigException("critic: " + message);
+        }
+        Check(Uri.TryCreate(BaseUrl, UriKind.Absolute, out var uri) && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps),
+            $"base-url = '{BaseUrl}' must be an absolute http(s) URL");
+        Check(!string.IsNullOrWhiteSpace(Model), "model must not be empty");
+        Check(Timeout > TimeSpan.Zero, "timeout must be positive");
+        Check(MaxRetries is >= 0 and <= 3, $"max-retries = {MaxRetries} must be within [0, 3]");
+        Check(RetryBaseDelay >= TimeSpan.Zero && RetryMaxDelay >= RetryBaseDelay, "retry-base-delay must be >= 0 and <= retry-max-delay");
+        Check(Concurrency >= 1, $"concurrency = {Concurrency} must be >= 1");
+        Check(RequestsPerMinute >= 0, "requests-per-minute must be >= 0");
+        Check(TokensPerMinute >= 0, "tokens-per-minute must be >= 0");
+        Check(BreakerFailureRatio is > 0 and <= 1, "breaker-failure-ratio must be within (0, 1]");
+        Check(BreakerSamplingWindow >= TimeSpan.FromMilliseconds(500), "breaker-sampling-window must be >= 500ms");
+        Check(BreakerMinimumThroughput >= 2, "breaker-minimum-throughput must be >= 2");
+        Check(BreakerBreakDuration >= TimeSpan.FromMilliseconds(500), "breaker-break-duration must be >= 500ms");
+        Check(CacheEntries >= 0, "cache-entries must be >= 0");
+        Check(double.IsFinite(Temperature) && Temperature >= 0, "temperature must be >= 0");
+        Check(MaxTokens >= 1, "max-tokens must be >= 1");
+        Check(double.IsFinite(ScaleMin) && double.IsFinite(ScaleMax) && ScaleMax > ScaleMin, "scale-max must be greater than scale-min");
+        return this;
+    }
+
+    /// <summary>
+    /// Reads the critic block (e.g. <c>pipeline.rewards.critic</c>); absent keys keep their defaults. Durations are HOCON durations
+    /// (<c>500ms</c>, <c>30s</c>), switches on/off.
+    /// </summary>
+    public static CriticOptions FromConfig(Config? config)
+    {
+        var d = new CriticOptions();
+        if (config is null || config.IsEmpty) return d.Validate();
+
+        string Str(string key, string fallback) => config.HasPath(key) ? config.GetString(key) ?? fallback : fallback;
+        int Int(string key, int fallback) => config.HasPath(key) ? Parse(key, s => int.Parse(s, CultureInfo.InvariantCulture)) : fallback;
+        double Dbl(string key, double fallback) => config.HasPath(key) ? Parse(key, s => double.Parse(s, CultureInfo.InvariantCulture)) : fallback;
+        TimeSpan Dur(string key, TimeSpan fallback) => config.HasPath(key) ? Parse(key, _ => config.GetTimeSpan(key, null, allowInfinite: false)) : fallback;
+        bool Bool(string key, bool fallback) => config.HasPath(key)
+            ? Parse(key, s => s.ToLowerInvariant() switch
+            {
+                "on" or "true" or "yes" => true,
+                "off" or "false" or "no" => false,
+                _ => throw new FormatException(),
+            })
+            : fallback;
+        T Parse<T>(string key, Func<string, T> parse)
+        {
+            var raw = config.GetString(key) ?? "";
+            try { return parse(raw); }
+            catch (Exception e) when (e is FormatException or OverflowException or ArgumentException or ConfigurationException)
+            {
+                throw new ConfigException($"critic: {key} = '{raw}' is not valid");
+            }
+        }
+
+        var format = Str("response-format", "off");
+        var mode = Str("mode", "pointwise");
+        return new CriticOptions
+        {
+            BaseUrl = Str("base-url", d.BaseUrl),
+            Model = Str("model", d.Model),
+            ApiKeyEnv = Str("api-key-env", d.ApiKeyEnv),
+            Timeout = Dur("timeout", d.Timeout),
+            MaxRetries = Int("max-retries", d.MaxRetries),
+            RetryBaseDelay = Dur("retry-base-delay", d.RetryBaseDelay),
+            RetryMaxDelay = Dur("retry-max-delay", d.RetryMaxDelay),
+            Concurrency = Int("concurrency", d.Concurrency),
+            RequestsPerMinute = Int("requests-per-minute", d.RequestsPerMinute),
+            TokensPerMinute = Int("tokens-per-minute", d.TokensPerMinute),
+            BreakerFailureRatio = Dbl("breaker-failure-ratio", d.BreakerFailureRatio),
+            BreakerSamplingWindow = Dur("breaker-sampling-window", d.BreakerSamplingWindow),
+            BreakerMinimumThroughput = Int("breaker-minimum-throughput", d.BreakerMinimumThroughput),
+            BreakerBreakDuration = Dur("breaker-break-duration", d.BreakerBreakDuration),
+            CacheEntries = Int("cache-entries", d.CacheEntries),
+            Temperature = Dbl("temperature", d.Temperature),
+            MaxTokens = Int("max-tokens", d.MaxTokens),
+            JsonResponseFormat = format switch
+            {
+                "off" or "none" or "false" => false,
+                "json-object" or "json_object" => true,
+                _ => throw new ConfigException($"critic: response-format = '{format}': expected off | json-object"),
+            },
+            Mode = mode switch
+            {
+                "pointwise" => CriticMode.Pointwise,
+                "pairwise" => CriticMode.Pairwise,
+                _ => throw new ConfigException($"critic: mode = '{mode}': expected pointwise | pairwise"),
+            },
+            ScaleMin = Dbl("scale-min", d.ScaleMin),
+            ScaleMax = Dbl("scale-max", d.ScaleMax),
+            IncludeReference = Bool("include-reference", d.IncludeReference),
+            Dense = Bool("dense", d.Dense),
+        }.Validate();
+    }
+}
