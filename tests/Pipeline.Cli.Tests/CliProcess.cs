@@ -26,4 +26,55 @@ internal static class CliProcess
         }
         return (process.ExitCode, stdout.Result, stderr.Result);
     }
+
+    /// <summary>Starts a long-running command (a server); disposing the handle kills it and its children.</summary>
+    public static RunningProcess Start(string workingDirectory, params string[] args)
+    {
+        var start = new ProcessStartInfo("dotnet")
+        {
+            WorkingDirectory = workingDirectory,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "pipeline.dll"));
+        foreach (var a in args) start.ArgumentList.Add(a);
+        var process = Process.Start(start)!;
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return new RunningProcess(process);
+    }
+
+    /// <summary>Polls <paramref name="url"/> until it answers 2xx; throws when the deadline passes.</summary>
+    public static void WaitForHttp(string url, TimeSpan timeout)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        var deadline = DateTime.UtcNow + timeout;
+        while (DateTime.UtcNow < deadline)
+        {
+            try
+            {
+                if (http.GetAsync(url).GetAwaiter().GetResult().IsSuccessStatusCode) return;
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+            {
+            }
+            Thread.Sleep(200);
+        }
+        throw new TimeoutException($"{url} did not answer within {timeout}");
+    }
+
+    public sealed class RunningProcess(Process process) : IDisposable
+    {
+        public Process Process => process;
+
+        public void Dispose()
+        {
+            if (!process.HasExited) process.Kill(entireProcessTree: true);
+            process.WaitForExit(5000);
+            process.Dispose();
+        }
+    }
 }

@@ -13,6 +13,8 @@ public static class BatchMetrics
         data["reward/mean"] = valid.Count > 0 ? valid.Average() : double.NaN;
         data["reward/std"] = Std(valid);
         data["reward/invalid_frac"] = all.Count > 0 ? all.Count(r => !r.Valid) / (double)all.Count : 0;
+        data["rollouts/count"] = all.Count;
+        data["rollouts/masked"] = all.Count(r => !r.Valid);
 
         foreach (var source in all.SelectMany(r => r.Signals).Select(s => s.Source).Distinct())
         {
@@ -20,6 +22,7 @@ public static class BatchMetrics
             var ok = signals.Where(s => s.Valid).ToList();
             data[$"reward/{source}/mean"] = ok.Count > 0 ? ok.Average(s => s.Value) : double.NaN;
             data[$"reward/{source}/invalid_frac"] = signals.Count(s => !s.Valid) / (double)signals.Count;
+            data[$"reward/{source}/invalid_count"] = signals.Count(s => !s.Valid);
             data[$"reward/{source}/latency_ms"] = signals.Average(s => s.Latency.TotalMilliseconds);
         }
 

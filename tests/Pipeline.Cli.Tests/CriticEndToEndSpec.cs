@@ -1,0 +1,99 @@
+using System.Net;
+using System.Net.Sockets;
+using Pipeline.Core.Configuration;
+using Pipeline.Core.Protocol;
+using Pipeline.Rewards.Critic;
+using Pipeline.Rewards.Critic.Simulated;
+using Pipeline.Runtime.Actors;
+using Pipeline.Runtime.Hosting;
+using Pipeline.Runtime.Metrics;
+
+namespace Pipeline.Cli.Tests;
+
+/// <summary>Training with an LLM critic that fails, in process and in another process (critic-sim).</summary>
+public class CriticEndToEndSpec : IDisposable
+{
+    private readonly string _runs = Directory.CreateTempSubdirectory("pipeline-critic-").FullName;
+
+    public void Dispose() => Directory.Delete(_runs, recursive: true);
+
+    private static PipelineSettings Settings(params string[] overrides)
+        => PipelineSettings.Load(RepoPaths.Hocon, "local", Path.Combine(RepoPaths.Hocon, "smoke.conf"), overrides);
+
+    [Fact]
+    public async Task Training_goes_on_through_1000_rollouts_with_a_critic_failing_30_percent_and_every_failure_is_accounted_for()
+    {
+        await using var judge = await SimulatedCriticServer.StartAsync(new SimulatedCriticOptions
+        {
+            Urls = "http://127.0.0.1:0", ErrorRate = 0.3, RetryAfter = TimeSpan.FromMilliseconds(20), Seed = 7,
+        });
+        // 63 steps x 4 groups x 4 rollouts = 1,008 rollouts, each judged by a critic that is REQUIRED: a critic failure masks it.
+        var settings = Settings("grpo.steps=63", "warm-start.max-epochs=1", "grpo.max-staleness=2", "rewards=execution,critic",
+            "rewards.sources.critic.required=on", "rewards.sources.critic.deadline=20s",
+            $"rewards.critic.base-url=\"{judge.BaseUrl}\"", "rewards.critic.retry-base-delay=5ms", "rewards.critic.retry-max-delay=50ms",
+            "rewards.critic.cache-entries=0", "rewards.critic.breaker-failure-ratio=0.9");
+        // The user-registration path: our own "critic" factory keeps a handle on the source to read its ledger at the end.
+        LlmCriticReward? critic = null;
+        var registry = BuiltInRewardSources.Registry().Register("critic", c => critic = LlmCriticReward.Create(c));
+        var reports = new List<MetricsReport>();
+        var result = await LocalRun.RunAsync(settings, Path.Combine(_runs, "flaky"), resume: false, r => { lock (reports) reports.Add(r); },
+            status: null, CancellationToken.None, registry).WaitAsync(TimeSpan.FromSeconds(300));
+
+        Assert.Equal(RunStatus.Completed, result.Status);
+        Assert.Equal(63, result.Step);
+        var steps = reports.Where(r => r.Data.ContainsKey("policy/version")).ToList();
+        Assert.Equal(63, steps.Count);
+        Assert.True(steps.Sum(r => r.Data["rollouts/count"]) >= 1000);
+        // Nothing vanishes inside a batch: every rollout was trained on or masked with a reason.
+        Assert.All(steps, r => Assert.Equal(r.Data["rollouts/count"], r.Data["learner/samples"] + r.Data["rollouts/masked"]));
+        Assert.True(steps.Sum(r => r.Data["critic/critic/retries"] > 0 ? 1 : 0) > 0, "no step saw a retry");
+
+        // Once the run is over (calls still in flight at the end are cancelled), the client's ledger balances exactly:
+        // every request succeeded, failed for a counted reason, or was cancelled.
+        Assert.NotNull(critic);
+        var counters = critic!.Client.Counters;
+        for (var wait = 0; wait < 50 && counters.Requests != counters.Successes + counters.FailureTotal + counters.Cancelled; wait++)
+        {
+            await Task.Delay(100);
+            counters = critic.Client.Counters;
+        }
+        Assert.Equal(counters.Requests, counters.Successes + counters.FailureTotal + counters.Cancelled);
+        Assert.True(counters.Retries > 100, $"only {counters.Retries} retries for a 30 % error rate");
+        // Every error the server injected was met by a retry or by a counted final failure.
+        var stats = judge.Stats;
+        Assert.Equal(stats.Injected500 + stats.Injected429,
+            counters.Retries + counters.Failed(CriticFailure.Http5xx) + counters.Failed(CriticFailure.Http429));
+        // A rollout whose critic signal is invalid in a batch is one the client counted as failed or cancelled; none is a silent 0.
+        var invalidCritic = steps.Sum(r => r.Data["reward/critic/invalid_count"]);
+        Assert.True(invalidCritic <= counters.FailureTotal + counters.Cancelled,
+            $"{invalidCritic} invalid critic signals in batches, but the client counted only {counters.FailureTotal} failures");
+    }
+
+    [Fact]
+    public void Train_scores_with_the_critic_served_by_critic_sim_in_another_process()
+    {
+        var port = FreePort();
+        using var sim = CliProcess.Start(_runs, "critic-sim", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--task", "exact");
+        CliProcess.WaitForHttp($"http://127.0.0.1:{port}/v1/models", TimeSpan.FromSeconds(60));
+
+        var (code, stdout, stderr) = CliProcess.Run(_runs, TimeSpan.FromSeconds(240), "train", "--hocon-dir", RepoPaths.Hocon,
+            "--config", Path.Combine(RepoPaths.Hocon, "smoke.conf"),
+            "--set", "run-dir=" + _runs, "--set", "rewards=execution,rubric,critic",
+            "--set", $"rewards.critic.base-url=\"http://127.0.0.1:{port}/v1\"", "--set", "rewards.sources.critic.required=on");
+
+        Assert.True(code == 0, $"exit {code}\n{stdout}\n{stderr}");
+        var runDir = Directory.GetDirectories(_runs, "sql__*").Single();
+        var steps = MetricsRecorder.ReadAll(Path.Combine(runDir, "metrics.jsonl")).Where(r => r.Data.ContainsKey("policy/version")).ToList();
+        Assert.NotEmpty(steps);
+        Assert.All(steps, r => Assert.Equal(0.0, r.Data["reward/critic/invalid_frac"]));
+        Assert.True(steps[^1].Data["critic/critic/successes"] > 0);
+        Assert.True(File.Exists(Path.Combine(runDir, "plots", "reward_invalid.png")));
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
