@@ -34,6 +34,7 @@ internal static class BenchCommand
             CommonOptions.Config, CommonOptions.Set, CommonOptions.Mode, CommonOptions.HoconDir, Repeats,
         };
         command.SetAction((parse, _) => RunAsync(parse));
+        command.Subcommands.Add(BenchRewardsCommand.Create());
         return command;
     }
 

@@ -40,6 +40,13 @@ internal static class CommonOptions
         return Path.Combine(AppContext.BaseDirectory, "hocon");
     }
 
+    /// <summary>The command line's settings with <paramref name="extra"/> --set overrides applied after the user's.</summary>
+    public static PipelineSettings Load(ParseResult parse, IEnumerable<string> extra)
+    {
+        var hocon = ResolveHoconDir(parse.GetValue(HoconDir));
+        return PipelineSettings.Load(hocon, parse.GetValue(Mode)!, parse.GetValue(Config)?.FullName, (parse.GetValue(Set) ?? []).Concat(extra));
+    }
+
     public static PipelineSettings Load(ParseResult parse, string? userFileOverride = null)
     {
         var hocon = ResolveHoconDir(parse.GetValue(HoconDir));

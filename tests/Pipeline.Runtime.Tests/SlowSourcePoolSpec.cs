@@ -99,31 +99,38 @@ public class SlowSourcePoolSpec(ITestOutputHelper output) : Akka.TestKit.Xunit2.
     }
 
     [Fact]
-    public void Annotation_stage_must_call_a_slow_source_through_the_pool_and_free_its_worker_when_the_group_leaves()
+    public void An_optional_slow_source_never_holds_a_group_never_queues_and_its_late_answer_is_published_for_labels()
     {
         var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var judge = ScriptedRewardSource.Gated("judge", gate.Task, RewardSourceKind.Slow, 1.0, 1.0, 1.0);
-        var pool = Pool(judge, workers: 1, queue: 0);
+        var judge = ScriptedRewardSource.Gated("judge", gate.Task, RewardSourceKind.Slow, 0.9, 0.9, 0.9);
+        var pool = Pool(judge, workers: 1, queue: 8);
         var spec = new RewardSourceSpec("judge", 0.5, Required: false, TimeSpan.FromSeconds(5));
         var sources = new (IRewardSource, RewardSourceSpec)[]
         {
             (ScriptedRewardSource.Values("exec", 1.0, 0.0, 1.0), new RewardSourceSpec("exec", 1.0, true, TimeSpan.FromSeconds(5))),
-            (new PooledRewardSource(judge, pool, spec.Deadline), spec),
+            (new PooledRewardSource(judge, pool, spec.Deadline, required: false), spec),
         };
+        var labels = CreateTestProbe();
+        Sys.EventStream.Subscribe(labels.Ref, typeof(SlowSourcePool.SlowSourceScored));
         var buffer = CreateTestProbe();
         var stage = Sys.ActorOf(AnnotationStage.Props(sources, buffer.Ref, maxInFlight: 8));
 
-        stage.Tell(Generated(1)); // takes the pool's only worker; the optional judge is not ready when exec is done
+        stage.Tell(Generated(1)); // takes the pool's only worker; the judge is not ready when exec is done
         var first = buffer.ExpectMsg<AnnotatedGroup>(Soon);
         Assert.Equal([1.0, 0.0, 1.0], first.Rewards.Select(r => r.Reward));
         Assert.All(first.Rewards, r => Assert.Contains("not ready", r.Signals.Single(s => s.Source == "judge").Details));
 
-        // The group left, so its pool call was cancelled and the worker is free again: the next judge call answers.
+        stage.Tell(Generated(2)); // the worker is still busy with group 1: an optional call is refused, not queued
+        var second = buffer.ExpectMsg<AnnotatedGroup>(Soon);
+        Assert.All(second.Rewards, r => Assert.Contains("busy", r.Signals.Single(s => s.Source == "judge").Details));
+
+        // Group 1's call was not cancelled when its group left: once the judge answers, the labels are published.
         gate.SetResult();
-        AwaitAssert(() =>
-        {
-            pool.Tell(GetStats.Instance);
-            Assert.Equal(0, ExpectMsg<Stats>().Running);
-        }, Soon);
+        var late = labels.ExpectMsg<SlowSourcePool.SlowSourceScored>(Soon);
+        Assert.Equal("g1", late.Group.GroupId);
+        Assert.All(late.Signals, s => Assert.Equal(0.9, s.Value));
+        pool.Tell(GetStats.Instance);
+        var stats = ExpectMsg<Stats>(Soon);
+        Assert.Equal((0, 0, 1L, 0L), (stats.Running, stats.Queued, stats.RejectedBusy, stats.Cancelled));
     }
 }

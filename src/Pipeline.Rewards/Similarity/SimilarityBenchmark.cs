@@ -80,6 +80,16 @@ public static class SimilarityBenchmark
             texts.Length / raw.TotalSeconds, texts.Length / scored.TotalSeconds, raw, scored);
     }
 
+    /// <summary>The groups path (b) scores: <paramref name="batchSize"/> - 1 completions plus a reference each, over the same texts.</summary>
+    public static IReadOnlyList<RolloutGroup> Groups(int sentences, int batchSize)
+    {
+        var texts = Sentences(sentences);
+        var groups = new List<RolloutGroup>();
+        for (var start = 0; start < texts.Length; start += batchSize)
+            groups.Add(Group(groups.Count, texts.AsSpan(start, Math.Min(batchSize, texts.Length - start))));
+        return groups;
+    }
+
     private static TimeSpan RunRaw(OnnxSentenceEncoder encoder, TokenizedBatch batch)
     {
         var clock = Stopwatch.StartNew();

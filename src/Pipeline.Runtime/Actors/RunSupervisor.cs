@@ -113,7 +113,7 @@ public sealed class RunSupervisor : ReceiveActor
         var pool = Watch(SlowSourcePool.Props(slow.ToDictionary(x => x.Spec.Name, x => x.Source),
             _in.Settings.Rewards.SlowWorkers, _in.Settings.Rewards.SlowQueue), "slow-rewards");
         return sources.Select(x => x.Source.Kind == RewardSourceKind.Slow
-                ? ((IRewardSource)new PooledRewardSource(x.Source, pool, x.Spec.Deadline), x.Spec)
+                ? ((IRewardSource)new PooledRewardSource(x.Source, pool, x.Spec.Deadline, x.Spec.Required), x.Spec)
                 : (x.Source, x.Spec))
             .ToList();
     }

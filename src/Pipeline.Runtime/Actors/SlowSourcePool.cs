@@ -11,14 +11,20 @@ namespace Pipeline.Runtime.Actors;
 /// queue, or one whose deadline passes while it waits, is answered at once with invalid signals and counted —
 /// nothing waits unboundedly, nothing is dropped silently. A requester that no longer needs an answer sends
 /// <see cref="CancelScore"/>; a running call is then cancelled, a queued one removed.
+/// An OPTIONAL request never queues: it runs only if a worker is free, else it is answered "busy" at once. Its caller
+/// stops waiting when its group leaves but does not cancel it, so the judge's work is not thrown away: every finished
+/// call is published on the event stream as <see cref="SlowSourceScored"/> (for label consumers, e.g. a reward model
+/// learning from the critic) — the critic labels what it can, at its own rate, and never holds a group.
 /// </summary>
 public sealed class SlowSourcePool : ReceiveActor
 {
-    public sealed record ScoreRequest(long RequestId, string Source, RolloutGroup Group, TimeSpan Deadline) : IPipelineMessage;
+    public sealed record ScoreRequest(long RequestId, string Source, RolloutGroup Group, TimeSpan Deadline, bool Optional = false) : IPipelineMessage;
+    /// <summary>Published on the event stream for every call that finished with signals, late or not.</summary>
+    public sealed record SlowSourceScored(string Source, RolloutGroup Group, IReadOnlyList<RewardSignal> Signals) : IPipelineMessage;
     public sealed record ScoreReply(long RequestId, IReadOnlyList<RewardSignal> Signals) : IPipelineMessage;
     public sealed record CancelScore(long RequestId) : IPipelineMessage;
     public sealed record GetStats : IPipelineMessage { public static readonly GetStats Instance = new(); }
-    public sealed record Stats(int Running, int Queued, long Completed, long RejectedFull, long ExpiredInQueue, long Cancelled) : IPipelineMessage;
+    public sealed record Stats(int Running, int Queued, long Completed, long RejectedFull, long ExpiredInQueue, long Cancelled, long RejectedBusy = 0) : IPipelineMessage;
 
     private sealed record Finished(long RequestId, IReadOnlyList<RewardSignal>? Signals, string? Error);
     private sealed record Pending(ScoreRequest Request, IActorRef ReplyTo, DateTime Arrived);
@@ -30,7 +36,7 @@ public sealed class SlowSourcePool : ReceiveActor
     private readonly Dictionary<long, (Pending Pending, CancellationTokenSource Cts)> _inFlight = [];
     private readonly LinkedList<Pending> _queue = new();
     private readonly ILoggingAdapter _log = Context.GetLogger();
-    private long _completed, _rejectedFull, _expired, _cancelled;
+    private long _completed, _rejectedFull, _expired, _cancelled, _rejectedBusy;
 
     public SlowSourcePool(IReadOnlyDictionary<string, IRewardSource> sources, int workers, int queue)
     {
@@ -63,11 +69,13 @@ public sealed class SlowSourcePool : ReceiveActor
             done.Cts.Dispose();
             _running[done.Pending.Request.Source]--;
             _completed++;
+            if (f.Signals is not null)
+                Context.System.EventStream.Publish(new SlowSourceScored(done.Pending.Request.Source, done.Pending.Request.Group, f.Signals));
             done.Pending.ReplyTo.Tell(new ScoreReply(f.RequestId, f.Signals
                 ?? Invalid(done.Pending.Request, f.Error ?? "failed")));
             StartWaiting();
         });
-        Receive<GetStats>(_ => Sender.Tell(new Stats(_inFlight.Count, _queue.Count, _completed, _rejectedFull, _expired, _cancelled)));
+        Receive<GetStats>(_ => Sender.Tell(new Stats(_inFlight.Count, _queue.Count, _completed, _rejectedFull, _expired, _cancelled, _rejectedBusy)));
     }
 
     public static Props Props(IReadOnlyDictionary<string, IRewardSource> sources, int workers, int queue)
@@ -89,6 +97,11 @@ public sealed class SlowSourcePool : ReceiveActor
         if (_running[request.Source] < _workers)
         {
             Start(pending);
+        }
+        else if (request.Optional)
+        {
+            _rejectedBusy++;
+            Sender.Tell(new ScoreReply(request.RequestId, Invalid(request, "slow pool busy (optional source: not queued)")));
         }
         else if (_queue.Count < _queueCapacity)
         {
@@ -150,10 +163,11 @@ public sealed class SlowSourcePool : ReceiveActor
 }
 
 /// <summary>
-/// Stands in for a slow source inside the annotation stage: asks the pool, and tells it to cancel when the caller
-/// no longer needs the answer (its deadline passed, or the group left without it).
+/// Stands in for a slow source inside the annotation stage: asks the pool. For a required source, a caller that no longer
+/// needs the answer (its deadline passed) tells the pool to cancel; an optional source's call is left to finish in the
+/// pool (its result is published for label consumers) while the caller simply stops waiting.
 /// </summary>
-public sealed class PooledRewardSource(IRewardSource inner, IActorRef pool, TimeSpan deadline) : IRewardSource
+public sealed class PooledRewardSource(IRewardSource inner, IActorRef pool, TimeSpan deadline, bool required = true) : IRewardSource
 {
     private static long _nextRequest;
 
@@ -164,8 +178,10 @@ public sealed class PooledRewardSource(IRewardSource inner, IActorRef pool, Time
     public async Task<IReadOnlyList<RewardSignal>> ScoreAsync(RolloutGroup group, CancellationToken cancellationToken)
     {
         var id = Interlocked.Increment(ref _nextRequest);
-        await using var cancel = cancellationToken.Register(() => pool.Tell(new SlowSourcePool.CancelScore(id)));
-        var reply = await pool.Ask<SlowSourcePool.ScoreReply>(new SlowSourcePool.ScoreRequest(id, inner.Name, group, deadline),
+        await using var cancel = required
+            ? cancellationToken.Register(() => pool.Tell(new SlowSourcePool.CancelScore(id)))
+            : default;
+        var reply = await pool.Ask<SlowSourcePool.ScoreReply>(new SlowSourcePool.ScoreRequest(id, inner.Name, group, deadline, Optional: !required),
             deadline + TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
         return reply.Signals;
     }
