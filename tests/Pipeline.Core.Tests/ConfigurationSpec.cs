@@ -117,6 +117,19 @@ public class ConfigurationSpec : IDisposable
     }
 
     [Fact]
+    public void A_quoted_url_survives_set_and_the_type_blocks_reach_the_sources()
+    {
+        var s = PipelineSettings.Load(_dir, "local", null,
+            ["rewards.critic.base-url=\"http://127.0.0.1:11434/v1\"", "rewards.critic.model=\"qwen2.5:7b-instruct\"", "rewards.similarity.lambda=0.25"]);
+        Assert.Equal("http://127.0.0.1:11434/v1", s.Rewards.Block.GetString("critic.base-url"));
+        Assert.Equal("qwen2.5:7b-instruct", s.Rewards.Block.GetString("critic.model"));
+        Assert.Equal(0.25, s.Rewards.Block.GetDouble("similarity.lambda"));
+
+        var e = Assert.Throws<ConfigException>(() => PipelineSettings.Load(_dir, "local", null, ["rewards.critic.base-ulr=\"http://x/v1\""]));
+        Assert.Contains("pipeline.rewards.critic.base-url", e.Message); // the nearest known key
+    }
+
+    [Fact]
     public void An_unparseable_file_is_reported_with_its_path()
     {
         var user = Write("broken.conf", "pipeline { grpo { steps = \"3 }");
