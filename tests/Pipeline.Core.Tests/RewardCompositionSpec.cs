@@ -125,3 +125,29 @@ public class RewardComposerSpec
         public int GetHashCode(double obj) => 0;
     }
 }
+
+public class DenseRewardsSpec
+{
+    [Fact]
+    public void A_span_rewards_every_token_it_overlaps_scaled_by_its_source()
+    {
+        // "SELECT name FROM users": tokens start at 0 ("SELECT"), 6 (" name"), 11 (" FROM"), 16 (" users"), text length 22.
+        int[] starts = [0, 6, 11, 16];
+        var marked = new List<(IReadOnlyList<SpanReward>, double)>
+        {
+            ([new SpanReward(7, 4, -1.0, "wrong column")], 0.5),     // "name": token 1 only
+            ([new SpanReward(10, 8, 2.0), new SpanReward(3, 0, 9.0)], 0.25), // crosses " FROM" and into " users"; an empty span is ignored
+        };
+        var bonus = DenseRewards.TokenBonus(marked, starts, 22);
+        Assert.NotNull(bonus);
+        Assert.Equal([0f, -0.5f + 0.5f, 0.5f, 0.5f], bonus!);
+    }
+
+    [Fact]
+    public void No_span_or_a_zero_scale_gives_no_bonus()
+    {
+        Assert.Null(DenseRewards.TokenBonus([], [0, 3], 5));
+        Assert.Null(DenseRewards.TokenBonus([([new SpanReward(0, 5, 1.0)], 0.0)], [0, 3], 5));
+        Assert.Null(DenseRewards.TokenBonus([([new SpanReward(6, 2, 1.0)], 1.0)], [0, 3], 5)); // outside the text
+    }
+}

@@ -179,4 +179,38 @@ public class GrpoLossSpec
         Assert.True(stats.ClipFrac > 0, "later epochs must move the ratio far enough to clip at lr 5e-2");
         Assert.True(double.IsFinite(stats.Loss) && double.IsFinite(stats.GradNorm));
     }
+
+    [Fact]
+    public void A_dense_token_bonus_must_move_only_through_its_token_and_set_the_loss_by_its_token_mean()
+    {
+        using var policy = TinyPolicy.Create(seed: 8);
+        var prompt = new[] { 1, 2 };
+        var completion = new[] { 5, 6, 7 };
+        // Zero sequence advantage; the critic marked the first token good (+1) and the last bad (-1).
+        var sample = OnPolicyGroup(policy, prompt, new[] { completion }, new[] { 0.0 })[0] with { TokenBonus = [1f, 0f, -1f] };
+        double TokenLogProb(int j) => TinyPolicy.CompletionLogProbs(policy, prompt, completion, 1.0)[j];
+        var (first0, last0) = (TokenLogProb(0), TokenLogProb(2));
+        using var trainer = new GrpoTrainer(policy, null, new GrpoSettings(LearningRate: 1e-2));
+
+        var stats = trainer.Step([sample]);
+        Assert.False(stats.Skipped, stats.SkipReason);
+        Assert.Equal(-(1.0 + 0.0 - 1.0) / 3, stats.Loss, 4); // on policy: minus the token-mean advantage
+        for (var step = 0; step < 4; step++)
+            trainer.Step(OnPolicyGroup(policy, prompt, new[] { completion }, new[] { 0.0 }).Select(x => x with { TokenBonus = [1f, 0f, -1f] }).ToArray());
+
+        Assert.True(TokenLogProb(0) > first0 + 0.2, $"marked-good token {first0} -> {TokenLogProb(0)}");
+        Assert.True(TokenLogProb(2) < last0 - 0.2, $"marked-bad token {last0} -> {TokenLogProb(2)}");
+    }
+
+    [Fact]
+    public void A_token_bonus_of_the_wrong_length_or_not_finite_must_skip_the_step()
+    {
+        using var policy = TinyPolicy.Create(seed: 8);
+        var prompt = new[] { 1, 2 };
+        var sample = OnPolicyGroup(policy, prompt, new[] { new[] { 5, 6, 7 } }, new[] { 1.0 })[0];
+        using var trainer = new GrpoTrainer(policy, null, new GrpoSettings(LearningRate: 1e-2));
+        Assert.Contains("entries", trainer.Step([sample with { TokenBonus = [1f, 0f] }]).SkipReason);
+        Assert.Contains("non-finite token bonus", trainer.Step([sample with { TokenBonus = [1f, float.NaN, 0f] }]).SkipReason);
+        Assert.Equal(2, trainer.SkippedSteps);
+    }
 }

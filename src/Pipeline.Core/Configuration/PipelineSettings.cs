@@ -17,7 +17,11 @@ public sealed record TimeoutSettings(TimeSpan Ask, TimeSpan Credit, TimeSpan Bat
 public sealed record MetricsSettings(bool TensorBoard, bool Plots);
 /// <summary>How the sources in use are composed, the slow-source pool, and the whole pipeline.rewards block
 /// (type-specific settings such as pipeline.rewards.similarity are read by the sources' factories).</summary>
-public sealed record RewardsSettings(RewardAggregation Aggregation, RewardNormalizer TotalNormalizer, int SlowWorkers, int SlowQueue, Config Block);
+public sealed record RewardsSettings(RewardAggregation Aggregation, RewardNormalizer TotalNormalizer, int SlowWorkers, int SlowQueue, Config Block)
+{
+    /// <summary>Scale of dense span feedback added to token advantages (0: off).</summary>
+    public double DenseWeight { get; init; }
+}
 
 /// <summary>Everything a run reads from configuration, validated at start-up.</summary>
 public sealed record PipelineSettings(
@@ -79,7 +83,7 @@ public sealed record PipelineSettings(
         }
         var rewards = new RewardsSettings(aggregation, Normalizer(r, p + "rewards.normalizer"),
             r.Int(p + "rewards.slow-pool.workers", 1, 1024), r.Int(p + "rewards.slow-pool.queue", 0, 1_000_000),
-            r.Config.GetConfig(p + "rewards"));
+            r.Config.GetConfig(p + "rewards")) { DenseWeight = r.Double(p + "rewards.dense-weight", 0, 100) };
 
         var settings = new PipelineSettings(
             Seed: r.Int(p + "seed"),

@@ -76,8 +76,7 @@ public sealed class GrpoTrainer : IDisposable
             i => batch[i].BehaviourLogProbs, _policy.Config, _policy.Device);
         // Everything below is per completion token, flattened row-major to [Tokens]; minibatches are contiguous ranges.
         var behaviour = data.PerToken(data.Values!);
-        var advantages = data.PerToken(tensor(batch.Select(b => (float)b.Advantage).ToArray(), device: _policy.Device)
-            .unsqueeze(1).expand(data.Inputs.shape));
+        var advantages = tensor(PerTokenAdvantages(batch, tokens), device: _policy.Device);
         var allValid = ones(tokens, dtype: ScalarType.Bool, device: _policy.Device);
 
         Tensor? refLogp = null;
@@ -169,12 +168,35 @@ public sealed class GrpoTrainer : IDisposable
         return new[] { ratio.mean(), ratio.max(), GrpoLoss.K3(behaviour, prox).mean() };
     }
 
+    /// <summary>
+    /// One advantage per completion token, in <see cref="CompletionBatch.PerToken"/> order (row by row, token by token):
+    /// the sample's advantage plus its dense per-token bonus where it has one.
+    /// </summary>
+    private static float[] PerTokenAdvantages(IReadOnlyList<TrainSample> batch, int tokens)
+    {
+        var flat = new float[tokens];
+        var at = 0;
+        foreach (var b in batch)
+        {
+            for (var j = 0; j < b.CompletionTokens.Length; j++)
+                flat[at + j] = (float)b.Advantage + (b.TokenBonus is { } bonus ? bonus[j] : 0f);
+            at += b.CompletionTokens.Length;
+        }
+        return flat;
+    }
+
     private static string? FirstNonFinite(IReadOnlyList<TrainSample> batch)
     {
         for (var i = 0; i < batch.Count; i++)
         {
             var b = batch[i];
             if (!double.IsFinite(b.Advantage)) return $"non-finite advantage ({b.Advantage}) in sample {i}";
+            if (b.TokenBonus is { } bonus)
+            {
+                if (bonus.Length != b.CompletionTokens.Length) return $"token bonus of sample {i} has {bonus.Length} entries for {b.CompletionTokens.Length} tokens";
+                foreach (var x in bonus)
+                    if (!float.IsFinite(x)) return $"non-finite token bonus ({x}) in sample {i}";
+            }
             foreach (var lp in b.BehaviourLogProbs)
                 if (!float.IsFinite(lp)) return $"non-finite behaviour log-prob ({lp}) in sample {i}";
         }

@@ -1,3 +1,4 @@
+using Pipeline.Core.Rewards;
 using System.Collections.Immutable;
 using System.Diagnostics;
 using Akka.Actor;
@@ -66,6 +67,7 @@ public sealed class Learner : ReceiveActor, IWithTimers
     private long _dataCursor;
     private long _requestId;
     private long _droppedStale;
+    private long _denseTokens;
     private long _stepStarted;
     private long _waitStarted;
 
@@ -277,6 +279,27 @@ public sealed class Learner : ReceiveActor, IWithTimers
         Timers.StartSingleTimer("batch-deadline", new BatchDeadline(_requestId), _s.Pipeline.Timeouts.BatchWait);
     }
 
+    /// <summary>Dense feedback: the spans valid signals marked on the completion, as per-token advantage bonuses.</summary>
+    private float[]? DenseBonus(Rollout rollout, RolloutRewards rewards)
+    {
+        var dense = _s.Pipeline.Rewards.DenseWeight;
+        if (dense == 0 || rollout.CompletionTokens.Length == 0) return null;
+        List<(IReadOnlyList<SpanReward>, double)>? marked = null;
+        foreach (var signal in rewards.Signals)
+        {
+            if (!signal.Valid || signal.Spans is not { Count: > 0 } spans) continue;
+            var weight = _s.Pipeline.RewardSources.FirstOrDefault(x => x.Name == signal.Source)?.Weight ?? 0;
+            (marked ??= []).Add((spans, dense * weight));
+        }
+        if (marked is null) return null;
+        // Character offset of each completion token: the length of the decoded prefix before it.
+        var starts = new int[rollout.CompletionTokens.Length];
+        for (var t = 1; t < starts.Length; t++) starts[t] = _tokenizer.Decode(rollout.CompletionTokens.AsSpan(0, t)).Length;
+        var bonus = DenseRewards.TokenBonus(marked, starts, rollout.CompletionText.Length);
+        if (bonus is not null) _denseTokens += bonus.Count(b => b != 0);
+        return bonus;
+    }
+
     private void Train(TrainingBatch batch)
     {
         if (batch.RequestId != _requestId) return;
@@ -303,7 +326,10 @@ public sealed class Learner : ReceiveActor, IWithTimers
             {
                 if (!valid[i]) continue; // masked: an invalid reward contributes nothing, not a zero
                 var r = group.Group.Rollouts[i];
-                samples.Add(new TrainSample(r.PromptTokens, r.CompletionTokens, r.BehaviourLogProbs, advantages[i], r.PolicyVersion));
+                samples.Add(new TrainSample(r.PromptTokens, r.CompletionTokens, r.BehaviourLogProbs, advantages[i], r.PolicyVersion)
+                {
+                    TokenBonus = DenseBonus(r, group.Rewards[i]),
+                });
             }
         }
 
@@ -350,6 +376,7 @@ public sealed class Learner : ReceiveActor, IWithTimers
             data["actor/tokens"] = stats.Tokens;
         }
         data["actor/skipped_steps"] = _grpo!.SkippedSteps;
+        data["reward/dense_tokens"] = _denseTokens;
         foreach (var source in _s.SourceMetrics) source.AddMetrics(data);
         _metrics.Tell(new MetricsReport(_step, data));
 
