@@ -31,7 +31,7 @@ public class CriticEndToEndSpec : IDisposable
         var settings = Settings("grpo.steps=63", "warm-start.max-epochs=1", "grpo.max-staleness=2", "rewards=execution,critic",
             "rewards.sources.critic.required=on", "rewards.sources.critic.deadline=20s",
             $"rewards.critic.base-url=\"{judge.BaseUrl}\"", "rewards.critic.retry-base-delay=5ms", "rewards.critic.retry-max-delay=50ms",
-            "rewards.critic.cache-entries=0", "rewards.critic.breaker-failure-ratio=0.9");
+            "rewards.critic.cache-entries=0", "rewards.critic.breaker-failure-ratio=0.9", "rewards.critic.dense=on");
         // The user-registration path: our own "critic" factory keeps a handle on the source to read its ledger at the end.
         LlmCriticReward? critic = null;
         var registry = BuiltInRewardSources.Registry().Register("critic", c => critic = LlmCriticReward.Create(c));
@@ -47,6 +47,8 @@ public class CriticEndToEndSpec : IDisposable
         // Nothing vanishes inside a batch: every rollout was trained on or masked with a reason.
         Assert.All(steps, r => Assert.Equal(r.Data["rollouts/count"], r.Data["learner/samples"] + r.Data["rollouts/masked"]));
         Assert.True(steps.Sum(r => r.Data["critic/critic/retries"] > 0 ? 1 : 0) > 0, "no step saw a retry");
+        // Dense feedback: the judge's marked spans reached the learner as per-token advantage bonuses.
+        Assert.True(steps[^1].Data["reward/dense_tokens"] > 0, "no token received a dense bonus");
 
         // Once the run is over (calls still in flight at the end are cancelled), the client's ledger balances exactly:
         // every request succeeded, failed for a counted reason, or was cancelled.
