@@ -15,6 +15,11 @@ public sealed record EvalSettings(int EverySteps, int Limit);
 public sealed record CheckpointSettings(int EverySteps, int Keep);
 public sealed record TimeoutSettings(TimeSpan Ask, TimeSpan Credit, TimeSpan BatchWait, TimeSpan Shutdown);
 public sealed record MetricsSettings(bool TensorBoard, bool Plots);
+/// <summary>ONI: the labelling critic, the reward model's training schedule, the intrinsic reward's damping, the model's block.</summary>
+public sealed record OniSettings(bool Enabled, string LabelSource, double SamplingRate, double LabelsPerSecond, int Backlog, int MaxInFlight,
+    TimeSpan LabelDeadline, int StepsPerLabelBatch, int WarmupLabels, int StepsPerLearnerStep, int BatchSize, int HeldOutEvery,
+    int PublishEveryVersions, double Beta, Config RewardModel);
+
 /// <summary>How the sources in use are composed, the slow-source pool, and the whole pipeline.rewards block
 /// (type-specific settings such as pipeline.rewards.similarity are read by the sources' factories).</summary>
 public sealed record RewardsSettings(RewardAggregation Aggregation, RewardNormalizer TotalNormalizer, int SlowWorkers, int SlowQueue, Config Block)
@@ -36,6 +41,7 @@ public sealed record PipelineSettings(
     GenerationSettings Generation,
     IReadOnlyList<RewardSourceSpec> RewardSources,
     RewardsSettings Rewards,
+    OniSettings Oni,
     BufferSettings Buffer,
     GrpoRunSettings Grpo,
     EvalSettings Eval,
@@ -120,6 +126,22 @@ public sealed record PipelineSettings(
                 r.Int(p + "generation.max-tokens", 1, 8192)),
             RewardSources: sources,
             Rewards: rewards,
+            Oni: new OniSettings(
+                r.Bool(p + "oni.enabled"),
+                r.String(p + "oni.labeller.source"),
+                r.Double(p + "oni.labeller.sampling-rate", 0, 1),
+                r.Double(p + "oni.labeller.labels-per-second", 0),
+                r.Int(p + "oni.labeller.backlog", 1),
+                r.Int(p + "oni.labeller.max-in-flight", 1, 10_000),
+                r.Duration(p + "oni.labeller.deadline"),
+                r.Int(p + "oni.training.steps-per-label-batch", 0, 10_000),
+                r.Int(p + "oni.training.warmup-labels", 0),
+                r.Int(p + "oni.training.steps-per-learner-step", 0, 10_000),
+                r.Int(p + "oni.training.batch-size", 1),
+                r.Int(p + "oni.training.heldout-every", 0),
+                r.Int(p + "oni.training.publish-every-versions", 1),
+                r.Double(p + "oni.beta", 0, 10),
+                r.Config.GetConfig(p + "oni.reward-model")),
             Buffer: new BufferSettings(r.Int(p + "buffer.capacity", 1)),
             Grpo: new GrpoRunSettings(
                 r.Int(p + "grpo.steps", 0),
@@ -146,6 +168,12 @@ public sealed record PipelineSettings(
 
         if (settings.Policy.DModel % settings.Policy.Heads != 0)
             throw new ConfigException($"pipeline.policy.d-model ({settings.Policy.DModel}) must be divisible by pipeline.policy.heads ({settings.Policy.Heads})");
+        if (settings.Oni.Enabled && !declared.Contains(settings.Oni.LabelSource))
+            throw new ConfigException($"pipeline.oni.labeller.source = '{settings.Oni.LabelSource}' is not declared under pipeline.rewards.sources (declared: {string.Join(", ", declared)})");
+        if (settings.Oni.Enabled && settings.RewardSources.Any(x => x.Name == settings.Oni.LabelSource))
+            throw new ConfigException($"pipeline.oni.labeller.source = '{settings.Oni.LabelSource}' is also in pipeline.rewards.use: in ONI mode the critic labels for the reward model; drop it from rewards.use (or turn oni off)");
+        if (!settings.Oni.Enabled && settings.RewardSources.Any(x => x.Type == "intrinsic"))
+            throw new ConfigException("an 'intrinsic' reward source needs pipeline.oni.enabled = on (the critic-trained reward model behind it)");
         if (settings.Buffer.Capacity < settings.Grpo.BatchGroups)
             throw new ConfigException($"pipeline.buffer.capacity ({settings.Buffer.Capacity}) must hold at least one batch (pipeline.grpo.batch-groups = {settings.Grpo.BatchGroups})");
         return settings;

@@ -29,9 +29,12 @@ public sealed class AnnotationStage : ReceiveActor
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private int _inFlight;
 
+    private readonly IActorRef? _observer;
+
     public AnnotationStage(IReadOnlyList<(IRewardSource Source, RewardSourceSpec Spec)> sources, IActorRef buffer, int maxInFlight,
-        RewardComposer? composer = null)
+        RewardComposer? composer = null, IActorRef? observer = null)
     {
+        _observer = observer;
         if (sources.Count == 0) throw new ArgumentException("at least one reward source is needed", nameof(sources));
         _sources = sources;
         _buffer = buffer;
@@ -50,14 +53,16 @@ public sealed class AnnotationStage : ReceiveActor
         });
     }
 
+    /// <param name="observer">Sees every generated group as it arrives (ONI's critic labeller); never waited for.</param>
     public static Props Props(IReadOnlyList<(IRewardSource Source, RewardSourceSpec Spec)> sources, IActorRef buffer, int maxInFlight,
-        RewardComposer? composer = null)
-        => Akka.Actor.Props.Create(() => new AnnotationStage(sources, buffer, maxInFlight, composer));
+        RewardComposer? composer = null, IActorRef? observer = null)
+        => Akka.Actor.Props.Create(() => new AnnotationStage(sources, buffer, maxInFlight, composer, observer));
 
     protected override void PostStop() => _stopping.Cancel();
 
     private void Handle(GeneratedGroup generated)
     {
+        _observer?.Tell(generated.Group);
         if (_inFlight >= _maxInFlight)
         {
             _log.Warning("Annotation stage full ({0} groups in flight): releasing credit {1}", _inFlight, generated.CreditId);

@@ -37,7 +37,11 @@ public sealed class RunSupervisor : ReceiveActor
         EvalReport? WarmStartEval,
         TaskCompletionSource<RunResult> Completion,
         Action<MetricsReport>? Observer,
-        IReadOnlyList<(IRewardSource Source, RewardSourceSpec Spec)> Sources);
+        IReadOnlyList<(IRewardSource Source, RewardSourceSpec Spec)> Sources)
+    {
+        /// <summary>ONI mode's parts (critic labeller, reward-model trainer), or null.</summary>
+        public Hosting.OniParts? Oni { get; init; }
+    }
 
     private readonly Inputs _in;
     private readonly ILoggingAdapter _log = Context.GetLogger();
@@ -94,11 +98,20 @@ public sealed class RunSupervisor : ReceiveActor
             startVersion, s.Timeouts.Credit)), "buffer");
         _prompts = Watch(PromptSource.Props(_in.Task.RlPrompts, s.Seed, _in.Resume?.DataCursor ?? 0), "prompts");
         var maxInFlight = (s.Grpo.MaxStaleness + 2) * s.Grpo.BatchGroups + s.Generation.Generators;
+        IActorRef? labeller = null;
+        if (_in.Oni is { } oni)
+        {
+            var trainer = Watch(Oni.RewardModelTrainer.Props(oni.TrainerModel, oni.Trainer, oni.Stats), "rm-trainer");
+            labeller = Watch(Oni.CriticLabeller.Props(oni.LabelCritic, trainer, oni.Labeller, oni.Stats), "critic-labeller");
+            foreach (var intrinsic in _in.Sources.Select(x => x.Source).OfType<Oni.IntrinsicRewardSource>())
+                Watch(Oni.RewardModelSubscriber.Props(intrinsic), "rm-subscriber-" + intrinsic.Name);
+        }
         _annotator = Watch(AnnotationStage.Props(WithSlowPool(_in.Sources), _buffer, maxInFlight,
-            new RewardComposer(_in.Sources.Select(x => x.Spec).ToList(), s.Rewards.Aggregation, s.Rewards.TotalNormalizer)), "annotation");
+            new RewardComposer(_in.Sources.Select(x => x.Spec).ToList(), s.Rewards.Aggregation, s.Rewards.TotalNormalizer), labeller), "annotation");
         _learner = Watch(Learner.Props(new Learner.Settings(s, _in.Policy, _in.RunDir, _in.Resume)
             {
-                SourceMetrics = _in.Sources.Select(x => x.Source).OfType<IReportsMetrics>().ToList(),
+                SourceMetrics = _in.Sources.Select(x => x.Source).OfType<IReportsMetrics>()
+                    .Concat(_in.Oni is { } o ? new object?[] { o.Stats, o.LabelCritic }.OfType<IReportsMetrics>() : []).ToList(),
             }, _in.Tokenizer, _in.Task,
             _buffer, _metrics, _evaluator), "learner");
     }

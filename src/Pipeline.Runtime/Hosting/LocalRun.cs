@@ -38,23 +38,29 @@ public static class LocalRun
         using var task = TaskCatalog.Create(settings, runDir);
         status?.Invoke($"task '{task.Name}': {task.Demonstrations.Count} demonstrations, {task.RlPrompts.Count} RL prompts, {task.HeldOut.Count} held-out");
 
-        var sources = RewardSources.Build(settings, task, registry ?? BuiltInRewardSources.Registry(),
-            warning => status?.Invoke("warning: " + warning));
+        registry ??= BuiltInRewardSources.Registry();
+        OniSetup.RegisterIntrinsic(registry, settings, runDir, resume);
+        var sources = RewardSources.Build(settings, task, registry, warning => status?.Invoke("warning: " + warning));
         status?.Invoke("rewards: " + string.Join(", ", sources.Select(x =>
             $"{x.Spec.Name} ({x.Spec.Type}, {x.Source.Kind.ToString().ToLowerInvariant()}, w={x.Spec.Weight}{(x.Spec.Required ? ", required" : "")})")));
+        OniParts? oni = null;
         try
         {
-            return await RunWithSourcesAsync(settings, runDir, resume, observer, status, interrupt, task, sources).ConfigureAwait(false);
+            oni = OniSetup.Build(settings, task, registry, runDir, resume, warning => status?.Invoke("warning: " + warning));
+            if (oni is not null)
+                status?.Invoke($"ONI: '{settings.Oni.LabelSource}' labels {settings.Oni.SamplingRate:P0} of completions for a {oni.TrainerModel.Variant} reward model");
+            return await RunWithSourcesAsync(settings, runDir, resume, observer, status, interrupt, task, sources, oni).ConfigureAwait(false);
         }
         finally
         {
             RewardSources.Dispose(sources);
+            oni?.Dispose();
         }
     }
 
     private static async Task<RunResult> RunWithSourcesAsync(PipelineSettings settings, string runDir, bool resume,
         Action<MetricsReport>? observer, Action<string>? status, CancellationToken interrupt, IPipelineTask task,
-        IReadOnlyList<(IRewardSource Source, RewardSourceSpec Spec)> sources)
+        IReadOnlyList<(IRewardSource Source, RewardSourceSpec Spec)> sources, OniParts? oni)
     {
         var tokenizerDir = Path.Combine(runDir, "tokenizer");
         PolicyTokenizer tokenizer;
@@ -90,7 +96,7 @@ public static class LocalRun
         try
         {
             var inputs = new RunSupervisor.Inputs(settings, runDir, task, tokenizer, policy, resumePoint, reference,
-                EvalReportFile.Read(Path.Combine(runDir, "eval_warm_start.json")), completion, observer, sources);
+                EvalReportFile.Read(Path.Combine(runDir, "eval_warm_start.json")), completion, observer, sources) { Oni = oni };
             var supervisor = system.ActorOf(RunSupervisor.Props(inputs), "run");
             supervisor.Tell(StartRun.Instance);
             await using var onInterrupt = interrupt.Register(() => supervisor.Tell(Interrupt.Instance));

@@ -50,8 +50,11 @@ public sealed class CriticLabeller : ReceiveActor, IWithTimers
     private double _budget;
     private long _offered, _sampled, _duplicates, _dropped, _labelledCount, _failed;
 
-    public CriticLabeller(IRewardSource critic, IActorRef trainer, Settings settings)
+    private readonly OniStats? _stats;
+
+    public CriticLabeller(IRewardSource critic, IActorRef trainer, Settings settings, OniStats? stats = null)
     {
+        _stats = stats;
         _critic = critic;
         _trainer = trainer;
         _s = settings;
@@ -70,8 +73,8 @@ public sealed class CriticLabeller : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public static Props Props(IRewardSource critic, IActorRef trainer, Settings settings)
-        => Akka.Actor.Props.Create(() => new CriticLabeller(critic, trainer, settings));
+    public static Props Props(IRewardSource critic, IActorRef trainer, Settings settings, OniStats? stats = null)
+        => Akka.Actor.Props.Create(() => new CriticLabeller(critic, trainer, settings, stats));
 
     public static UInt128 Hash(string text)
     {
@@ -113,6 +116,7 @@ public sealed class CriticLabeller : ReceiveActor, IWithTimers
             }
         }
         Dispatch();
+        _stats?.Labeller(Snapshot());
     }
 
     private void Dispatch()
@@ -160,6 +164,7 @@ public sealed class CriticLabeller : ReceiveActor, IWithTimers
                 _log.Warning("Critic could not label a completion ({0} so far): {1}", _failed, answer.Error ?? answer.Signal?.Details);
         }
         Dispatch();
+        _stats?.Labeller(Snapshot());
     }
 
     private void Remember(UInt128 hash)
