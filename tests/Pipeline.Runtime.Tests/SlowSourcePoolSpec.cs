@@ -122,7 +122,8 @@ public class SlowSourcePoolSpec(ITestOutputHelper output) : Akka.TestKit.Xunit2.
 
         stage.Tell(Generated(2)); // the worker is still busy with group 1: an optional call is refused, not queued
         var second = buffer.ExpectMsg<AnnotatedGroup>(Soon);
-        Assert.All(second.Rewards, r => Assert.Contains("busy", r.Signals.Single(s => s.Source == "judge").Details));
+        // The group leaves as soon as exec is done: the judge's signal says "busy" if the pool's refusal came first, else "not ready".
+        Assert.All(second.Rewards, r => Assert.Matches("busy|not ready", r.Signals.Single(s => s.Source == "judge").Details));
 
         // Group 1's call was not cancelled when its group left: once the judge answers, the labels are published.
         gate.SetResult();

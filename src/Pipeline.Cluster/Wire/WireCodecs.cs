@@ -137,7 +137,7 @@ internal static class WireCodecs
     {
         if (Registered.Any(c => c.Manifest == manifest || c.Type == typeof(T)))
             throw new InvalidOperationException($"pipeline wire: manifest '{manifest}' or type {typeof(T).Name} registered twice");
-        Registered.Add(new Codec(typeof(T), manifest, (w, o) => write(w, (T)o), r => read(r)));
+        Registered.Add(new Codec(typeof(T), manifest, (w, o) => write(w, (T)o), read));  // Func<,T> is covariant: no wrapper on the read path
     }
 
     // ---- shared layouts (messages nest these) ----

@@ -12,6 +12,8 @@ namespace Pipeline.Cluster;
 /// </summary>
 internal static class WirePrimitives
 {
+    private const int SmallCountBytes = 64 * 1024;
+
     public static void WriteNullable(this BinaryWriter w, string? s)
     {
         w.Write(s is not null);
@@ -30,6 +32,8 @@ internal static class WirePrimitives
         var n = r.ReadInt32();
         if (n == -1 && allowNull) return -1;
         if (n < 0) throw new SerializationException($"pipeline wire: negative count {n}");
+        // Small counts cannot allocate much; reading past the end then fails on its own (EndOfStreamException).
+        if ((long)n * Math.Max(minBytesPerElement, 1) <= SmallCountBytes) return n;
         var left = r.BaseStream.Length - r.BaseStream.Position;
         if ((long)n * Math.Max(minBytesPerElement, 0) > left)
             throw new SerializationException($"pipeline wire: count {n} needs more than the {left} bytes left (corrupt payload)");

@@ -37,7 +37,7 @@ public sealed class RewardModelTrainer : ReceiveActor
     private readonly Dictionary<string, List<PointLabel>> _byPrompt = new(StringComparer.Ordinal);
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private long _received;
-    private long _publishedVersion = -1;
+    private long _publishedVersion;
     private double _loss = double.NaN, _acc = double.NaN, _agreement = double.NaN;
 
     public RewardModelTrainer(IRewardModel model, Settings settings, OniStats stats)
@@ -46,6 +46,7 @@ public sealed class RewardModelTrainer : ReceiveActor
         _s = settings;
         _stats = stats;
         _random = new Random(settings.Seed);
+        _publishedVersion = model.Version;
         Receive<CriticLabeller.CriticLabels>(OnLabels);
         Receive<PolicyWeights>(_ =>
         {
