@@ -99,3 +99,52 @@ public class CriticEndToEndSpec : IDisposable
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }
+
+/// <summary>ONI mode end to end: the critic labels a sample asynchronously, a reward model learns online, the intrinsic source scores all.</summary>
+public class OniEndToEndSpec : IDisposable
+{
+    private readonly string _runs = Directory.CreateTempSubdirectory("pipeline-oni-").FullName;
+
+    public void Dispose() => Directory.Delete(_runs, recursive: true);
+
+    [Fact]
+    public async Task The_reward_model_learns_from_a_sample_of_critic_labels_scores_every_rollout_and_resumes_with_the_run()
+    {
+        await using var judge = await SimulatedCriticServer.StartAsync(new SimulatedCriticOptions
+        {
+            Urls = "http://127.0.0.1:0", Latency = TimeSpan.FromMilliseconds(50), Seed = 3,
+        });
+        string[] overrides = ["grpo.steps=20", "warm-start.max-epochs=1", "oni.enabled=on", "rewards=execution,intrinsic",
+            $"rewards.critic.base-url=\"{judge.BaseUrl}\"", "oni.labeller.sampling-rate=0.15", "oni.training.warmup-labels=8",
+            "oni.training.publish-every-versions=4", "checkpoint.every-steps=10"];
+        var settings = PipelineSettings.Load(RepoPaths.Hocon, "local", Path.Combine(RepoPaths.Hocon, "smoke.conf"), overrides);
+        var runDir = Path.Combine(_runs, "oni");
+        var reports = new List<MetricsReport>();
+        var result = await LocalRun.RunAsync(settings, runDir, false, r => { lock (reports) reports.Add(r); }, null, CancellationToken.None)
+            .WaitAsync(TimeSpan.FromSeconds(240));
+
+        Assert.Equal(RunStatus.Completed, result.Status);
+        var steps = reports.Where(r => r.Data.ContainsKey("policy/version")).ToList();
+        var last = steps[^1].Data;
+        Assert.True(last["critic/labels"] > 8, $"only {last["critic/labels"]} labels");
+        Assert.InRange(last["critic/seen_frac"], 0.01, 0.2);           // the critic saw a sample, not everything
+        Assert.True(last["rm/version"] > 0 && last["rm/published_version"] > 0);
+        Assert.True(last["intrinsic/model_version"] > 0, "the intrinsic source never received a published reward model");
+        Assert.All(steps, r => Assert.Equal(0.0, r.Data["reward/intrinsic/invalid_frac"])); // every rollout scored, none waited
+        Assert.True(File.Exists(Path.Combine(runDir, OniSetup.Folder, "labels-train.jsonl")));
+        Assert.NotNull(OniSetup.Latest(runDir));
+
+        // Resume: the reward model and the labels kept with the run (written at each publication) come back.
+        var kept = File.ReadLines(Path.Combine(runDir, OniSetup.Folder, "labels-train.jsonl")).Count()
+                   + File.ReadLines(Path.Combine(runDir, OniSetup.Folder, "labels-heldout.jsonl")).Count();
+        Assert.True(kept > 0);
+        var resumed = PipelineSettings.Load(RepoPaths.Hocon, "local", Path.Combine(RepoPaths.Hocon, "smoke.conf"), [.. overrides, "grpo.steps=24"]);
+        var more = new List<MetricsReport>();
+        var second = await LocalRun.RunAsync(resumed, runDir, true, r => { lock (more) more.Add(r); }, null, CancellationToken.None)
+            .WaitAsync(TimeSpan.FromSeconds(240));
+        Assert.Equal(RunStatus.Completed, second.Status);
+        var first = more.First(r => r.Data.ContainsKey("policy/version")).Data;
+        Assert.True(first["rm/labels"] >= kept, $"resumed with {first["rm/labels"]} labels, {kept} were kept");
+        Assert.True(first["intrinsic/model_version"] >= last["rm/published_version"], "the resumed intrinsic source started from scratch");
+    }
+}
