@@ -54,6 +54,8 @@ public class RewardModelTrainerSpec(ITestOutputHelper output) : Akka.TestKit.Xun
         var settings = new RewardModelTrainer.Settings(k, warmup, m, BatchSize: 8, heldOutEvery, publishEvery, Path.Combine(_dir, "published"), Seed: 1)
         {
             LabelsDir = _dir,
+            BatchWindow = TimeSpan.FromMilliseconds(50),
+            PublishMinInterval = TimeSpan.Zero,
         };
         return (Sys.ActorOf(RewardModelTrainer.Props(model, settings, stats)), model, stats);
     }
@@ -63,7 +65,8 @@ public class RewardModelTrainerSpec(ITestOutputHelper output) : Akka.TestKit.Xun
     {
         var (trainer, model, _) = Trainer(k: 2, warmup: 4, m: 3);
 
-        trainer.Tell(Labels("a", "b"));        // 2 labels < 4: k = 2 steps
+        trainer.Tell(Labels("a"));             // labels arriving within one batch window are one batch:
+        trainer.Tell(Labels("b"));             // 2 labels < 4: k = 2 steps
         AwaitCondition(() => model.Steps == 2, Soon);
         trainer.Tell(Labels("c"));             // 3 < 4: 2 more
         AwaitCondition(() => model.Steps == 4, Soon);
@@ -84,10 +87,13 @@ public class RewardModelTrainerSpec(ITestOutputHelper output) : Akka.TestKit.Xun
         var annotators = CreateTestProbe();
         Sys.EventStream.Subscribe(annotators.Ref, typeof(RewardModelTrainer.RewardModelPublished));
 
-        trainer.Tell(Labels("a"));
-        trainer.Tell(Labels("b"));
-        trainer.Tell(Labels("c")); // the 3rd label is held out (the batch still triggers its k steps, on the training labels)
-        trainer.Tell(Labels("d"));
+        // One label per batch window: each is a new label batch (k = 1 step each).
+        foreach (var text in new[] { "a", "b", "c", "d" }) // "c", the 3rd label, is held out; its batch still trains on the others
+        {
+            var before = model.Steps;
+            trainer.Tell(Labels(text));
+            AwaitCondition(() => model.Steps == before + 1, Soon);
+        }
 
         var published = annotators.ExpectMsg<RewardModelTrainer.RewardModelPublished>(Soon);
         Assert.Equal(2, published.Version);
@@ -113,7 +119,7 @@ public class RewardModelTrainerSpec(ITestOutputHelper output) : Akka.TestKit.Xun
         LabelFile.Write(Path.Combine(_dir, "labels-heldout.jsonl"), [new PointLabel("z", 1)]);
         var model = new CountingModel();
         var stats = new OniStats();
-        var settings = new RewardModelTrainer.Settings(1, 2, 1, 8, 0, 100, Path.Combine(_dir, "published"), 1) { LabelsDir = _dir, Restore = true };
+        var settings = new RewardModelTrainer.Settings(1, 2, 1, 8, 0, 100, Path.Combine(_dir, "published"), 1) { LabelsDir = _dir, Restore = true, PublishMinInterval = TimeSpan.Zero };
         var trainer = Sys.ActorOf(RewardModelTrainer.Props(model, settings, stats));
         trainer.Tell(new RewardModelTrainer.SaveTo(Path.Combine(_dir, "copy"))); // answered once it has started (and subscribed)
         ExpectMsg<RewardModelTrainer.Saved>(Soon);

@@ -21,22 +21,22 @@ public static class WeightChunking
     {
         ArgumentNullException.ThrowIfNull(snapshot);
         ArgumentOutOfRangeException.ThrowIfLessThan(maxChunkBytes, 1);
-        var payload = Encode(snapshot);
+        var payload = Encode(snapshot).AsSpan();
         var checksum = Checksum(payload);
         var id = transferId ?? $"w{snapshot.Version}-{Guid.NewGuid():N}";
-        var count = Math.Max(1, (int)((payload.LongLength + maxChunkBytes - 1) / maxChunkBytes));
+        var count = Math.Max(1, (payload.Length + maxChunkBytes - 1) / maxChunkBytes);
         var chunks = new WeightChunk[count];
         for (var i = 0; i < count; i++)
         {
-            var start = (long)i * maxChunkBytes;
-            var length = (int)Math.Min(maxChunkBytes, payload.LongLength - start);
-            chunks[i] = new WeightChunk(id, snapshot.Version, i, count, payload.AsSpan((int)start, length).ToArray(), checksum);
+            var start = i * maxChunkBytes;
+            var length = Math.Min(maxChunkBytes, payload.Length - start);
+            chunks[i] = new WeightChunk(id, snapshot.Version, i, count, payload.Slice(start, length).ToArray(), checksum);
         }
         return chunks;
     }
 
     /// <summary>The bytes that are split: format byte + snapshot layout. At most 2 GiB (a .NET array); larger models need out-of-band transfer.</summary>
-    internal static byte[] Encode(WeightSnapshot snapshot)
+    internal static ArraySegment<byte> Encode(WeightSnapshot snapshot)
     {
         var floats = snapshot.ParameterCount;
         var estimate = 16 + floats * sizeof(float) + snapshot.Tensors.Sum(t => 64L + t.Name.Length * 3L + t.Shape.Length * 8L);
@@ -48,7 +48,7 @@ public static class WeightChunking
             w.Write(PipelineMessageSerializer.FormatVersion);
             WireCodecs.WriteSnapshot(w, snapshot);
         }
-        return stream.Length == stream.Capacity ? stream.GetBuffer() : stream.ToArray();
+        return new ArraySegment<byte>(stream.GetBuffer(), 0, (int)stream.Length);  // no copy of what may be gigabytes
     }
 
     internal static WeightSnapshot Decode(byte[] payload)

@@ -7,6 +7,7 @@ using Pipeline.Learning.Weights;
 using Pipeline.Runtime.Protocol;
 using static Pipeline.Runtime.Actors.SlowSourcePool;
 using Labeller = Pipeline.Runtime.Actors.Oni.CriticLabeller;
+using RmTrainer = Pipeline.Runtime.Actors.Oni.RewardModelTrainer;
 
 namespace Pipeline.Cluster;
 
@@ -128,6 +129,11 @@ internal static class WireCodecs
                 w.Write(m.Labelled); w.Write(m.Failed); w.Write(m.Backlog); w.Write(m.InFlight);
             },
             r => new Labeller.Stats(r.ReadInt64(), r.ReadInt64(), r.ReadInt64(), r.ReadInt64(), r.ReadInt64(), r.ReadInt64(), r.ReadInt32(), r.ReadInt32()));
+
+        // ---- ONI: reward-model trainer ----
+        Add<RmTrainer.RewardModelPublished>("rmp1", (w, m) => { w.Write(m.Version); w.Write(m.Dir); }, r => new RmTrainer.RewardModelPublished(r.ReadInt64(), r.ReadString()));
+        Add<RmTrainer.SaveTo>("rms1", (w, m) => w.Write(m.Dir), r => new RmTrainer.SaveTo(r.ReadString()));
+        Add<RmTrainer.Saved>("rmd1", (w, m) => w.Write(m.Dir), r => new RmTrainer.Saved(r.ReadString()));
 
         ByType = Registered.ToFrozenDictionary(c => c.Type);
         ByManifest = Registered.ToFrozenDictionary(c => c.Manifest, StringComparer.Ordinal);

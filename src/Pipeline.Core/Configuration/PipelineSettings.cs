@@ -18,7 +18,11 @@ public sealed record MetricsSettings(bool TensorBoard, bool Plots);
 /// <summary>ONI: the labelling critic, the reward model's training schedule, the intrinsic reward's damping, the model's block.</summary>
 public sealed record OniSettings(bool Enabled, string LabelSource, double SamplingRate, double LabelsPerSecond, int Backlog, int MaxInFlight,
     TimeSpan LabelDeadline, int StepsPerLabelBatch, int WarmupLabels, int StepsPerLearnerStep, int BatchSize, int HeldOutEvery,
-    int PublishEveryVersions, double Beta, Config RewardModel);
+    int PublishEveryVersions, double Beta, Config RewardModel)
+{
+    public TimeSpan BatchWindow { get; init; } = TimeSpan.FromMilliseconds(250);
+    public TimeSpan PublishMinInterval { get; init; } = TimeSpan.FromSeconds(1);
+}
 
 /// <summary>How the sources in use are composed, the slow-source pool, and the whole pipeline.rewards block
 /// (type-specific settings such as pipeline.rewards.similarity are read by the sources' factories).</summary>
@@ -141,7 +145,11 @@ public sealed record PipelineSettings(
                 r.Int(p + "oni.training.heldout-every", 0),
                 r.Int(p + "oni.training.publish-every-versions", 1),
                 r.Double(p + "oni.beta", 0, 10),
-                r.Config.GetConfig(p + "oni.reward-model")),
+                r.Config.GetConfig(p + "oni.reward-model"))
+            {
+                BatchWindow = r.Duration(p + "oni.training.batch-window"),
+                PublishMinInterval = r.Duration(p + "oni.training.publish-min-interval"),
+            },
             Buffer: new BufferSettings(r.Int(p + "buffer.capacity", 1)),
             Grpo: new GrpoRunSettings(
                 r.Int(p + "grpo.steps", 0),

@@ -59,6 +59,8 @@ public static class OniSetup
             {
                 LabelsDir = root,
                 Restore = latest is not null,
+                BatchWindow = oni.BatchWindow,
+                PublishMinInterval = oni.PublishMinInterval,
             },
             encoder);
     }

@@ -13,13 +13,17 @@ namespace Pipeline.Runtime.Actors.Oni;
 /// Pointwise variants train on the labels as they come; the ranking variant on pairs of labels of the same prompt
 /// (the higher critic score preferred; equal scores are a tie, 0.5).
 /// </summary>
-public sealed class RewardModelTrainer : ReceiveActor
+public sealed class RewardModelTrainer : ReceiveActor, IWithTimers
 {
     public sealed record Settings(int StepsPerLabelBatch, int WarmupLabels, int StepsPerLearnerStep, int BatchSize, int HeldOutEvery,
         int PublishEveryVersions, string PublishDir, int Seed, int MaxLabels = 50_000)
     {
         /// <summary>Where the label sets are kept with the run (written at every publication; read back on resume).</summary>
         public string? LabelsDir { get; init; }
+        /// <summary>Labels that arrive within this window form one "new label batch" (ONI trains k steps per batch).</summary>
+        public TimeSpan BatchWindow { get; init; } = TimeSpan.FromMilliseconds(250);
+        /// <summary>At most one publication (save + the annotators' reload) per interval.</summary>
+        public TimeSpan PublishMinInterval { get; init; } = TimeSpan.FromSeconds(1);
         public bool Restore { get; init; }
     }
 
@@ -39,6 +43,11 @@ public sealed class RewardModelTrainer : ReceiveActor
     private long _received;
     private long _publishedVersion;
     private double _loss = double.NaN, _acc = double.NaN, _agreement = double.NaN;
+    private bool _newLabels;
+    private DateTime _lastPublished = DateTime.MinValue;
+    private sealed class TrainTick { public static readonly TrainTick Instance = new(); }
+
+    public ITimerScheduler Timers { get; set; } = null!;
 
     public RewardModelTrainer(IRewardModel model, Settings settings, OniStats stats)
     {
@@ -48,6 +57,12 @@ public sealed class RewardModelTrainer : ReceiveActor
         _random = new Random(settings.Seed);
         _publishedVersion = model.Version;
         Receive<CriticLabeller.CriticLabels>(OnLabels);
+        Receive<TrainTick>(_ =>
+        {
+            if (!_newLabels) return;
+            _newLabels = false;
+            if (_train.Count < _s.WarmupLabels) Train(_s.StepsPerLabelBatch);
+        });
         Receive<PolicyWeights>(_ =>
         {
             if (_train.Count >= _s.WarmupLabels) Train(_s.StepsPerLearnerStep);
@@ -102,8 +117,12 @@ public sealed class RewardModelTrainer : ReceiveActor
         }
         if (_train.Count > _s.MaxLabels) _train.RemoveRange(0, _train.Count - _s.MaxLabels);
         if (_heldOut.Count > _s.MaxLabels / 4) _heldOut.RemoveRange(0, _heldOut.Count - _s.MaxLabels / 4);
-        if (_train.Count < _s.WarmupLabels) Train(_s.StepsPerLabelBatch);
-        else Report();
+        if (_train.Count < _s.WarmupLabels && !_newLabels)
+        {
+            _newLabels = true;
+            Timers.StartSingleTimer("batch", TrainTick.Instance, _s.BatchWindow);
+        }
+        Report();
     }
 
     private void Train(int steps)
@@ -126,7 +145,7 @@ public sealed class RewardModelTrainer : ReceiveActor
             }
             if (step.Applied) (_loss, _acc) = (step.Loss, step.Accuracy);
         }
-        if (_model.Version - _publishedVersion >= _s.PublishEveryVersions) Publish();
+        if (_model.Version - _publishedVersion >= _s.PublishEveryVersions && DateTime.UtcNow - _lastPublished >= _s.PublishMinInterval) Publish();
         Report();
     }
 
@@ -158,6 +177,7 @@ public sealed class RewardModelTrainer : ReceiveActor
         var dir = Path.Combine(_s.PublishDir, $"v{_model.Version:D8}");
         _model.Save(dir);
         _publishedVersion = _model.Version;
+        _lastPublished = DateTime.UtcNow;
         _agreement = _model is IPointwiseRewardModel p && _heldOut.Count > 0 ? p.Agreement(_heldOut) : double.NaN;
         Context.System.EventStream.Publish(new RewardModelPublished(_model.Version, dir));
         if (_s.LabelsDir is { } labels)
