@@ -5,7 +5,7 @@ namespace Pipeline.Cli.Tests;
 /// <summary>Runs the built `pipeline` program as a real child process, with a deadline.</summary>
 internal static class CliProcess
 {
-    public static (int ExitCode, string StdOut, string StdErr) Run(string workingDirectory, TimeSpan timeout, params string[] args)
+    private static ProcessStartInfo StartInfo(string workingDirectory, string[] args)
     {
         var start = new ProcessStartInfo("dotnet")
         {
@@ -16,7 +16,12 @@ internal static class CliProcess
         };
         start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "pipeline.dll"));
         foreach (var a in args) start.ArgumentList.Add(a);
-        using var process = Process.Start(start)!;
+        return start;
+    }
+
+    public static (int ExitCode, string StdOut, string StdErr) Run(string workingDirectory, TimeSpan timeout, params string[] args)
+    {
+        using var process = Process.Start(StartInfo(workingDirectory, args))!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         if (!process.WaitForExit(timeout))
@@ -30,16 +35,7 @@ internal static class CliProcess
     /// <summary>Starts a long-running command (a server); disposing the handle kills it and its children.</summary>
     public static RunningProcess Start(string workingDirectory, params string[] args)
     {
-        var start = new ProcessStartInfo("dotnet")
-        {
-            WorkingDirectory = workingDirectory,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "pipeline.dll"));
-        foreach (var a in args) start.ArgumentList.Add(a);
-        var process = Process.Start(start)!;
+        var process = Process.Start(StartInfo(workingDirectory, args))!;
         process.OutputDataReceived += (_, _) => { };
         process.ErrorDataReceived += (_, _) => { };
         process.BeginOutputReadLine();
