@@ -133,6 +133,8 @@ public static class LocalRun
             {
                 var path = prefix + "." + name;
                 if (value.IsObject()) Walk(value.GetObject(), path);
+                else if (value.IsArray())
+                    sb.Append(path).Append(" = ").Append(System.Text.Json.JsonSerializer.Serialize(value.GetArray().Select(v => v.GetString()))).Append('\n');
                 else sb.Append(path).Append(" = ").Append(System.Text.Json.JsonSerializer.Serialize(value.GetString())).Append('\n');
             }
         }
