@@ -7,6 +7,7 @@ using Pipeline.Rewards.Critic.Simulated;
 using Pipeline.Runtime.Actors;
 using Pipeline.Runtime.Hosting;
 using Pipeline.Runtime.Metrics;
+using Pipeline.Tasks.Sql;
 
 namespace Pipeline.Cli.Tests;
 
@@ -146,5 +147,51 @@ public class OniEndToEndSpec : IDisposable
         var first = more.First(r => r.Data.ContainsKey("policy/version")).Data;
         Assert.True(first["rm/labels"] >= kept, $"resumed with {first["rm/labels"]} labels, {kept} were kept");
         Assert.True(first["intrinsic/model_version"] >= last["rm/published_version"], "the resumed intrinsic source started from scratch");
+    }
+}
+
+/// <summary>A rubric's principle answered by the LLM critic (here the simulated SQL judge), through the built-in registry.</summary>
+public class RubricWithCriticSpec : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("pipeline-rubric-judge-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public async Task The_sql_rubrics_principle_goes_to_the_critic_and_separates_a_right_answer_from_a_wrong_one()
+    {
+        var settings = PipelineSettings.Load(RepoPaths.Hocon, "local", Path.Combine(RepoPaths.Hocon, "smoke.conf"), []);
+        using var task = (SqlPipelineTask)TaskCatalog.Create(settings, _dir);
+        await using var judge = await SimulatedCriticServer.StartAsync(new SimulatedCriticOptions { Urls = "http://127.0.0.1:0" },
+            SqlSimulatedOracle.ForTask(task, Path.Combine(_dir, "databases")));
+        var withJudge = PipelineSettings.Load(RepoPaths.Hocon, "local", Path.Combine(RepoPaths.Hocon, "smoke.conf"),
+            ["rewards=execution,rubric", "rewards.rubric.judge=critic", $"rewards.critic.base-url=\"{judge.BaseUrl}\""]);
+        var sources = RewardSources.Build(withJudge, task, BuiltInRewardSources.Registry(), _ => { });
+        try
+        {
+            var rubric = sources.Single(s => s.Spec.Name == "rubric").Source;
+            Assert.Equal(Pipeline.Core.Rewards.RewardSourceKind.Slow, rubric.Kind); // principles make it a remote judge's source
+
+            var prompt = task.RlPrompts[0];
+            var gold = prompt.Reference!;
+            var wrong = gold.Contains("WHERE", StringComparison.OrdinalIgnoreCase) ? gold[..gold.IndexOf("WHERE", StringComparison.OrdinalIgnoreCase)].TrimEnd() : gold + " LIMIT 0";
+            var group = new RolloutGroup("g", prompt, 0,
+            [
+                new Rollout("g-0", "g", prompt.Id, 0, [1], [2], [-1f], gold, false),
+                new Rollout("g-1", "g", prompt.Id, 0, [1], [2], [-1f], wrong, false),
+            ], TimeSpan.Zero);
+
+            var signals = await rubric.ScoreAsync(group, CancellationToken.None);
+
+            Assert.All(signals, s => Assert.True(s.Valid, s.Details));
+            Assert.Contains("answers_question=1", signals[0].Details);
+            Assert.Contains("answers_question=0", signals[1].Details);
+            Assert.True(signals[0].Value > signals[1].Value);
+            Assert.True(judge.Stats.Answered >= 2);
+        }
+        finally
+        {
+            RewardSources.Dispose(sources);
+        }
     }
 }
