@@ -13,6 +13,7 @@ root.Subcommands.Add(EvalCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
 root.Subcommands.Add(CriticSimCommand.Create());
 root.Subcommands.Add(ExperimentCommand.Create());
+root.Subcommands.Add(NodeCommand.Create());
 try
 {
     // Our own handler below, so a configuration problem exits with 2 instead of the library's generic 1.

@@ -120,6 +120,13 @@ public class SlowSourcePoolSpec(ITestOutputHelper output) : Akka.TestKit.Xunit2.
         Assert.Equal([1.0, 0.0, 1.0], first.Rewards.Select(r => r.Reward));
         Assert.All(first.Rewards, r => Assert.Contains("not ready", r.Signals.Single(s => s.Source == "judge").Details));
 
+        // Group 1's judge call is scored off the stage's thread: under load it may reach the pool only after group 1 left.
+        // Wait until it holds the worker, so group 2's call is the one refused.
+        AwaitAssert(() =>
+        {
+            pool.Tell(GetStats.Instance);
+            Assert.Equal(1, ExpectMsg<Stats>(Soon).Running);
+        }, Soon);
         stage.Tell(Generated(2)); // the worker is still busy with group 1: an optional call is refused, not queued
         var second = buffer.ExpectMsg<AnnotatedGroup>(Soon);
         // The group leaves as soon as exec is done: the judge's signal says "busy" if the pool's refusal came first, else "not ready".

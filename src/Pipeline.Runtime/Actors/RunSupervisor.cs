@@ -41,6 +41,12 @@ public sealed class RunSupervisor : ReceiveActor
     {
         /// <summary>ONI mode's parts (critic labeller, reward-model trainer), or null.</summary>
         public Hosting.OniParts? Oni { get; init; }
+
+        /// <summary>
+        /// Whether this supervisor starts the generators itself (local mode, the default). Cluster mode sets false on the
+        /// learner node: generators run on generator nodes and reach the buffer, prompts and learner over remoting.
+        /// </summary>
+        public bool LocalGenerators { get; init; } = true;
     }
 
     private readonly Inputs _in;
@@ -163,6 +169,7 @@ public sealed class RunSupervisor : ReceiveActor
     private void BeginGrpo(WeightSnapshot reference)
     {
         _learner.Tell(new Learner.StartGrpo(reference));
+        if (!_in.LocalGenerators) return;
         for (var i = 0; i < _in.Settings.Generation.Generators; i++) StartGenerator();
     }
 

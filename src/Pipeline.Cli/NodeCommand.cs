@@ -1,0 +1,139 @@
+using System.CommandLine;
+using Akka.Actor;
+using Pipeline.Cluster.Roles;
+using Pipeline.Core.Configuration;
+using Pipeline.Runtime.Actors;
+using AkkaCluster = Akka.Cluster.Cluster;
+
+namespace Pipeline.Cli;
+
+/// <summary>
+/// <c>pipeline node --role ... --seed host:port --run DIR</c>: one cluster node; the same actors as <c>train</c>, placed
+/// by role (<see cref="ClusterRoles"/>). First slice: roles learner,buffer on one node and generator,annotator on the
+/// others; every node shares the run folder (the tokenizer is read from it); a fresh run only.
+/// </summary>
+internal static class NodeCommand
+{
+    private static readonly Option<string[]> Roles = new("--role")
+    {
+        Description = "Roles of this node: learner,buffer (one node) or generator,annotator. Comma-separated or repeated.",
+        Required = true,
+        AllowMultipleArgumentsPerToken = true,
+    };
+
+    private static readonly Option<string[]> Seeds = new("--seed")
+    {
+        Description = "host:port of a seed node (repeatable). Without it this node is the seed and joins itself.",
+        AllowMultipleArgumentsPerToken = true,
+    };
+
+    private static readonly Option<string> Host = new("--host")
+    {
+        Description = "Address to bind and advertise.",
+        DefaultValueFactory = _ => "127.0.0.1",
+    };
+
+    private static readonly Option<int?> Port = new("--port") { Description = "Remoting port (default: akka.remote.dot-netty.tcp.port, 4053; 0 = any)." };
+
+    private static readonly Option<DirectoryInfo> Run = new("--run")
+    {
+        Description = "The run folder, shared by every node.",
+        Required = true,
+    };
+
+    private static readonly Option<int> WaitGenerators = new("--wait-generators")
+    {
+        Description = "Learner node: how many generator nodes must be Up before the run starts.",
+        DefaultValueFactory = _ => 1,
+    };
+
+    public static Command Create()
+    {
+        var command = new Command("node", """
+            Join an Akka.Cluster as one node of a run: the same actors as 'train', placed by role.
+            The learner node (--role learner,buffer) runs the run supervisor as a cluster singleton and exits with the run's
+            result; generator nodes (--role generator,annotator) generate and score groups until the learner node leaves.
+            """)
+        {
+            CommonOptions.Config, CommonOptions.Set, CommonOptions.HoconDir, Roles, Seeds, Host, Port, Run, WaitGenerators,
+        };
+        command.SetAction((parse, ct) => RunAsync(parse, ct));
+        return command;
+    }
+
+    private static async Task<int> RunAsync(ParseResult parse, CancellationToken ct)
+    {
+        var hocon = CommonOptions.ResolveHoconDir(parse.GetValue(CommonOptions.HoconDir));
+        var settings = PipelineSettings.Load(hocon, "cluster", parse.GetValue(CommonOptions.Config)?.FullName, parse.GetValue(CommonOptions.Set) ?? []);
+        var roles = (parse.GetValue(Roles) ?? []).SelectMany(r => r.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            .Distinct().ToList();
+        var runDir = parse.GetValue(Run)!.FullName;
+        var host = parse.GetValue(Host)!;
+        var port = parse.GetValue(Port) ?? settings.Hocon.GetInt("akka.remote.dot-netty.tcp.port", 4053);
+        var seeds = (parse.GetValue(Seeds) ?? []).Select(ParseSeed).ToList();
+        var isLearner = roles.Contains(ClusterRoles.Learner);
+        ClusterRoles.Validate(roles, settings);
+
+        var system = ActorSystem.Create("pipeline", ClusterRoles.NodeConfig(settings, host, port, roles));
+        ClusterNode? node = null;
+        try
+        {
+            var cluster = AkkaCluster.Get(system);
+            if (seeds.Count == 0) cluster.Join(cluster.SelfAddress); else cluster.JoinSeedNodes(seeds);
+            Console.WriteLine($"node {cluster.SelfAddress} roles [{string.Join(",", roles)}], seeds [{string.Join(", ", seeds)}]");
+            var up = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            cluster.RegisterOnMemberUp(() => up.TrySetResult());
+            await up.Task.WaitAsync(TimeSpan.FromSeconds(60), ct);
+
+            node = await ClusterRoles.StartAsync(system, settings, runDir, roles, TimeSpan.FromSeconds(120), Console.WriteLine);
+            if (isLearner)
+            {
+                var want = parse.GetValue(WaitGenerators);
+                var until = DateTime.UtcNow + TimeSpan.FromSeconds(120);
+                while (cluster.State.Members.Count(m => m.Status == Akka.Cluster.MemberStatus.Up && m.HasRole(ClusterRoles.Generator)) < want)
+                {
+                    if (DateTime.UtcNow > until) throw new TimeoutException($"fewer than {want} generator node(s) Up within 120 s");
+                    await Task.Delay(200, ct);
+                }
+                Console.WriteLine($"{want} generator node(s) Up: starting the run in {runDir}");
+                node.Begin();
+                await using var onCancel = ct.Register(() => node.Supervisor.Tell(Pipeline.Runtime.Protocol.Interrupt.Instance));
+                var result = await node.Completion!;
+                Console.WriteLine($"run {result.Status}: step {result.Step}, policy version {result.PolicyVersion}" +
+                    (result.Final is { } f ? $", final accuracy {f.Overall.Accuracy:P1}" : "") + (result.Error is { } e ? $" ({e})" : ""));
+                return result.Status switch
+                {
+                    RunStatus.Completed => ExitCodes.Ok,
+                    RunStatus.Interrupted => ExitCodes.Interrupted,
+                    _ => ExitCodes.Failed,
+                };
+            }
+
+            // Generator node: work until the learner node has gone (the run is over) or Ctrl-C.
+            var seenLearner = false;
+            while (!ct.IsCancellationRequested && !system.WhenTerminated.IsCompleted)
+            {
+                var learnerUp = cluster.State.Members.Any(m => m.Status == Akka.Cluster.MemberStatus.Up && m.HasRole(ClusterRoles.Learner));
+                if (learnerUp) seenLearner = true;
+                else if (seenLearner) { Console.WriteLine("the learner node left: stopping"); break; }
+                try { await Task.Delay(500, ct); } catch (OperationCanceledException) { }
+            }
+            Console.WriteLine($"delivered {node.GroupCounter.Groups} groups");
+            return ct.IsCancellationRequested ? ExitCodes.Interrupted : ExitCodes.Ok;
+        }
+        finally
+        {
+            await CoordinatedShutdown.Get(system).Run(CoordinatedShutdown.ClusterLeavingReason.Instance)
+                .WaitAsync(settings.Timeouts.Shutdown).ContinueWith(_ => { });
+            node?.Dispose();
+        }
+    }
+
+    private static Address ParseSeed(string seed)
+    {
+        var colon = seed.LastIndexOf(':');
+        if (colon <= 0 || !int.TryParse(seed[(colon + 1)..], out var port))
+            throw new ConfigException($"--seed expects host:port, got '{seed}'");
+        return new Address("akka.tcp", "pipeline", seed[..colon], port);
+    }
+}

@@ -1,0 +1,267 @@
+using Akka.Actor;
+using Akka.Cluster.Tools.PublishSubscribe;
+using Akka.Cluster.Tools.Singleton;
+using Akka.Configuration;
+using Pipeline.Core.Configuration;
+using Pipeline.Core.Rewards;
+using Pipeline.Core.Tasks;
+using Pipeline.Learning;
+using Pipeline.Learning.Model;
+using Pipeline.Learning.Sampling;
+using Pipeline.Learning.Tokenization;
+using Pipeline.Runtime.Actors;
+using Pipeline.Runtime.Hosting;
+using Pipeline.Runtime.Metrics;
+using Pipeline.Runtime.Protocol;
+using Pipeline.Core.Protocol;
+using AkkaCluster = Akka.Cluster.Cluster;
+
+namespace Pipeline.Cluster.Roles;
+
+/// <summary>
+/// Cluster mode's wiring: given an ActorSystem that is (or is joining) a cluster member, starts that node's share of the
+/// same actors local mode runs (<see cref="RunSupervisor"/>, <see cref="Generator"/>, <see cref="AnnotationStage"/>).
+/// This is what <c>pipeline node --role ... --seed host:port</c> calls.
+/// <list type="bullet">
+/// <item><b>learner,buffer</b> (one node): the <see cref="RunSupervisor"/> at <c>/user/run</c> with replay buffer,
+/// learner, prompt source, evaluator and metrics, and no local generators, run as one cluster singleton
+/// (<see cref="ClusterSingletonManager"/> at <c>/user/run</c>, the supervisor at <c>/user/run/supervisor</c>): the buffer
+/// and the learner are its children, so they are singletons with it. Generator nodes find them by path on the oldest
+/// learner node (<c>/user/run/supervisor/buffer</c>, ...). Failover does not yet resume from a checkpoint.</item>
+/// <item><b>generator,annotator</b> (any number of nodes): <c>pipeline.generation.generators</c> generators and one
+/// annotation stage, talking to the buffer, prompts and learner on the learner node over remoting.</item>
+/// </list>
+/// Every node gets a <see cref="WeightsBridge"/>: policy weights go from the learner's EventStream over distributed
+/// pub-sub (topic <see cref="WeightsTopic"/>) to the generators' EventStreams.
+/// Limits of this slice: a fresh run only (no --resume), no ONI, the tokenizer is read from the shared run folder
+/// (written by the learner node), and slow reward sources are called without the slow-source pool.
+/// </summary>
+public static class ClusterRoles
+{
+    public const string Learner = "learner";
+    public const string Buffer = "buffer";
+    public const string Generator = "generator";
+    public const string Annotator = "annotator";
+    public const string WeightsTopic = "policy-weights";
+    public const string SupervisorName = "run";
+    public const string BridgeName = "weights-bridge";
+    /// <summary>The run supervisor's name under its <see cref="ClusterSingletonManager"/> (<c>/user/run/supervisor</c>).</summary>
+    public const string SingletonName = "supervisor";
+
+    /// <summary>The node's ActorSystem config: its address and roles over the pipeline settings (cluster.conf layered in) and the wire binding.</summary>
+    public static Config NodeConfig(PipelineSettings settings, string hostname, int port, IEnumerable<string> roles)
+        => ConfigurationFactory.ParseString($$"""
+            akka.actor.provider = cluster
+            akka.remote.dot-netty.tcp.hostname = "{{hostname}}"
+            akka.remote.dot-netty.tcp.port = {{port}}
+            akka.cluster.roles = [{{string.Join(", ", roles.Select(r => "\"" + r + "\""))}}]
+            # Started with the system, not on first use: another node's mediator gossips (with its own serializer,
+            # id 9) as soon as this node is Up, and a serializer injected later is missing for those first messages.
+            akka.extensions = ["Akka.Cluster.Tools.PublishSubscribe.DistributedPubSubExtensionProvider, Akka.Cluster.Tools"]
+            """)
+            .WithFallback(settings.Hocon)
+            .WithFallback(DistributedPubSub.DefaultConfig())
+            .WithFallback(ClusterSingletonManager.DefaultConfig())
+            .WithFallback(ClusterSingletonProxy.DefaultConfig())
+            .WithFallback(PipelineSerialization.AsConfig());
+
+    /// <summary>Starts this node's actors for <paramref name="roles"/>. For generator roles it waits (up to <paramref name="deadline"/>) until this node is Up and the learner node's actors answer.</summary>
+    public static async Task<ClusterNode> StartAsync(ActorSystem system, PipelineSettings settings, string runDir,
+        IReadOnlyCollection<string> roles, TimeSpan deadline, Action<string>? status = null)
+    {
+        Validate(roles, settings);
+        var hasLearner = roles.Contains(Learner) || roles.Contains(Buffer);
+        var hasGenerator = roles.Contains(Generator) || roles.Contains(Annotator);
+
+        var node = new ClusterNode(system);
+        try
+        {
+            var mediator = DistributedPubSub.Get(system).Mediator;
+            if (hasLearner) StartLearnerNode(node, system, settings, runDir, mediator, status);
+            if (hasGenerator) await StartGeneratorNodeAsync(node, system, settings, runDir, mediator, hasLearner, deadline, status).ConfigureAwait(false);
+            return node;
+        }
+        catch
+        {
+            node.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Throws a <see cref="ConfigException"/> for a role set this version cannot place.</summary>
+    public static void Validate(IReadOnlyCollection<string> roles, PipelineSettings settings)
+    {
+        var known = new[] { Learner, Buffer, Generator, Annotator };
+        if (roles.FirstOrDefault(r => !known.Contains(r)) is { } unknown)
+            throw new ConfigException($"cluster mode: unknown role '{unknown}' (known in this version: {string.Join(", ", known)})");
+        var hasLearner = roles.Contains(Learner) || roles.Contains(Buffer);
+        var hasGenerator = roles.Contains(Generator) || roles.Contains(Annotator);
+        if (hasLearner && !(roles.Contains(Learner) && roles.Contains(Buffer)))
+            throw new ConfigException("cluster mode: the roles learner and buffer run on the same node in this version");
+        if (hasGenerator && !(roles.Contains(Generator) && roles.Contains(Annotator)))
+            throw new ConfigException("cluster mode: the roles generator and annotator run on the same node in this version");
+        if (!hasLearner && !hasGenerator)
+            throw new ConfigException($"cluster mode: no known role in [{string.Join(", ", roles)}] (known: learner, buffer, generator, annotator)");
+        if (settings.Oni.Enabled) throw new ConfigException("cluster mode does not run ONI yet");
+    }
+
+    private static void StartLearnerNode(ClusterNode node, ActorSystem system, PipelineSettings settings, string runDir,
+        IActorRef mediator, Action<string>? status)
+    {
+        Directory.CreateDirectory(runDir);
+        TorchRuntime.Configure(settings.TorchThreads);
+        File.WriteAllText(Path.Combine(runDir, LocalRun.ConfigSnapshotFile), LocalRun.ConfigSnapshot(settings));
+        var task = node.Own(TaskCatalog.Create(settings, runDir));
+        var sources = node.OwnSources(RewardSources.Build(settings, task, BuiltInRewardSources.Registry(), w => status?.Invoke("warning: " + w)));
+        var tokenizer = PolicyTokenizer.Train(task.TokenizerCorpus, settings.Policy.VocabSize, task.TokenizerAlphabet);
+        tokenizer.Save(Path.Combine(runDir, "tokenizer"));
+        var policy = PolicyOf(settings, tokenizer);
+
+        system.ActorOf(WeightsBridge.Props(mediator, learner: null, node.WeightsCounter), BridgeName);
+        var completion = new TaskCompletionSource<RunResult>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var inputs = new RunSupervisor.Inputs(settings, runDir, task, tokenizer, policy, null, null, null, completion, node.Observe, sources)
+        {
+            LocalGenerators = false,
+        };
+        // The run supervisor, and with it the buffer and the learner (its children), is a cluster singleton on the oldest
+        // learner node; generator nodes find its children by path on that node.
+        system.ActorOf(ClusterSingletonManager.Props(RunSupervisor.Props(inputs), PoisonPill.Instance,
+            ClusterSingletonManagerSettings.Create(system).WithRole(Learner).WithSingletonName(SingletonName)), SupervisorName);
+        node.Supervisor = system.ActorOf(ClusterSingletonProxy.Props($"/user/{SupervisorName}",
+            ClusterSingletonProxySettings.Create(system).WithRole(Learner).WithSingletonName(SingletonName)), SupervisorName + "-proxy");
+        node.Completion = completion.Task;
+        status?.Invoke($"learner node {AkkaCluster.Get(system).SelfAddress}: run supervisor singleton (buffer, learner, prompts, evaluator, metrics) at /user/{SupervisorName}/{SingletonName}");
+    }
+
+    private static async Task StartGeneratorNodeAsync(ClusterNode node, ActorSystem system, PipelineSettings settings, string runDir,
+        IActorRef mediator, bool learnerHere, TimeSpan deadline, Action<string>? status)
+    {
+        var until = DateTime.UtcNow + deadline;
+        var cluster = AkkaCluster.Get(system);
+        var up = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        cluster.RegisterOnMemberUp(() => up.TrySetResult());
+        await up.Task.WaitAsync(Remaining(until)).ConfigureAwait(false);
+
+        Address learnerAddress;
+        while (true)
+        {
+            // The singleton lives on the oldest Up member with the learner role.
+            var member = cluster.State.Members.Where(m => m.Status == Akka.Cluster.MemberStatus.Up && m.HasRole(Learner))
+                .OrderBy(m => m, Akka.Cluster.Member.AgeOrdering).FirstOrDefault();
+            if (member is not null) { learnerAddress = member.Address; break; }
+            if (DateTime.UtcNow > until) throw new TimeoutException("cluster mode: no Up member with the role 'learner' within the deadline");
+            await Task.Delay(100).ConfigureAwait(false);
+        }
+        var buffer = await ResolveAsync(system, learnerAddress, "buffer", until).ConfigureAwait(false);
+        var prompts = await ResolveAsync(system, learnerAddress, "prompts", until).ConfigureAwait(false);
+        var learner = await ResolveAsync(system, learnerAddress, "learner", until).ConfigureAwait(false);
+
+        // The tokenizer is trained once, by the learner node, into the run folder every node shares in this version.
+        var tokenizerDir = Path.Combine(runDir, "tokenizer");
+        while (!Directory.Exists(tokenizerDir) || Directory.GetFiles(tokenizerDir).Length == 0)
+        {
+            if (DateTime.UtcNow > until) throw new TimeoutException($"cluster mode: {tokenizerDir} was not written by the learner node within the deadline");
+            await Task.Delay(100).ConfigureAwait(false);
+        }
+        var tokenizer = PolicyTokenizer.Load(tokenizerDir);
+        var policy = PolicyOf(settings, tokenizer);
+        TorchRuntime.Configure(settings.TorchThreads);
+
+        var self = cluster.SelfAddress;
+        var nodeName = $"{self.Host}-{self.Port}";
+        // Reward sources need the task's databases: each generator node builds its own copy (same seed, same data).
+        var task = node.Own(TaskCatalog.Create(settings, Path.Combine(runDir, "nodes", nodeName)));
+        var sources = node.OwnSources(RewardSources.Build(settings, task, BuiltInRewardSources.Registry(), w => status?.Invoke("warning: " + w)));
+
+        var s = settings;
+        var link = system.ActorOf(BufferLink.Props(buffer, node.GroupCounter), "buffer-link");
+        var maxInFlight = (s.Grpo.MaxStaleness + 2) * s.Grpo.BatchGroups + s.Generation.Generators;
+        var annotator = system.ActorOf(AnnotationStage.Props(sources, link, maxInFlight,
+            new RewardComposer(sources.Select(x => x.Spec).ToList(), s.Rewards.Aggregation, s.Rewards.TotalNormalizer)), "annotation");
+        if (!learnerHere) system.ActorOf(WeightsBridge.Props(mediator, learner, node.WeightsCounter), BridgeName);
+
+        var sampling = new SamplingSettings(s.Generation.Temperature, s.Generation.TopP, s.Generation.MaxTokens, [tokenizer.Eos]);
+        for (var i = 0; i < s.Generation.Generators; i++)
+        {
+            var id = $"generator-{nodeName}-{i}";
+            var generatorSettings = new Runtime.Actors.Generator.Settings(s.TorchThreads, id, policy, sampling, s.Generation.GroupSize,
+                s.Seed * 1000L + self.Port.GetValueOrDefault() * 16L + i);
+            node.Generators.Add(system.ActorOf(Runtime.Actors.Generator.Props(generatorSettings, tokenizer, buffer, prompts, annotator, learner), id));
+        }
+        status?.Invoke($"generator node {self}: {s.Generation.Generators} generator(s) and an annotation stage, buffer at {buffer.Path}");
+    }
+
+    private static PolicyConfig PolicyOf(PipelineSettings settings, PolicyTokenizer tokenizer)
+        => new(tokenizer.VocabSize, settings.Policy.DModel, settings.Policy.Layers, settings.Policy.Heads, settings.Policy.Context);
+
+    private static TimeSpan Remaining(DateTime until)
+    {
+        var left = until - DateTime.UtcNow;
+        return left > TimeSpan.Zero ? left : TimeSpan.FromMilliseconds(1);
+    }
+
+    private static async Task<IActorRef> ResolveAsync(ActorSystem system, Address address, string child, DateTime until)
+    {
+        var path = new RootActorPath(address) / "user" / SupervisorName / SingletonName / child;
+        while (true)
+        {
+            try
+            {
+                return await system.ActorSelection(path).ResolveOne(TimeSpan.FromSeconds(2)).ConfigureAwait(false);
+            }
+            catch (ActorNotFoundException) when (DateTime.UtcNow < until) { }
+            catch (TimeoutException) when (DateTime.UtcNow < until) { }
+            if (DateTime.UtcNow >= until) throw new TimeoutException($"cluster mode: {path} did not answer within the deadline");
+            await Task.Delay(200).ConfigureAwait(false);
+        }
+    }
+}
+
+/// <summary>One node's share of a cluster run: what it started and owns.</summary>
+public sealed class ClusterNode : IDisposable
+{
+    private readonly List<IDisposable> _owned = [];
+    private readonly List<IReadOnlyList<(IRewardSource Source, RewardSourceSpec Spec)>> _sources = [];
+    private readonly List<MetricsReport> _reports = [];
+
+    internal ClusterNode(ActorSystem system) => System = system;
+
+    public ActorSystem System { get; }
+    /// <summary>The learner node's proxy to the run supervisor singleton; Nobody elsewhere.</summary>
+    public IActorRef Supervisor { get; internal set; } = ActorRefs.Nobody;
+    /// <summary>The run's result, on the learner node; null elsewhere.</summary>
+    public Task<RunResult>? Completion { get; internal set; }
+    /// <summary>Annotated groups this node sent to the buffer.</summary>
+    public BufferLink.Counter GroupCounter { get; } = new();
+    /// <summary>Weight versions this node's bridge took from, or gave to, the pub-sub topic.</summary>
+    public WeightsBridge.Counter WeightsCounter { get; } = new();
+    public List<IActorRef> Generators { get; } = [];
+    /// <summary>Metrics rows seen on the learner node.</summary>
+    public IReadOnlyList<MetricsReport> Reports { get { lock (_reports) return _reports.ToList(); } }
+
+    /// <summary>Starts the run (warm-start, GRPO, evaluations) on the learner node.</summary>
+    public void Begin()
+    {
+        if (Supervisor.IsNobody()) throw new InvalidOperationException("only the learner node starts the run");
+        Supervisor.Tell(StartRun.Instance);
+    }
+
+    internal void Observe(MetricsReport report) { lock (_reports) _reports.Add(report); }
+
+    internal T Own<T>(T disposable) where T : IDisposable { _owned.Add(disposable); return disposable; }
+
+    internal IReadOnlyList<(IRewardSource Source, RewardSourceSpec Spec)> OwnSources(IReadOnlyList<(IRewardSource Source, RewardSourceSpec Spec)> sources)
+    {
+        _sources.Add(sources);
+        return sources;
+    }
+
+    /// <summary>Releases the reward sources and the task; call after the ActorSystem has terminated.</summary>
+    public void Dispose()
+    {
+        foreach (var s in _sources) RewardSources.Dispose(s);
+        _sources.Clear();
+        foreach (var d in _owned) d.Dispose();
+        _owned.Clear();
+    }
+}
