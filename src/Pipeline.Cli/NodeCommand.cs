@@ -113,7 +113,10 @@ internal static class NodeCommand
             var seenLearner = false;
             while (!ct.IsCancellationRequested && !system.WhenTerminated.IsCompleted)
             {
-                var learnerUp = cluster.State.Members.Any(m => m.Status == Akka.Cluster.MemberStatus.Up && m.HasRole(ClusterRoles.Learner));
+                // Gone = leaving, removed, or unreachable (a learner process that exited before its leave was gossiped).
+                var state = cluster.State;
+                var learnerUp = state.Members.Any(m => m.Status == Akka.Cluster.MemberStatus.Up && m.HasRole(ClusterRoles.Learner)
+                                                       && !state.Unreachable.Contains(m));
                 if (learnerUp) seenLearner = true;
                 else if (seenLearner) { Console.WriteLine("the learner node left: stopping"); break; }
                 try { await Task.Delay(500, ct); } catch (OperationCanceledException) { }
