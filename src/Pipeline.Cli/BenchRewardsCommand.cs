@@ -143,9 +143,10 @@ internal static class BenchRewardsCommand
             $"rewards.critic.concurrency={concurrency}", "rewards.critic.cache-entries=0", "rewards.sources.critic.deadline=60s"];
         var optional = await MeasureAsync(parse, Path.Combine(root, "critic-optional"), [.. critic, "rewards.sources.critic.required=off"], "critic");
         var required = await MeasureAsync(parse, Path.Combine(root, "critic-required"), [.. critic, "rewards.sources.critic.required=on"], "critic");
-        var cached = await MeasureAsync(parse, Path.Combine(root, "critic-cache"),
-            [.. common, "rewards=execution,critic", $"rewards.critic.base-url=\"{judge.BaseUrl}\"", "rewards.sources.critic.required=on"], "critic",
-            zeroLatencyJudge: true);
+        Measured cached;
+        await using (var instant = await SimulatedCriticServer.StartAsync(new SimulatedCriticOptions { Urls = "http://127.0.0.1:0" }))
+            cached = await MeasureAsync(parse, Path.Combine(root, "critic-cache"),
+                [.. common, "rewards=execution,critic", $"rewards.critic.base-url=\"{instant.BaseUrl}\"", "rewards.sources.critic.required=on"], "critic");
 
         var table = new Table().Title($"Rollouts/s side by side ({steps} GRPO steps each, first step excluded; critic {slowdown}x slower than the critic-free pipeline)")
             .AddColumns("run", "rollouts/s", "vs no critic", "vs critic's own rate", "critic signal in the batch", "critic answers / rollouts");
@@ -161,36 +162,23 @@ internal static class BenchRewardsCommand
 
     private sealed record Measured(double RolloutsPerSecond, double LabelledFraction, double CacheHitRate, double CacheHits, double Requests, double Answered = double.NaN);
 
-    private static async Task<Measured> MeasureAsync(ParseResult parse, string runDir, string[] overrides, string? critic, bool zeroLatencyJudge = false)
+    private static async Task<Measured> MeasureAsync(ParseResult parse, string runDir, string[] overrides, string? critic)
     {
-        SimulatedCriticServer? own = null;
-        if (zeroLatencyJudge)
-        {
-            own = await SimulatedCriticServer.StartAsync(new SimulatedCriticOptions { Urls = "http://127.0.0.1:0" });
-            overrides = overrides.Select(o => o.StartsWith("rewards.critic.base-url=", StringComparison.Ordinal) ? $"rewards.critic.base-url=\"{own.BaseUrl}\"" : o).ToArray();
-        }
-        try
-        {
-            var settings = CommonOptions.Load(parse, overrides);
-            var reports = new List<MetricsReport>();
-            var result = await LocalRun.RunAsync(settings, runDir, false, r => { lock (reports) reports.Add(r); }, null, CancellationToken.None);
-            if (result.Status != RunStatus.Completed) throw new InvalidOperationException($"bench run {runDir}: {result.Status} {result.Error}");
-            var steps = reports.Where(r => r.Data.ContainsKey("policy/version")).Skip(1).ToList();
-            var rollouts = steps.Sum(r => r.Data["rollouts/count"]);
-            var wall = steps.Sum(r => r.Data["timing_s/step"]);
-            if (critic is null) return new Measured(rollouts / wall, double.NaN, double.NaN, 0, 0);
-            var labelled = steps.Sum(r => r.Data["rollouts/count"] - r.Data[$"reward/{critic}/invalid_count"]);
-            var last = steps[^1].Data;
-            var hits = last.GetValueOrDefault($"critic/{critic}/cache_hits");
-            var requests = last.GetValueOrDefault($"critic/{critic}/requests");
-            var answered = last.GetValueOrDefault($"critic/{critic}/successes") + hits;
-            var allRollouts = reports.Where(r => r.Data.ContainsKey("policy/version")).Sum(r => r.Data["rollouts/count"]);
-            return new Measured(rollouts / wall, labelled / rollouts, hits + requests > 0 ? hits / (hits + requests) : double.NaN, hits, requests,
-                answered / allRollouts);
-        }
-        finally
-        {
-            if (own is not null) await own.DisposeAsync();
-        }
+        var settings = CommonOptions.Load(parse, overrides);
+        var reports = new List<MetricsReport>();
+        var result = await LocalRun.RunAsync(settings, runDir, false, r => { lock (reports) reports.Add(r); }, null, CancellationToken.None);
+        if (result.Status != RunStatus.Completed) throw new InvalidOperationException($"bench run {runDir}: {result.Status} {result.Error}");
+        var steps = reports.Where(r => r.Data.ContainsKey("policy/version")).Skip(1).ToList();
+        var rollouts = steps.Sum(r => r.Data["rollouts/count"]);
+        var wall = steps.Sum(r => r.Data["timing_s/step"]);
+        if (critic is null) return new Measured(rollouts / wall, double.NaN, double.NaN, 0, 0);
+        var labelled = steps.Sum(r => r.Data["rollouts/count"] - r.Data[$"reward/{critic}/invalid_count"]);
+        var last = steps[^1].Data;
+        var hits = last.GetValueOrDefault($"critic/{critic}/cache_hits");
+        var requests = last.GetValueOrDefault($"critic/{critic}/requests");
+        var answered = last.GetValueOrDefault($"critic/{critic}/successes") + hits;
+        var allRollouts = reports.Where(r => r.Data.ContainsKey("policy/version")).Sum(r => r.Data["rollouts/count"]);
+        return new Measured(rollouts / wall, labelled / rollouts, hits + requests > 0 ? hits / (hits + requests) : double.NaN, hits, requests,
+            answered / allRollouts);
     }
 }

@@ -61,8 +61,7 @@ public static class ClusterRoles
             """)
             .WithFallback(settings.Hocon)
             .WithFallback(DistributedPubSub.DefaultConfig())
-            .WithFallback(ClusterSingletonManager.DefaultConfig())
-            .WithFallback(ClusterSingletonProxy.DefaultConfig())
+            .WithFallback(ClusterSingleton.DefaultConfig())
             .WithFallback(PipelineSerialization.AsConfig());
 
     /// <summary>Starts this node's actors for <paramref name="roles"/>. For generator roles it waits (up to <paramref name="deadline"/>) until this node is Up and the learner node's actors answer.</summary>

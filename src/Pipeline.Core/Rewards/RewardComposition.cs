@@ -40,24 +40,7 @@ public static class RewardComposition
 {
     /// <summary>Stateless composition of one rollout's signals: weights and the transform only (no normalisers).</summary>
     public static ComposedReward Compose(IReadOnlyList<RewardSignal> signals, IReadOnlyList<RewardSourceSpec> specs)
-    {
-        var total = 0.0;
-        var any = false;
-        foreach (var spec in specs)
-        {
-            var signal = Find(signals, spec.Name);
-            if (signal is null || !signal.Valid)
-            {
-                if (spec.Required) return RequiredInvalid(spec, signal);
-                continue;
-            }
-            total += spec.Weight * Transform(spec, signal.Value);
-            any = true;
-        }
-        return any
-            ? new ComposedReward(total, true, null)
-            : new ComposedReward(double.NaN, false, "no valid reward source");
-    }
+        => new RewardComposer(specs).ComposeGroup([signals])[0];
 
     internal static RewardSignal? Find(IReadOnlyList<RewardSignal> signals, string name)
     {

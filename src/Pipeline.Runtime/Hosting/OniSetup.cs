@@ -1,4 +1,3 @@
-using Akka.Configuration;
 using Pipeline.Core.Configuration;
 using Pipeline.Core.Rewards;
 using Pipeline.Core.Tasks;
@@ -44,8 +43,7 @@ public static class OniSetup
         var block = settings.Rewards.Block;
         var key = $"sources.{oni.LabelSource}.type";
         var type = block.HasPath(key) ? block.GetString(key) : oni.LabelSource;
-        var typeSettings = block.HasPath(type) && block.GetValue(type).IsObject() ? block.GetConfig(type) : Config.Empty;
-        var critic = registry.Create(new RewardSourceContext(oni.LabelSource, type, typeSettings, task, warn) { Rewards = block });
+        var critic = registry.Create(RewardSources.Context(settings, oni.LabelSource, type, task, warn));
 
         var options = RewardModelOptions.FromConfig(oni.RewardModel);
         var encoder = options.Features == FeatureKind.Embedding ? new OnnxSentenceEncoder(warn: warn) : null;

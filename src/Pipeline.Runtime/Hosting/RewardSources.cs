@@ -21,10 +21,7 @@ public static class RewardSources
         {
             foreach (var spec in settings.RewardSources)
             {
-                var block = settings.Rewards.Block;
-                var typeSettings = block.HasPath(spec.Type) && block.GetValue(spec.Type).IsObject() && spec.Type != "sources"
-                    ? block.GetConfig(spec.Type) : Config.Empty;
-                var context = new RewardSourceContext(spec.Name, spec.Type, typeSettings, task, warn) { Rewards = block };
+                var context = Context(settings, spec.Name, spec.Type, task, warn);
                 var source = registry.Contains(spec.Type)
                     ? registry.Create(context)
                     : FromTask(task, spec, registry);
@@ -37,6 +34,14 @@ public static class RewardSources
             Dispose(built);
             throw;
         }
+    }
+
+    /// <summary>What a factory gets: the type's settings block (pipeline.rewards.&lt;type&gt;, empty if none) and the whole rewards block.</summary>
+    public static RewardSourceContext Context(PipelineSettings settings, string name, string type, IPipelineTask task, Action<string> warn)
+    {
+        var block = settings.Rewards.Block;
+        var typeSettings = type != "sources" && block.HasPath(type) && block.GetValue(type).IsObject() ? block.GetConfig(type) : Config.Empty;
+        return new RewardSourceContext(name, type, typeSettings, task, warn) { Rewards = block };
     }
 
     public static void Dispose(IEnumerable<(IRewardSource Source, RewardSourceSpec Spec)> sources)

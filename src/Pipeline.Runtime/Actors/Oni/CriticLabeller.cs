@@ -1,10 +1,9 @@
 using System.Collections.Immutable;
-using System.Security.Cryptography;
-using System.Text;
 using Akka.Actor;
 using Akka.Event;
 using Pipeline.Core.Protocol;
 using Pipeline.Core.Rewards;
+using Pipeline.Oni.RewardModels;
 
 namespace Pipeline.Runtime.Actors.Oni;
 
@@ -76,13 +75,6 @@ public sealed class CriticLabeller : ReceiveActor, IWithTimers
     public static Props Props(IRewardSource critic, IActorRef trainer, Settings settings, OniStats? stats = null)
         => Akka.Actor.Props.Create(() => new CriticLabeller(critic, trainer, settings, stats));
 
-    public static UInt128 Hash(string text)
-    {
-        Span<byte> digest = stackalloc byte[32];
-        SHA256.HashData(Encoding.UTF8.GetBytes(text), digest);
-        return new UInt128(BitConverter.ToUInt64(digest[..8]), BitConverter.ToUInt64(digest[8..16]));
-    }
-
     protected override void PreStart()
     {
         if (_s.LabelsPerSecond > 0) Timers.StartPeriodicTimer("budget", Tick.Instance, TimeSpan.FromMilliseconds(100));
@@ -99,7 +91,7 @@ public sealed class CriticLabeller : ReceiveActor, IWithTimers
             _offered++;
             if (_random.NextDouble() >= _s.SamplingRate) continue;
             _sampled++;
-            var hash = Hash(rollout.CompletionText);
+            var hash = TextHash.Of(rollout.CompletionText);
             if (_pending.Contains(hash) || _labelled.Contains(hash))
             {
                 _duplicates++;

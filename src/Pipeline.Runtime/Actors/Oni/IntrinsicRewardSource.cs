@@ -68,6 +68,7 @@ public sealed class IntrinsicRewardSource : IRewardSource, IReportsMetrics, IDis
             var counts = texts.GroupBy(t => t, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
             var latency = Stopwatch.GetElapsedTime(started);
             var signals = new RewardSignal[texts.Count];
+            double rawSum = 0, normSum = 0;
             for (var i = 0; i < texts.Count; i++)
             {
                 var raw = score.Values[i];
@@ -78,8 +79,10 @@ public sealed class IntrinsicRewardSource : IRewardSource, IReportsMetrics, IDis
                 Interlocked.Increment(ref _scored);
                 if (score.Known[i]) Interlocked.Increment(ref _known);
                 if (value == 0) Interlocked.Increment(ref _zero);
-                lock (_gate) { _rawSum += raw; _normSum += value; }
+                rawSum += raw;
+                normSum += value;
             }
+            lock (_gate) { _rawSum += rawSum; _normSum += normSum; }
             return signals;
         }, cancellationToken);
 
