@@ -181,25 +181,12 @@ public sealed record RewardModelOptions
         var d = new RewardModelOptions();
         if (config is null || config.IsEmpty) return d;
 
-        T Parse<T>(string key, T fallback, Func<string, T> parse)
-        {
-            if (!config.HasPath(key)) return fallback;
-            var raw = config.GetString(key) ?? "";
-            try { return parse(raw.Trim()); }
-            catch (Exception e) when (e is FormatException or OverflowException or ArgumentException)
-            {
-                throw new ConfigException($"reward-model: {key} = '{raw}': {e.Message}");
-            }
-        }
-        int Int(string key, int fallback) => Parse(key, fallback, s => int.Parse(s, NumberStyles.Integer, CultureInfo.InvariantCulture));
-        long Long(string key, long fallback) => Parse(key, fallback, s => long.Parse(s, NumberStyles.Integer, CultureInfo.InvariantCulture));
-        double Dbl(string key, double fallback) => Parse(key, fallback, s => double.Parse(s, NumberStyles.Float, CultureInfo.InvariantCulture));
-        bool Bool(string key, bool fallback) => Parse(key, fallback, s => s.ToLowerInvariant() switch
-        {
-            "on" or "true" or "yes" => true,
-            "off" or "false" or "no" => false,
-            _ => throw new FormatException("expected on | off"),
-        });
+        var block = new ConfigBlock(config, "pipeline.oni.reward-model");
+        T Parse<T>(string key, T fallback, Func<string, T> parse) => block.Parse(key, fallback, parse);
+        int Int(string key, int fallback) => block.Int(key, fallback);
+        long Long(string key, long fallback) => block.Long(key, fallback);
+        double Dbl(string key, double fallback) => block.Double(key, fallback);
+        bool Bool(string key, bool fallback) => block.Bool(key, fallback);
         TEnum Enum<TEnum>(string key, TEnum fallback) where TEnum : struct, Enum =>
             Parse(key, fallback, s => ParseEnum<TEnum>(s));
 

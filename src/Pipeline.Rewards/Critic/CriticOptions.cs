@@ -135,27 +135,12 @@ public sealed record CriticOptions
         var d = new CriticOptions();
         if (config is null || config.IsEmpty) return d.Validate();
 
-        string Str(string key, string fallback) => config.HasPath(key) ? config.GetString(key) ?? fallback : fallback;
-        int Int(string key, int fallback) => config.HasPath(key) ? Parse(key, s => int.Parse(s, CultureInfo.InvariantCulture)) : fallback;
-        double Dbl(string key, double fallback) => config.HasPath(key) ? Parse(key, s => double.Parse(s, CultureInfo.InvariantCulture)) : fallback;
-        TimeSpan Dur(string key, TimeSpan fallback) => config.HasPath(key) ? Parse(key, _ => config.GetTimeSpan(key, null, allowInfinite: false)) : fallback;
-        bool Bool(string key, bool fallback) => config.HasPath(key)
-            ? Parse(key, s => s.ToLowerInvariant() switch
-            {
-                "on" or "true" or "yes" => true,
-                "off" or "false" or "no" => false,
-                _ => throw new FormatException(),
-            })
-            : fallback;
-        T Parse<T>(string key, Func<string, T> parse)
-        {
-            var raw = config.GetString(key) ?? "";
-            try { return parse(raw); }
-            catch (Exception e) when (e is FormatException or OverflowException or ArgumentException or ConfigurationException)
-            {
-                throw new ConfigException($"critic: {key} = '{raw}' is not valid");
-            }
-        }
+        var block = new ConfigBlock(config, "pipeline.rewards.critic");
+        string Str(string key, string fallback) => block.Str(key, fallback);
+        int Int(string key, int fallback) => block.Int(key, fallback);
+        double Dbl(string key, double fallback) => block.Double(key, fallback);
+        TimeSpan Dur(string key, TimeSpan fallback) => block.Duration(key, fallback);
+        bool Bool(string key, bool fallback) => block.Bool(key, fallback);
 
         var format = Str("response-format", "off");
         var mode = Str("mode", "pointwise");

@@ -1,4 +1,3 @@
-using System.Globalization;
 using Akka.Configuration;
 using Pipeline.Core.Configuration;
 
@@ -14,19 +13,11 @@ public static class SimilarityConfig
         var d = new SimilarityOptions();
         if (config is null || config.IsEmpty) return Checked(d);
 
-        string Str(string key, string? fallback) => config.HasPath(key) ? config.GetString(key) ?? "" : fallback ?? "";
-        T Parse<T>(string key, T fallback, Func<string, T> parse)
-        {
-            if (!config.HasPath(key)) return fallback;
-            var raw = config.GetString(key) ?? "";
-            try { return parse(raw); }
-            catch (Exception e) when (e is FormatException or OverflowException or ArgumentException)
-            {
-                throw new ConfigException($"{Block}.{key} = '{raw}': {e.Message}");
-            }
-        }
-        int Int(string key, int fallback) => Parse(key, fallback, s => int.Parse(s, CultureInfo.InvariantCulture));
-        double Dbl(string key, double fallback) => Parse(key, fallback, s => double.Parse(s, CultureInfo.InvariantCulture));
+        var block = new ConfigBlock(config, Block);
+        string Str(string key, string? fallback) => block.Str(key, fallback ?? "");
+        T Parse<T>(string key, T fallback, Func<string, T> parse) => block.Parse(key, fallback, parse);
+        int Int(string key, int fallback) => block.Int(key, fallback);
+        double Dbl(string key, double fallback) => block.Double(key, fallback);
         TEnum Enum<TEnum>(string key, TEnum fallback, params string[] allowed) where TEnum : struct, System.Enum
             => Parse(key, fallback, s => allowed.Contains(s, StringComparer.Ordinal) && System.Enum.TryParse<TEnum>(s, ignoreCase: true, out var v)
                 ? v : throw new FormatException($"expected {string.Join(" | ", allowed)}"));
