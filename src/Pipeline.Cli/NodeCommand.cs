@@ -121,7 +121,7 @@ internal static class NodeCommand
                 else if (seenLearner) { Console.WriteLine("the learner node left: stopping"); break; }
                 try { await Task.Delay(500, ct); } catch (OperationCanceledException) { }
             }
-            Console.WriteLine($"delivered {node.GroupCounter.Groups} groups");
+            Console.WriteLine($"delivered {node.Groups} groups");
             return ct.IsCancellationRequested ? ExitCodes.Interrupted : ExitCodes.Ok;
         }
         finally

@@ -95,15 +95,15 @@ public sealed class ThreeNodeRunSpec(ITestOutputHelper output) : IDisposable
             nodeA.Begin();
             var result = await nodeA.Completion!.WaitAsync(TimeSpan.FromSeconds(90));
             output.WriteLine($"run {result.Status} after {clock.Elapsed.TotalSeconds:0.0}s: step {result.Step}, policy version {result.PolicyVersion}, " +
-                $"groups from B {nodeB.GroupCounter.Groups}, from C {nodeC.GroupCounter.Groups}");
+                $"groups from B {nodeB.Groups}, from C {nodeC.Groups}");
 
             Assert.True(result.Status == RunStatus.Completed, $"run {result.Status}: {result.Error}");
             Assert.Equal(8, result.Step);
             Assert.True(result.PolicyVersion >= 8, $"policy version {result.PolicyVersion}");
             Assert.NotNull(result.WarmStart);
             Assert.NotNull(result.Final);
-            Assert.True(nodeB.GroupCounter.Groups >= 1, "node B delivered no group");
-            Assert.True(nodeC.GroupCounter.Groups >= 1, "node C delivered no group");
+            Assert.True(nodeB.Groups >= 1, "node B delivered no group");
+            Assert.True(nodeC.Groups >= 1, "node C delivered no group");
             output.WriteLine($"weights: A published {nodeA.WeightsCounter.ToTopic} versions to the topic; B took {nodeB.WeightsCounter.FromTopic}, C took {nodeC.WeightsCounter.FromTopic} from it");
             Assert.True(nodeA.WeightsCounter.ToTopic >= 2, $"learner node published {nodeA.WeightsCounter.ToTopic} versions");
             Assert.True(nodeB.WeightsCounter.FromTopic >= 1, "node B received no weights over distributed pub-sub");

@@ -73,4 +73,33 @@ public class PromptSourceSpec(ITestOutputHelper output) : Akka.TestKit.Xunit2.Te
 
         Assert.Equal(original.Skip(k).Select(a => (a.Prompt.Id, a.Cursor)), resumed.Select(a => (a.Prompt.Id, a.Cursor)));
     }
+
+    [Fact]
+    public void Source_must_reissue_the_prompt_of_a_lost_credit_once_and_not_the_prompt_of_a_settled_one()
+    {
+        var source = Sys.ActorOf(PromptSource.Props(Prompts, 7, 0));
+        var generator = CreateTestProbe();
+        PromptAssigned Ask(long credit)
+        {
+            source.Tell(new RequestPrompt("g0", credit), generator.Ref);
+            return generator.ExpectMsg<PromptAssigned>(TimeSpan.FromSeconds(1));
+        }
+
+        var first = Ask(1);
+        var second = Ask(2);
+        source.Tell(new PromptSettled(1, Lost: true));   // credit 1's group never arrived
+        source.Tell(new PromptSettled(2, Lost: false));  // credit 2's group was accepted
+        var third = Ask(3);
+        var fourth = Ask(4);
+
+        Assert.Equal(first.Prompt.Id, third.Prompt.Id);       // re-issued before any new prompt
+        Assert.Equal(second.Cursor, third.Cursor);            // a re-issue does not advance the data cursor
+        Assert.NotEqual(second.Prompt.Id, fourth.Prompt.Id);  // the settled one is not handed out again
+        Assert.Equal(second.Cursor + 1, fourth.Cursor);
+
+        source.Tell(new PromptSettled(3, Lost: true));        // the re-issued prompt is lost again: not a third time
+        var fifth = Ask(5);
+        Assert.NotEqual(first.Prompt.Id, fifth.Prompt.Id);
+        Assert.Equal(fourth.Cursor + 1, fifth.Cursor);
+    }
 }

@@ -45,8 +45,11 @@ public static class ClusterRoles
     public const string WeightsTopic = "policy-weights";
     public const string SupervisorName = "run";
     public const string BridgeName = "weights-bridge";
-    /// <summary>The run supervisor's name under its <see cref="ClusterSingletonManager"/> (<c>/user/run/supervisor</c>).</summary>
-    public const string SingletonName = "supervisor";
+    /// <summary>The singleton's name under its <see cref="ClusterSingletonManager"/> (<c>/user/run/host</c>, a <see cref="RunHost"/>).</summary>
+    public const string SingletonName = "host";
+
+    /// <summary>Path elements, under a learner node's root, of the run supervisor's child <paramref name="child"/>.</summary>
+    public static string[] SupervisorChild(string child) => ["user", SupervisorName, SingletonName, RunHost.ChildName, child];
 
     /// <summary>The node's ActorSystem config: its address and roles over the pipeline settings (cluster.conf layered in) and the wire binding.</summary>
     public static Config NodeConfig(PipelineSettings settings, string hostname, int port, IEnumerable<string> roles)
@@ -112,24 +115,47 @@ public static class ClusterRoles
         File.WriteAllText(Path.Combine(runDir, LocalRun.ConfigSnapshotFile), LocalRun.ConfigSnapshot(settings));
         var task = node.Own(TaskCatalog.Create(settings, runDir));
         var sources = node.OwnSources(RewardSources.Build(settings, task, BuiltInRewardSources.Registry(), w => status?.Invoke("warning: " + w)));
-        var tokenizer = PolicyTokenizer.Train(task.TokenizerCorpus, settings.Policy.VocabSize, task.TokenizerAlphabet);
-        tokenizer.Save(Path.Combine(runDir, "tokenizer"));
+        var tokenizer = SharedTokenizer(settings, task, runDir);
         var policy = PolicyOf(settings, tokenizer);
 
-        system.ActorOf(WeightsBridge.Props(mediator, learner: null, node.WeightsCounter), BridgeName);
+        system.ActorOf(WeightsBridge.Props(mediator, upstream: null, node.WeightsCounter, stallTimeout: settings.Timeouts.Credit), BridgeName);
         var completion = new TaskCompletionSource<RunResult>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var inputs = new RunSupervisor.Inputs(settings, runDir, task, tokenizer, policy, null, null, null, completion, node.Observe, sources)
-        {
-            LocalGenerators = false,
-        };
-        // The run supervisor, and with it the buffer and the learner (its children), is a cluster singleton on the oldest
-        // learner node; generator nodes find its children by path on that node.
-        system.ActorOf(ClusterSingletonManager.Props(RunSupervisor.Props(inputs), PoisonPill.Instance,
+        RunSupervisor.Inputs Inputs(Learner.ResumePoint? resume, TaskCompletionSource<RunResult> done) =>
+            new(settings, runDir, task, tokenizer, policy, resume,
+                resume is null ? null : LocalRun.LoadReference(runDir, policy, settings.Seed),
+                resume is null ? null : EvalReportFile.Read(Path.Combine(runDir, "eval_warm_start.json")), done, node.Observe, sources)
+            {
+                LocalGenerators = false,
+            };
+        // The run (RunHost -> RunSupervisor -> buffer, learner, prompts, ...) is a cluster singleton on the oldest learner
+        // node; when that node leaves, Handover makes it checkpoint, and the next oldest learner node resumes from it.
+        system.ActorOf(ClusterSingletonManager.Props(RunHost.Props(runDir, Inputs, () => node.WeightsCounter.NewestVersion, completion),
+            RunHost.Handover.Instance,
             ClusterSingletonManagerSettings.Create(system).WithRole(Learner).WithSingletonName(SingletonName)), SupervisorName);
         node.Supervisor = system.ActorOf(ClusterSingletonProxy.Props($"/user/{SupervisorName}",
             ClusterSingletonProxySettings.Create(system).WithRole(Learner).WithSingletonName(SingletonName)), SupervisorName + "-proxy");
         node.Completion = completion.Task;
-        status?.Invoke($"learner node {AkkaCluster.Get(system).SelfAddress}: run supervisor singleton (buffer, learner, prompts, evaluator, metrics) at /user/{SupervisorName}/{SingletonName}");
+        status?.Invoke($"learner node {AkkaCluster.Get(system).SelfAddress}: run singleton (buffer, learner, prompts, evaluator, metrics) at /user/{SupervisorName}/{SingletonName}");
+    }
+
+    /// <summary>The policy tokenizer of the run: loaded when the run folder has one, else trained and saved (atomically, so two learner nodes cannot interleave).</summary>
+    private static PolicyTokenizer SharedTokenizer(PipelineSettings settings, IPipelineTask task, string runDir)
+    {
+        var dir = Path.Combine(runDir, "tokenizer");
+        if (Directory.Exists(dir) && Directory.GetFiles(dir).Length > 0) return PolicyTokenizer.Load(dir);
+        var tokenizer = PolicyTokenizer.Train(task.TokenizerCorpus, settings.Policy.VocabSize, task.TokenizerAlphabet);
+        var tmp = Path.Combine(runDir, $"tokenizer.tmp-{Guid.NewGuid():N}");
+        tokenizer.Save(tmp);
+        try
+        {
+            Directory.Move(tmp, dir);
+            return tokenizer;
+        }
+        catch (IOException)
+        {
+            Directory.Delete(tmp, recursive: true);  // another learner node saved it first: use that one
+            return PolicyTokenizer.Load(dir);
+        }
     }
 
     private static async Task StartGeneratorNodeAsync(ClusterNode node, ActorSystem system, PipelineSettings settings, string runDir,
@@ -141,19 +167,10 @@ public static class ClusterRoles
         cluster.RegisterOnMemberUp(() => up.TrySetResult());
         await up.Task.WaitAsync(Remaining(until)).ConfigureAwait(false);
 
-        Address learnerAddress;
-        while (true)
-        {
-            // The singleton lives on the oldest Up member with the learner role.
-            var member = cluster.State.Members.Where(m => m.Status == Akka.Cluster.MemberStatus.Up && m.HasRole(Learner))
-                .OrderBy(m => m, Akka.Cluster.Member.AgeOrdering).FirstOrDefault();
-            if (member is not null) { learnerAddress = member.Address; break; }
-            if (DateTime.UtcNow > until) throw new TimeoutException("cluster mode: no Up member with the role 'learner' within the deadline");
-            await Task.Delay(100).ConfigureAwait(false);
-        }
-        var buffer = await ResolveAsync(system, learnerAddress, "buffer", until).ConfigureAwait(false);
-        var prompts = await ResolveAsync(system, learnerAddress, "prompts", until).ConfigureAwait(false);
-        var learner = await ResolveAsync(system, learnerAddress, "learner", until).ConfigureAwait(false);
+        // Local stand-ins for the actors on the learner node; they follow the singleton when it moves.
+        var buffer = system.ActorOf(LearnerLink.Props("buffer", SupervisorChild("buffer"), node.BufferLink, announce: true), "buffer-link");
+        var prompts = system.ActorOf(LearnerLink.Props("prompts", SupervisorChild("prompts")), "prompts-link");
+        var upstreamBridge = system.ActorOf(LearnerLink.Props("weights", ["user", BridgeName]), "weights-link");
 
         // The tokenizer is trained once, by the learner node, into the run folder every node shares in this version.
         var tokenizerDir = Path.Combine(runDir, "tokenizer");
@@ -173,11 +190,20 @@ public static class ClusterRoles
         var sources = node.OwnSources(RewardSources.Build(settings, task, BuiltInRewardSources.Registry(), w => status?.Invoke("warning: " + w)));
 
         var s = settings;
-        var link = system.ActorOf(BufferLink.Props(buffer, node.GroupCounter), "buffer-link");
         var maxInFlight = (s.Grpo.MaxStaleness + 2) * s.Grpo.BatchGroups + s.Generation.Generators;
-        var annotator = system.ActorOf(AnnotationStage.Props(sources, link, maxInFlight,
+        var annotator = system.ActorOf(AnnotationStage.Props(sources, buffer, maxInFlight,
             new RewardComposer(sources.Select(x => x.Spec).ToList(), s.Rewards.Aggregation, s.Rewards.TotalNormalizer)), "annotation");
-        if (!learnerHere) system.ActorOf(WeightsBridge.Props(mediator, learner, node.WeightsCounter), BridgeName);
+        // Generators ask the node's bridge for the newest weights: it answers locally, or fetches them in chunks.
+        var bridge = learnerHere
+            ? await system.ActorSelection($"/user/{BridgeName}").ResolveOne(TimeSpan.FromSeconds(5)).ConfigureAwait(false)
+            : system.ActorOf(WeightsBridge.Props(mediator, upstreamBridge, node.WeightsCounter, stallTimeout: s.Timeouts.Credit), BridgeName);
+
+        // Wait (bounded) until the buffer link found the learner node, so a run that starts now finds generators ready.
+        while (node.BufferLink.Attached == 0)
+        {
+            if (DateTime.UtcNow > until) throw new TimeoutException("cluster mode: the learner node's buffer did not answer within the deadline");
+            await Task.Delay(100).ConfigureAwait(false);
+        }
 
         var sampling = new SamplingSettings(s.Generation.Temperature, s.Generation.TopP, s.Generation.MaxTokens, [tokenizer.Eos]);
         for (var i = 0; i < s.Generation.Generators; i++)
@@ -185,9 +211,9 @@ public static class ClusterRoles
             var id = $"generator-{nodeName}-{i}";
             var generatorSettings = new Runtime.Actors.Generator.Settings(s.TorchThreads, id, policy, sampling, s.Generation.GroupSize,
                 s.Seed * 1000L + self.Port.GetValueOrDefault() * 16L + i);
-            node.Generators.Add(system.ActorOf(Runtime.Actors.Generator.Props(generatorSettings, tokenizer, buffer, prompts, annotator, learner), id));
+            node.Generators.Add(system.ActorOf(Runtime.Actors.Generator.Props(generatorSettings, tokenizer, buffer, prompts, annotator, bridge), id));
         }
-        status?.Invoke($"generator node {self}: {s.Generation.Generators} generator(s) and an annotation stage, buffer at {buffer.Path}");
+        status?.Invoke($"generator node {self}: {s.Generation.Generators} generator(s) and an annotation stage; buffer, prompts and weights through links to the learner node");
     }
 
     private static PolicyConfig PolicyOf(PipelineSettings settings, PolicyTokenizer tokenizer)
@@ -197,22 +223,6 @@ public static class ClusterRoles
     {
         var left = until - DateTime.UtcNow;
         return left > TimeSpan.Zero ? left : TimeSpan.FromMilliseconds(1);
-    }
-
-    private static async Task<IActorRef> ResolveAsync(ActorSystem system, Address address, string child, DateTime until)
-    {
-        var path = new RootActorPath(address) / "user" / SupervisorName / SingletonName / child;
-        while (true)
-        {
-            try
-            {
-                return await system.ActorSelection(path).ResolveOne(TimeSpan.FromSeconds(2)).ConfigureAwait(false);
-            }
-            catch (ActorNotFoundException) when (DateTime.UtcNow < until) { }
-            catch (TimeoutException) when (DateTime.UtcNow < until) { }
-            if (DateTime.UtcNow >= until) throw new TimeoutException($"cluster mode: {path} did not answer within the deadline");
-            await Task.Delay(200).ConfigureAwait(false);
-        }
     }
 }
 
@@ -230,8 +240,10 @@ public sealed class ClusterNode : IDisposable
     public IActorRef Supervisor { get; internal set; } = ActorRefs.Nobody;
     /// <summary>The run's result, on the learner node; null elsewhere.</summary>
     public Task<RunResult>? Completion { get; internal set; }
+    /// <summary>This node's link to the buffer: annotated groups it forwarded, (re-)attachments.</summary>
+    public LearnerLink.Counter BufferLink { get; } = new();
     /// <summary>Annotated groups this node sent to the buffer.</summary>
-    public BufferLink.Counter GroupCounter { get; } = new();
+    public long Groups => BufferLink.Groups;
     /// <summary>Weight versions this node's bridge took from, or gave to, the pub-sub topic.</summary>
     public WeightsBridge.Counter WeightsCounter { get; } = new();
     public List<IActorRef> Generators { get; } = [];

@@ -7,78 +7,150 @@ namespace Pipeline.Cluster.Roles;
 
 /// <summary>
 /// Carries <see cref="PolicyWeights"/> between a node's local EventStream (where the Learner publishes and the
-/// Generators subscribe, as in local mode) and the cluster-wide distributed pub-sub topic
-/// <see cref="ClusterRoles.WeightsTopic"/>. One bridge per node, whatever its roles: a version newer than the newest it
-/// has seen goes to the other side; an older or equal one is ignored, which also stops the bridge's own echoes
-/// (it is subscribed to both sides) from looping.
-/// While it has seen no weights yet and knows the learner, it asks the learner for the newest ones every
-/// <c>retry</c>, so a generator node that subscribed after the first publication still starts.
+/// Generators subscribe, as in local mode) and the cluster-wide distributed pub-sub topic <see cref="ClusterRoles.WeightsTopic"/>.
+/// One bridge per node, whatever its roles.
+/// <list type="bullet">
+/// <item>Weights that appear on the local EventStream newer than any seen (the learner on this node published them) are
+/// cut into <see cref="WeightChunk"/>s of <c>chunkBytes</c> (SHA-256 checked, never a frame over
+/// <c>maximum-frame-size</c>) and each chunk is published to the topic.</item>
+/// <item>Chunks from the topic are put back together by a <see cref="WeightAssembler"/>; a complete, checksum-verified
+/// snapshot newer than any seen goes to the local EventStream. A transfer that stalls past <c>stallTimeout</c> or fails its
+/// checksum is abandoned and the newest weights are asked for again.</item>
+/// <item><see cref="RequestLatestWeights"/> from a local actor (a generator that started late) is answered with the newest
+/// weights this node holds (no serialization); from another node's bridge, with the newest weights in chunks sent to it.
+/// While it holds no weights and knows an <c>upstream</c> (the learner node's bridge, through a <see cref="LearnerLink"/>),
+/// it asks upstream every <c>retry</c>.</item>
+/// </list>
+/// An older or equal version is ignored, which also stops the bridge's own echoes (it hears its own publications).
 /// </summary>
 public sealed class WeightsBridge : ReceiveActor, IWithTimers
 {
     private sealed class AskLatest { public static readonly AskLatest Instance = new(); }
+    private sealed class Expire { public static readonly Expire Instance = new(); }
 
-    /// <summary>What a node's bridge carried: versions that came in over the topic, and versions it published to it.</summary>
+    /// <summary>What a node's bridge carried: versions that came in over the topic, versions it published, failed transfers.</summary>
     public sealed class Counter
     {
-        private long _fromTopic, _toTopic, _newest = -1;
+        private long _fromTopic, _toTopic, _newest = -1, _failed, _chunksIn;
         public long FromTopic => Interlocked.Read(ref _fromTopic);
         public long ToTopic => Interlocked.Read(ref _toTopic);
         public long NewestVersion => Interlocked.Read(ref _newest);
+        public long FailedTransfers => Interlocked.Read(ref _failed);
+        public long ChunksReceived => Interlocked.Read(ref _chunksIn);
         internal void Seen(long version, bool fromTopic)
         {
             Interlocked.Exchange(ref _newest, version);
             if (fromTopic) Interlocked.Increment(ref _fromTopic); else Interlocked.Increment(ref _toTopic);
         }
+        internal void Failed() => Interlocked.Increment(ref _failed);
+        internal void Chunk() => Interlocked.Increment(ref _chunksIn);
     }
 
     private readonly IActorRef _mediator;
-    private readonly IActorRef? _learner;
+    private readonly IActorRef? _upstream;
     private readonly TimeSpan _retry;
+    private readonly int _chunkBytes;
     private readonly Counter _counter;
+    private readonly WeightAssembler _assembler;
     private readonly ILoggingAdapter _log = Context.GetLogger();
+    private PolicyWeights? _latest;
     private long _newest = -1;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public WeightsBridge(IActorRef mediator, IActorRef? learner, TimeSpan retry, Counter counter)
+    public WeightsBridge(IActorRef mediator, IActorRef? upstream, Counter counter, TimeSpan retry, TimeSpan stallTimeout, int chunkBytes)
     {
         _counter = counter;
         _mediator = mediator;
-        _learner = learner;
+        _upstream = upstream;
         _retry = retry;
-        Receive<PolicyWeights>(Handle);
+        _chunkBytes = chunkBytes;
+        _assembler = new WeightAssembler(stallTimeout);
+        Receive<PolicyWeights>(FromEventStream);
+        Receive<WeightChunk>(FromTopic);
+        Receive<RequestLatestWeights>(_ => AnswerLatest());
         Receive<SubscribeAck>(_ => _log.Debug("weights bridge subscribed to '{0}'", ClusterRoles.WeightsTopic));
         Receive<AskLatest>(_ =>
         {
             if (_newest >= 0) { Timers.Cancel("ask"); return; }
-            _learner?.Tell(RequestLatestWeights.Instance);
+            _upstream?.Tell(RequestLatestWeights.Instance);
+        });
+        Receive<Expire>(_ =>
+        {
+            foreach (var failure in _assembler.Expire(DateTimeOffset.UtcNow)) Abandoned(failure.TransferId, failure.Version, failure.Reason);
         });
     }
 
-    public static Props Props(IActorRef mediator, IActorRef? learner, Counter? counter = null, TimeSpan? retry = null)
-        => Akka.Actor.Props.Create(() => new WeightsBridge(mediator, learner, retry ?? TimeSpan.FromSeconds(1), counter ?? new Counter()));
+    /// <param name="upstream">Where to ask for the newest weights (the learner node's bridge); null on the learner node.</param>
+    public static Props Props(IActorRef mediator, IActorRef? upstream, Counter? counter = null, TimeSpan? retry = null,
+        TimeSpan? stallTimeout = null, int chunkBytes = WeightChunking.DefaultChunkBytes)
+        => Akka.Actor.Props.Create(() => new WeightsBridge(mediator, upstream, counter ?? new Counter(), retry ?? TimeSpan.FromSeconds(1),
+            stallTimeout ?? TimeSpan.FromSeconds(10), chunkBytes));
 
     protected override void PreStart()
     {
         Context.System.EventStream.Subscribe(Self, typeof(PolicyWeights));
         _mediator.Tell(new Subscribe(ClusterRoles.WeightsTopic, Self));
-        if (_learner is not null) Timers.StartPeriodicTimer("ask", AskLatest.Instance, _retry);
+        if (_upstream is not null) Timers.StartPeriodicTimer("ask", AskLatest.Instance, _retry);
+        Timers.StartPeriodicTimer("expire", Expire.Instance, TimeSpan.FromSeconds(1));
     }
 
     protected override void PostStop() => Context.System.EventStream.Unsubscribe(Self);
 
-    private void Handle(PolicyWeights weights)
+    /// <summary>The local learner published (or this bridge's own echo, which is not newer).</summary>
+    private void FromEventStream(PolicyWeights weights)
     {
         if (weights.Version <= _newest) return;
+        Keep(weights, fromTopic: false);
+        foreach (var chunk in WeightChunking.Split(weights.Snapshot, _chunkBytes))
+            _mediator.Tell(new Publish(ClusterRoles.WeightsTopic, chunk));
+    }
+
+    private void FromTopic(WeightChunk chunk)
+    {
+        if (chunk.Version <= _newest) return;  // our own publication coming back, or a version we already hold
+        _counter.Chunk();
+        var result = _assembler.Add(chunk, DateTimeOffset.UtcNow);
+        switch (result.Outcome)
+        {
+            case WeightChunkOutcome.Completed when result.Snapshot is { } snapshot && snapshot.Version > _newest:
+                var weights = new PolicyWeights(snapshot);
+                Keep(weights, fromTopic: true);
+                Context.System.EventStream.Publish(weights);
+                break;
+            case WeightChunkOutcome.Failed:
+                Abandoned(result.TransferId, result.Version, result.Reason ?? "failed");
+                break;
+            case WeightChunkOutcome.Rejected:
+                _log.Debug("weight chunk rejected: {0}", result.Reason);
+                break;
+        }
+    }
+
+    private void Abandoned(string transfer, long version, string reason)
+    {
+        _counter.Failed();
+        _log.Warning("weights v{0} (transfer {1}) abandoned: {2}; asking for the newest weights again", version, transfer, reason);
+        _upstream?.Tell(RequestLatestWeights.Instance);
+    }
+
+    private void AnswerLatest()
+    {
+        if (Sender.Path.Address.HasLocalScope)
+        {
+            if (_latest is not null) Sender.Tell(_latest);
+            else _upstream?.Tell(RequestLatestWeights.Instance);
+            return;
+        }
+        // Another node's bridge: the newest weights in chunks, straight to it.
+        if (_latest is null) return;
+        foreach (var chunk in WeightChunking.Split(_latest.Snapshot, _chunkBytes)) Sender.Tell(chunk);
+    }
+
+    private void Keep(PolicyWeights weights, bool fromTopic)
+    {
         _newest = weights.Version;
-        // A copy from the topic comes from another node's bridge (the mediator keeps the publisher as sender).
-        var fromTopic = !Sender.Equals(Self) && Sender.Path.Name == ClusterRoles.BridgeName && Sender.Path.Address != Self.Path.Address
-            && Sender.Path.Address.HasGlobalScope;
+        _latest = weights;
         _counter.Seen(weights.Version, fromTopic);
-        // The local EventStream gets it (generators on this node) and so does the topic (every other node). Whichever
-        // side it came from, the copy that comes back is not newer and stops here.
-        Context.System.EventStream.Publish(weights);
-        _mediator.Tell(new Publish(ClusterRoles.WeightsTopic, weights));
     }
 }

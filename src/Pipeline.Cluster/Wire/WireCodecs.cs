@@ -42,7 +42,8 @@ internal static class WireCodecs
         Add<CreditReleased>("crl1", (w, m) => { w.Write(m.CreditId); w.Write(m.Reason); }, r => new CreditReleased(r.ReadInt64(), r.ReadString()));
 
         // ---- prompts ----
-        Add<RequestPrompt>("rqp1", (w, m) => w.Write(m.RequesterId), r => new RequestPrompt(r.ReadString()));
+        Add<RequestPrompt>("rqp2", (w, m) => { w.Write(m.RequesterId); w.Write(m.CreditId); }, r => new RequestPrompt(r.ReadString(), r.ReadInt64()));
+        Add<PromptSettled>("pst1", (w, m) => { w.Write(m.CreditId); w.Write(m.Lost); }, r => new PromptSettled(r.ReadInt64(), r.ReadBoolean()));
         Add<PromptAssigned>("pa1", (w, m) => { WritePrompt(w, m.Prompt); w.Write(m.Cursor); }, r => new PromptAssigned(ReadPrompt(r), r.ReadInt64()));
 
         // ---- rollouts and rewards ----

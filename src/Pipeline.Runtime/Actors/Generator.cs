@@ -54,6 +54,7 @@ public sealed class Generator : ReceiveActor
         _model = new PolicyModel(_settings.Policy, _settings.Seed);
         _sampler = new PolicySampler(_model, _settings.Seed);
         Context.System.EventStream.Subscribe(Self, typeof(PolicyWeights));
+        Context.System.EventStream.Subscribe(Self, typeof(UpstreamChanged));
         _learner.Tell(RequestLatestWeights.Instance);
     }
 
@@ -72,6 +73,7 @@ public sealed class Generator : ReceiveActor
             Become(Running);
             _buffer.Tell(new RequestCredit(_settings.Id));
         });
+        Receive<UpstreamChanged>(_ => _learner.Tell(RequestLatestWeights.Instance));
     }
 
     private void Running()
@@ -79,10 +81,24 @@ public sealed class Generator : ReceiveActor
         Receive<PolicyWeights>(Apply);
         Receive<Credit>(credit =>
         {
+            if (_credit is not null)
+            {
+                // One credit at a time: a second grant (a request repeated after the buffer moved) is handed back.
+                _buffer.Tell(new CreditReleased(credit.CreditId, $"generator {_settings.Id} already holds a credit"));
+                return;
+            }
             _credit = credit;
-            _prompts.Tell(new RequestPrompt(_settings.Id));
+            _prompts.Tell(new RequestPrompt(_settings.Id, credit.CreditId));
         });
         Receive<PromptAssigned>(HandlePrompt);
+        Receive<UpstreamChanged>(changed =>
+        {
+            // The buffer (and prompts) this generator talked to were replaced: a credit of the old buffer means nothing to
+            // the new one, and a request sent to the old one will never be answered. Start over with the new ones.
+            _log.Info("Generator {0}: {1} changed; asking the new one for a credit", _settings.Id, changed.Name);
+            _credit = null;
+            _buffer.Tell(new RequestCredit(_settings.Id));
+        });
     }
 
     private void Apply(PolicyWeights weights)
@@ -94,7 +110,11 @@ public sealed class Generator : ReceiveActor
 
     private void HandlePrompt(PromptAssigned assigned)
     {
-        var credit = _credit ?? throw new InvalidOperationException("prompt without a credit");
+        if (_credit is not { } credit)
+        {
+            _log.Warning("Generator {0}: prompt {1} arrived without a credit (the buffer moved); ignored", _settings.Id, assigned.Prompt.Id);
+            return;
+        }
         _credit = null;
         try
         {

@@ -33,7 +33,14 @@ public sealed class Learner : ReceiveActor, IWithTimers
     }
 
     /// <summary>Where a resumed run starts: the checkpoint it loads and what it says.</summary>
-    public sealed record ResumePoint(string CheckpointDir, string Stage, long Step, long PolicyVersion, long DataCursor);
+    public sealed record ResumePoint(string CheckpointDir, string Stage, long Step, long PolicyVersion, long DataCursor)
+    {
+        /// <summary>
+        /// The lowest policy version the resumed learner may publish. Cluster mode sets it above every version the old
+        /// learner published after its last checkpoint, so that after a hand-over the version never goes backwards.
+        /// </summary>
+        public long VersionFloor { get; init; }
+    }
 
     public sealed record StartWarmStart;
     public sealed record StartGrpo(WeightSnapshot Reference);
@@ -237,13 +244,14 @@ public sealed class Learner : ReceiveActor, IWithTimers
         {
             var meta = CheckpointStore.Load(r.CheckpointDir, _policy, _grpo.Optimizer);
             _step = meta.Step;
-            _version = meta.PolicyVersion;
+            _version = Math.Max(meta.PolicyVersion, r.VersionFloor);
             _dataCursor = meta.DataCursor;
             _log.Info("Resumed GRPO at step {0}, policy version {1}", _step, _version);
         }
-        else if (_s.Resume is { Stage: CheckpointStages.WarmStartDone })
+        else if (_s.Resume is { Stage: CheckpointStages.WarmStartDone } w)
         {
             WeightTransfer.Import(_policy, start.Reference);
+            _version = w.VersionFloor;
         }
 
         Become(Training);

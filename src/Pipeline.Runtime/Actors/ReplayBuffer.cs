@@ -10,12 +10,25 @@ namespace Pipeline.Runtime.Actors;
 /// Holds annotated groups for the learner and grants generation credits (AReaL's staleness-bounded admission).
 /// Bounded twice: admission keeps at most (eta + v + 1) * B groups alive, and <c>capacity</c> is a hard cap.
 /// Groups older than eta versions at serving time are dropped and counted, never trained on.
+/// A group whose id was already accepted is dropped as a duplicate (rollout ids are the group id plus an index), so a
+/// group delivered twice is never trained twice. Every credit ends in exactly one way (a group accepted, released with a
+/// reason, expired, or its generator died), every prompt of a lost credit is reported to the prompt source to be
+/// re-issued once, and the whole ledger (<see cref="BufferLedger"/>) is written to <c>accounting.json</c> when the
+/// buffer stops, when a <c>LedgerPath</c> is set.
 /// </summary>
 public sealed class ReplayBuffer : ReceiveActor, IWithTimers
 {
-    public sealed record Settings(int BatchGroups, int MaxStaleness, int Capacity, long StartVersion, TimeSpan CreditTimeout);
+    public sealed record Settings(int BatchGroups, int MaxStaleness, int Capacity, long StartVersion, TimeSpan CreditTimeout)
+    {
+        /// <summary>Where the ledger is written when the buffer stops (null: not written).</summary>
+        public string? LedgerPath { get; init; }
+    }
+
+    /// <summary>Asks the buffer for its <see cref="BufferLedger"/> (answered to the sender).</summary>
+    public sealed class GetLedger { public static readonly GetLedger Instance = new(); }
 
     private sealed record Outstanding(IActorRef Generator, DateTime Deadline);
+    private const int RememberedGroups = 1 << 16;
     private sealed class ExpireCredits { public static readonly ExpireCredits Instance = new(); }
 
     private readonly Settings _settings;
@@ -27,12 +40,18 @@ public sealed class ReplayBuffer : ReceiveActor, IWithTimers
     private (IActorRef Learner, RequestBatch Request)? _pendingBatch;
     private long _nextCreditId = 1;
     private long _droppedStale, _droppedLate, _expired, _released;
+    private long _granted, _duplicates, _served, _rolloutsAccepted, _rolloutsServed, _rolloutsStale, _rolloutsLate, _rolloutsDuplicate;
+    private readonly Dictionary<string, long> _releasedBy = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _acceptedIds = new(StringComparer.Ordinal);
+    private readonly Queue<string> _acceptedOrder = new();
+    private readonly IActorRef _prompts;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public ReplayBuffer(Settings settings)
+    public ReplayBuffer(Settings settings, IActorRef? prompts = null)
     {
         _settings = settings;
+        _prompts = prompts ?? ActorRefs.Nobody;
         _admission = new AdmissionController(settings.BatchGroups, settings.MaxStaleness, settings.StartVersion);
         Receive<RequestCredit>(HandleRequestCredit);
         Receive<AnnotatedGroup>(HandleGroup);
@@ -41,12 +60,42 @@ public sealed class ReplayBuffer : ReceiveActor, IWithTimers
         Receive<PolicyVersionAdvanced>(HandleVersion);
         Receive<ExpireCredits>(_ => HandleExpire());
         Receive<Terminated>(HandleTerminated);
+        Receive<GetLedger>(_ => Sender.Tell(Ledger()));
     }
 
-    public static Props Props(Settings settings) => Akka.Actor.Props.Create(() => new ReplayBuffer(settings));
+    /// <param name="prompts">The prompt source, told how each credit ended (<see cref="PromptSettled"/>); null: nobody.</param>
+    public static Props Props(Settings settings, IActorRef? prompts = null) => Akka.Actor.Props.Create(() => new ReplayBuffer(settings, prompts));
 
     protected override void PreStart()
         => Timers.StartPeriodicTimer("expire", ExpireCredits.Instance, TimeSpan.FromSeconds(1));
+
+    protected override void PostStop()
+    {
+        if (_settings.LedgerPath is not { } path) return;
+        try
+        {
+            BufferLedger.Write(path, Ledger());
+        }
+        catch (IOException e)
+        {
+            _log.Error(e, "Could not write the run's ledger to {0}", path);
+        }
+    }
+
+    public BufferLedger Ledger() => new(_granted, _admission.Accepted, _rolloutsAccepted, _served, _rolloutsServed,
+        _droppedStale, _rolloutsStale, _droppedLate, _rolloutsLate, _duplicates, _rolloutsDuplicate, _expired, _released,
+        new SortedDictionary<string, long>(_releasedBy, StringComparer.Ordinal), _credits.Count, _groups.Count,
+        _groups.Sum(g => (long)g.Group.Rollouts.Length));
+
+    private void Settled(long creditId, bool lost) => _prompts.Tell(new PromptSettled(creditId, lost));
+
+    private void CountRelease(string reason)
+    {
+        _released++;
+        var colon = reason.IndexOf(':');
+        var kind = colon > 0 ? reason[..colon] : reason;
+        _releasedBy[kind] = _releasedBy.GetValueOrDefault(kind) + 1;
+    }
 
     private void HandleRequestCredit(RequestCredit msg)
     {
@@ -60,6 +109,7 @@ public sealed class ReplayBuffer : ReceiveActor, IWithTimers
         if (_groups.Count + _admission.Running >= _settings.Capacity) return false;
         if (!_admission.TryGrant()) return false;
         var id = _nextCreditId++;
+        _granted++;
         _credits[id] = new Outstanding(generator, DateTime.UtcNow + _settings.CreditTimeout);
         generator.Tell(new Credit(id, _admission.Version));
         return true;
@@ -77,15 +127,29 @@ public sealed class ReplayBuffer : ReceiveActor, IWithTimers
 
     private void HandleGroup(AnnotatedGroup group)
     {
+        var rollouts = group.Group.Rollouts.Length;
+        if (_acceptedIds.Contains(group.Group.GroupId))
+        {
+            _duplicates++;
+            _rolloutsDuplicate += rollouts;
+            _log.Warning("Dropped group {0}: a duplicate of one already accepted", group.Group.GroupId);
+            return;
+        }
         if (!_credits.Remove(group.CreditId))
         {
             // Its credit expired or its generator was declared dead: the slot was already reopened.
             _droppedLate++;
+            _rolloutsLate += rollouts;
             _log.Warning("Dropped group {0}: credit {1} is no longer outstanding", group.Group.GroupId, group.CreditId);
             return;
         }
+        _acceptedIds.Add(group.Group.GroupId);
+        _acceptedOrder.Enqueue(group.Group.GroupId);
+        if (_acceptedOrder.Count > RememberedGroups) _acceptedIds.Remove(_acceptedOrder.Dequeue());
         _admission.OnAccepted();
+        _rolloutsAccepted += rollouts;
         _groups.Enqueue(group);
+        Settled(group.CreditId, lost: false);
         TryServe();
     }
 
@@ -93,7 +157,8 @@ public sealed class ReplayBuffer : ReceiveActor, IWithTimers
     {
         if (!_credits.Remove(msg.CreditId)) return;
         _admission.OnReleased();
-        _released++;
+        CountRelease(msg.Reason);
+        Settled(msg.CreditId, lost: true);
         _log.Warning("Credit {0} released: {1}", msg.CreditId, msg.Reason);
         GrantWaiting();
     }
@@ -117,6 +182,7 @@ public sealed class ReplayBuffer : ReceiveActor, IWithTimers
         var fresh = _groups.Where(g => learnerVersion - g.Group.PolicyVersion <= _settings.MaxStaleness).ToList();
         var dropped = kept - fresh.Count;
         if (dropped == 0) return;
+        _rolloutsStale += _groups.Sum(g => (long)g.Group.Rollouts.Length) - fresh.Sum(g => (long)g.Group.Rollouts.Length);
         _groups.Clear();
         foreach (var g in fresh) _groups.Enqueue(g);
         for (var i = 0; i < dropped; i++) _admission.OnDiscardedAfterAcceptance();
@@ -131,6 +197,8 @@ public sealed class ReplayBuffer : ReceiveActor, IWithTimers
         if (_groups.Count < pending.Request.Groups) { GrantWaiting(); return; }
         var batch = ImmutableArray.CreateBuilder<AnnotatedGroup>(pending.Request.Groups);
         for (var i = 0; i < pending.Request.Groups; i++) batch.Add(_groups.Dequeue());
+        _served += batch.Count;
+        _rolloutsServed += batch.Sum(g => (long)g.Group.Rollouts.Length);
         _pendingBatch = null;
         pending.Learner.Tell(new TrainingBatch(pending.Request.RequestId, batch.MoveToImmutable(), Stats()));
         GrantWaiting();
@@ -147,6 +215,7 @@ public sealed class ReplayBuffer : ReceiveActor, IWithTimers
             _credits.Remove(id);
             _admission.OnReleased();
             _expired++;
+            Settled(id, lost: true);
             _log.Warning("Credit {0} of {1} expired without a group", id, o.Generator.Path.Name);
         }
         GrantWaiting();
@@ -158,11 +227,51 @@ public sealed class ReplayBuffer : ReceiveActor, IWithTimers
         {
             _credits.Remove(id);
             _admission.OnReleased();
-            _released++;
+            CountRelease(t.AddressTerminated ? "generator's node lost" : "generator stopped");
+            Settled(id, lost: true);
+            _log.Warning("Credit {0} released: its generator {1} {2}", id, t.ActorRef.Path,
+                t.AddressTerminated ? "is on a node that left or was downed" : "stopped");
         }
         var rest = _waitingGenerators.Where(g => !g.Equals(t.ActorRef)).ToList();
         _waitingGenerators.Clear();
         foreach (var g in rest) _waitingGenerators.Enqueue(g);
         GrantWaiting();
     }
+}
+
+/// <summary>
+/// The replay buffer's books for one run (or one buffer incarnation). Credits: every granted credit ends exactly once,
+/// <c>CreditsGranted = GroupsAccepted + CreditsReleased + CreditsExpired + CreditsOutstanding</c>. Groups: every accepted
+/// group is served to the learner, dropped as stale, or still in the buffer,
+/// <c>GroupsAccepted = GroupsServed + GroupsDroppedStale + GroupsInBuffer</c> (the same for rollouts). Groups that arrived
+/// after their credit ended (late) or twice (duplicate) are counted apart and never trained.
+/// </summary>
+public sealed record BufferLedger(
+    long CreditsGranted, long GroupsAccepted, long RolloutsAccepted, long GroupsServed, long RolloutsServed,
+    long GroupsDroppedStale, long RolloutsDroppedStale, long GroupsDroppedLate, long RolloutsDroppedLate,
+    long GroupsDroppedDuplicate, long RolloutsDroppedDuplicate, long CreditsExpired, long CreditsReleased,
+    IReadOnlyDictionary<string, long> CreditsReleasedBy, long CreditsOutstanding, long GroupsInBuffer, long RolloutsInBuffer)
+{
+    /// <summary>Both identities hold.</summary>
+    public bool Balanced =>
+        CreditsGranted == GroupsAccepted + CreditsReleased + CreditsExpired + CreditsOutstanding
+        && GroupsAccepted == GroupsServed + GroupsDroppedStale + GroupsInBuffer
+        && RolloutsAccepted == RolloutsServed + RolloutsDroppedStale + RolloutsInBuffer;
+
+    private static readonly System.Text.Json.JsonSerializerOptions Json = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower,
+    };
+
+    public static void Write(string path, BufferLedger ledger)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        var tmp = path + ".tmp";
+        File.WriteAllText(tmp, System.Text.Json.JsonSerializer.Serialize(ledger, Json));
+        File.Move(tmp, path, overwrite: true);
+    }
+
+    public static BufferLedger? Read(string path)
+        => File.Exists(path) ? System.Text.Json.JsonSerializer.Deserialize<BufferLedger>(File.ReadAllText(path), Json) : null;
 }

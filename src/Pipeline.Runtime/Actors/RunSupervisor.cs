@@ -49,6 +49,9 @@ public sealed class RunSupervisor : ReceiveActor
         public bool LocalGenerators { get; init; } = true;
     }
 
+    /// <summary>The replay buffer's ledger, written into the run folder when the run stops (<see cref="BufferLedger"/>).</summary>
+    public const string AccountingFile = "accounting.json";
+
     private readonly Inputs _in;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly HashSet<IActorRef> _generators = [];
@@ -99,10 +102,10 @@ public sealed class RunSupervisor : ReceiveActor
         _metrics = Watch(MetricsRecorder.Props(_in.RunDir, s.Metrics.TensorBoard, s.Metrics.Plots, _in.Observer), "metrics");
         _evaluator = Watch(Evaluator.Props(new Evaluator.Settings(s.TorchThreads, _in.Policy, s.Generation.MaxTokens, s.Eval.Limit, s.Seed),
             _in.Tokenizer, _in.Task, _metrics), "evaluator");
-        var startVersion = _in.Resume is { Stage: CheckpointStages.Grpo } r ? r.PolicyVersion : 0;
-        _buffer = Watch(ReplayBuffer.Props(new ReplayBuffer.Settings(s.Grpo.BatchGroups, s.Grpo.MaxStaleness, s.Buffer.Capacity,
-            startVersion, s.Timeouts.Credit)), "buffer");
+        var startVersion = _in.Resume is { Stage: CheckpointStages.Grpo } r ? Math.Max(r.PolicyVersion, r.VersionFloor) : _in.Resume?.VersionFloor ?? 0;
         _prompts = Watch(PromptSource.Props(_in.Task.RlPrompts, s.Seed, _in.Resume?.DataCursor ?? 0), "prompts");
+        _buffer = Watch(ReplayBuffer.Props(new ReplayBuffer.Settings(s.Grpo.BatchGroups, s.Grpo.MaxStaleness, s.Buffer.Capacity,
+            startVersion, s.Timeouts.Credit) { LedgerPath = Path.Combine(_in.RunDir, AccountingFile) }, _prompts), "buffer");
         var maxInFlight = (s.Grpo.MaxStaleness + 2) * s.Grpo.BatchGroups + s.Generation.Generators;
         IActorRef? labeller = null;
         if (_in.Oni is { } oni)

@@ -81,13 +81,7 @@ public static class LocalRun
         {
             resumePoint = FindResumePoint(runDir)
                 ?? throw new ConfigException($"--resume: {runDir} holds no checkpoint yet (checkpoints/, reference/ or warm-start/)");
-            var referenceCheckpoint = CheckpointStore.FindLatest(CheckpointStages.Root(runDir, CheckpointStages.WarmStartDone));
-            if (referenceCheckpoint is { } rc)
-            {
-                using var model = new PolicyModel(policy, settings.Seed);
-                CheckpointStore.Load(rc.Dir, model, null);
-                reference = WeightTransfer.Export(model, 0);
-            }
+            reference = LoadReference(runDir, policy, settings.Seed);
             status?.Invoke($"resuming from {resumePoint.CheckpointDir}: stage {resumePoint.Stage}, step {resumePoint.Step}, policy version {resumePoint.PolicyVersion}");
         }
 
@@ -109,6 +103,15 @@ public static class LocalRun
             if (!system.WhenTerminated.IsCompleted)
                 await system.Terminate().WaitAsync(settings.Timeouts.Shutdown).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>The frozen KL reference (the finished warm-start) of a run, or null when the warm-start has not finished.</summary>
+    public static WeightSnapshot? LoadReference(string runDir, PolicyConfig policy, int seed)
+    {
+        if (CheckpointStore.FindLatest(CheckpointStages.Root(runDir, CheckpointStages.WarmStartDone)) is not { } rc) return null;
+        using var model = new PolicyModel(policy, seed);
+        CheckpointStore.Load(rc.Dir, model, null);
+        return WeightTransfer.Export(model, 0);
     }
 
     /// <summary>Newest GRPO checkpoint, else the finished warm-start, else a warm-start checkpoint.</summary>

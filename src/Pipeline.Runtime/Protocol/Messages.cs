@@ -13,8 +13,20 @@ public sealed record Credit(long CreditId, long LearnerVersion) : IPipelineMessa
 /// <summary>A granted group will not arrive (generation failed, annotation overloaded); its slot reopens.</summary>
 public sealed record CreditReleased(long CreditId, string Reason) : IPipelineMessage;
 
+/// <summary>
+/// Published on a node's local EventStream (never sent between nodes) when the buffer/prompt/learner actors a node talks to
+/// were replaced (cluster mode: the run singleton moved). Generators drop any credit of the old buffer and ask again.
+/// </summary>
+public sealed record UpstreamChanged(string Name);
+
 // ---- prompts ----
-public sealed record RequestPrompt(string RequesterId) : IPipelineMessage;
+/// <summary>A generator holding credit <paramref name="CreditId"/> asks for its prompt (0: no credit, e.g. a test probe).</summary>
+public sealed record RequestPrompt(string RequesterId, long CreditId = 0) : IPipelineMessage;
+/// <summary>
+/// The buffer tells the prompt source how a credit ended: with an accepted group, or <paramref name="Lost"/> (released,
+/// expired, its generator died). A lost credit's prompt is re-issued once to the next generator that asks.
+/// </summary>
+public sealed record PromptSettled(long CreditId, bool Lost) : IPipelineMessage;
 public sealed record PromptAssigned(Prompt Prompt, long Cursor) : IPipelineMessage;
 
 // ---- rollouts and rewards ----

@@ -1,0 +1,123 @@
+using Akka.Actor;
+using Akka.Event;
+using Pipeline.Runtime.Protocol;
+using AkkaCluster = Akka.Cluster.Cluster;
+
+namespace Pipeline.Cluster.Roles;
+
+/// <summary>
+/// A generator node's local stand-in for one actor on the learner node (the replay buffer, the prompt source, the
+/// learner, the learner node's weights bridge). It forwards every message with its sender kept, so replies go straight
+/// back to the asker. It finds its target on the oldest Up member with the role <c>learner</c> (where the run singleton
+/// lives) with <see cref="Identify"/>, watches it, and when the target dies (the singleton moved, the node was downed) it
+/// looks again every <c>retry</c>; meanwhile messages wait in a bounded queue (oldest dropped and counted when full).
+/// When it re-attaches to a new target and <c>announce</c> is set it publishes <see cref="UpstreamChanged"/> on the
+/// node's EventStream, so generators ask the new buffer for credits instead of waiting on the old one.
+/// </summary>
+public sealed class LearnerLink : ReceiveActor, IWithTimers
+{
+    /// <summary>What a link carried: annotated groups forwarded, messages dropped while detached, re-attachments.</summary>
+    public sealed class Counter
+    {
+        private long _groups, _dropped, _attached;
+        public long Groups => Interlocked.Read(ref _groups);
+        public long Dropped => Interlocked.Read(ref _dropped);
+        public long Attached => Interlocked.Read(ref _attached);
+        internal void Group() => Interlocked.Increment(ref _groups);
+        internal void Drop() => Interlocked.Increment(ref _dropped);
+        internal void Attach() => Interlocked.Increment(ref _attached);
+    }
+
+    private sealed class Resolve { public static readonly Resolve Instance = new(); }
+
+    private readonly string _name;
+    private readonly string[] _path;
+    private readonly Counter _counter;
+    private readonly int _capacity;
+    private readonly TimeSpan _retry;
+    private readonly bool _announce;
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly Queue<(object Message, IActorRef Sender)> _pending = new();
+    private IActorRef? _target;
+    private long _identifyId;
+    private bool _everAttached;
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public LearnerLink(string name, string[] path, Counter counter, int capacity, TimeSpan retry, bool announce)
+    {
+        _name = name;
+        _path = path;
+        _counter = counter;
+        _capacity = capacity;
+        _retry = retry;
+        _announce = announce;
+        Receive<Resolve>(_ => Identify());
+        Receive<ActorIdentity>(Attach);
+        Receive<Terminated>(t =>
+        {
+            if (!t.ActorRef.Equals(_target)) return;
+            _log.Warning("{0} at {1} is gone ({2}); looking for its successor", _name, t.ActorRef.Path,
+                t.AddressTerminated ? "its node left or was downed" : "it stopped");
+            _target = null;
+            StartResolving();
+        });
+        ReceiveAny(Forward);
+    }
+
+    /// <param name="name">What the target is, for logs ("buffer").</param>
+    /// <param name="path">Path elements of the target under the learner node's root, e.g. ["user", "run", "host", "supervisor", "buffer"].</param>
+    public static Props Props(string name, string[] path, Counter? counter = null, int capacity = 1024, TimeSpan? retry = null, bool announce = false)
+        => Akka.Actor.Props.Create(() => new LearnerLink(name, path, counter ?? new Counter(), capacity, retry ?? TimeSpan.FromMilliseconds(500), announce));
+
+    protected override void PreStart() => StartResolving();
+
+    private void StartResolving()
+    {
+        Self.Tell(Resolve.Instance);
+        Timers.StartPeriodicTimer("resolve", Resolve.Instance, _retry);
+    }
+
+    private void Identify()
+    {
+        if (_target is not null) { Timers.Cancel("resolve"); return; }
+        var cluster = AkkaCluster.Get(Context.System);
+        var state = cluster.State;
+        var learner = state.Members
+            .Where(m => m.Status == Akka.Cluster.MemberStatus.Up && m.HasRole(ClusterRoles.Learner) && !state.Unreachable.Contains(m))
+            .OrderBy(m => m, Akka.Cluster.Member.AgeOrdering).FirstOrDefault();
+        if (learner is null) return;
+        var path = _path.Aggregate((ActorPath)new RootActorPath(learner.Address), (p, e) => p / e);
+        Context.ActorSelection(path).Tell(new Identify(++_identifyId));
+    }
+
+    private void Attach(ActorIdentity identity)
+    {
+        if (_target is not null || identity.Subject is not { } subject || !Equals(identity.MessageId, _identifyId)) return;
+        _target = subject;
+        Context.Watch(subject);
+        Timers.Cancel("resolve");
+        _counter.Attach();
+        _log.Info("{0}: attached to {1} ({2} messages waiting)", _name, subject.Path, _pending.Count);
+        if (_everAttached && _announce) Context.System.EventStream.Publish(new UpstreamChanged(_name));
+        _everAttached = true;
+        while (_pending.TryDequeue(out var p)) subject.Tell(p.Message, p.Sender);
+    }
+
+    private void Forward(object message)
+    {
+        if (message is AnnotatedGroup) _counter.Group();
+        if (_target is { } target)
+        {
+            target.Forward(message);
+            return;
+        }
+        if (_pending.Count >= _capacity)
+        {
+            var (dropped, _) = _pending.Dequeue();
+            _counter.Drop();
+            _log.Warning("{0} unreachable and {1} messages waiting: dropped the oldest ({2})", _name, _capacity, dropped.GetType().Name);
+        }
+        _pending.Enqueue((message, Sender));
+    }
+}
