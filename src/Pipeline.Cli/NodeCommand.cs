@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Akka.Actor;
 using Pipeline.Cluster.Roles;
+using Pipeline.Cluster.Security;
 using Pipeline.Core.Configuration;
 using Pipeline.Runtime.Actors;
 using AkkaCluster = Akka.Cluster.Cluster;
@@ -70,11 +71,12 @@ internal static class NodeCommand
         var runDir = parse.GetValue(Run)!.FullName;
         var host = parse.GetValue(Host)!;
         var port = parse.GetValue(Port) ?? settings.Hocon.GetInt("akka.remote.dot-netty.tcp.port", 4053);
-        var seeds = (parse.GetValue(Seeds) ?? []).Select(ParseSeed).ToList();
+        var tls = TlsSettings.From(settings.Hocon);
+        var seeds = (parse.GetValue(Seeds) ?? []).Select(s => ParseSeed(s, RemotingTls.Protocol(tls))).ToList();
         var isLearner = roles.Contains(ClusterRoles.Learner);
         ClusterRoles.Validate(roles, settings);
 
-        var system = ActorSystem.Create("pipeline", ClusterRoles.NodeConfig(settings, host, port, roles));
+        var system = RemotingTls.CreateSystem("pipeline", ClusterRoles.NodeConfig(settings, host, port, roles), tls);
         ClusterNode? node = null;
         try
         {
@@ -132,11 +134,11 @@ internal static class NodeCommand
         }
     }
 
-    private static Address ParseSeed(string seed)
+    private static Address ParseSeed(string seed, string protocol)
     {
         var colon = seed.LastIndexOf(':');
         if (colon <= 0 || !int.TryParse(seed[(colon + 1)..], out var port))
             throw new ConfigException($"--seed expects host:port, got '{seed}'");
-        return new Address("akka.tcp", "pipeline", seed[..colon], port);
+        return new Address(protocol, "pipeline", seed[..colon], port);
     }
 }
