@@ -2,6 +2,7 @@ using Akka.Actor;
 using Akka.Cluster.Tools.PublishSubscribe;
 using Akka.Cluster.Tools.Singleton;
 using Akka.Configuration;
+using Akka;
 using Pipeline.Core.Configuration;
 using Pipeline.Core.Rewards;
 using Pipeline.Core.Tasks;
@@ -135,6 +136,32 @@ public static class ClusterRoles
         node.Supervisor = system.ActorOf(ClusterSingletonProxy.Props($"/user/{SupervisorName}",
             ClusterSingletonProxySettings.Create(system).WithRole(Learner).WithSingletonName(SingletonName)), SupervisorName + "-proxy");
         node.Completion = completion.Task;
+        // A learner node that leaves (Ctrl-C, SIGTERM, a rolling update) checkpoints the run before the cluster hears of it
+        // leaving, so the next oldest learner node resumes from the step it stopped at. The phase has its own deadline
+        // (akka.coordinated-shutdown.phases.before-cluster-shutdown.timeout in hocon/cluster.conf).
+        var shutdown = CoordinatedShutdown.Get(system);
+        var handoverTimeout = shutdown.Timeout(CoordinatedShutdown.PhaseBeforeClusterShutdown);
+        shutdown.AddTask(CoordinatedShutdown.PhaseBeforeClusterShutdown, "pipeline-run-checkpoint", async () =>
+        {
+            IActorRef host;
+            try
+            {
+                host = await system.ActorSelection($"/user/{SupervisorName}/{SingletonName}").ResolveOne(TimeSpan.FromSeconds(1)).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is ActorNotFoundException or TimeoutException)
+            {
+                return Done.Instance;  // the run singleton is not on this node
+            }
+            try
+            {
+                await host.GracefulStop(handoverTimeout - TimeSpan.FromMilliseconds(500), RunHost.Handover.Instance).ConfigureAwait(false);
+            }
+            catch (TaskCanceledException)
+            {
+                status?.Invoke("warning: the run did not checkpoint within the before-cluster-shutdown phase's timeout");
+            }
+            return Done.Instance;
+        });
         status?.Invoke($"learner node {AkkaCluster.Get(system).SelfAddress}: run singleton (buffer, learner, prompts, evaluator, metrics) at /user/{SupervisorName}/{SingletonName}");
     }
 

@@ -85,7 +85,10 @@ public sealed class ReplayBuffer : ReceiveActor, IWithTimers
     public BufferLedger Ledger() => new(_granted, _admission.Accepted, _rolloutsAccepted, _served, _rolloutsServed,
         _droppedStale, _rolloutsStale, _droppedLate, _rolloutsLate, _duplicates, _rolloutsDuplicate, _expired, _released,
         new SortedDictionary<string, long>(_releasedBy, StringComparer.Ordinal), _credits.Count, _groups.Count,
-        _groups.Sum(g => (long)g.Group.Rollouts.Length));
+        _groups.Sum(g => (long)g.Group.Rollouts.Length))
+    {
+        CreditHolders = _credits.Values.Select(o => o.Generator.Path.ToString()).Distinct().Order(StringComparer.Ordinal).ToList(),
+    };
 
     private void Settled(long creditId, bool lost) => _prompts.Tell(new PromptSettled(creditId, lost));
 
@@ -252,6 +255,9 @@ public sealed record BufferLedger(
     long GroupsDroppedDuplicate, long RolloutsDroppedDuplicate, long CreditsExpired, long CreditsReleased,
     IReadOnlyDictionary<string, long> CreditsReleasedBy, long CreditsOutstanding, long GroupsInBuffer, long RolloutsInBuffer)
 {
+    /// <summary>The generators (actor paths, with their node's address) holding the outstanding credits.</summary>
+    public IReadOnlyList<string> CreditHolders { get; init; } = [];
+
     /// <summary>Both identities hold.</summary>
     public bool Balanced =>
         CreditsGranted == GroupsAccepted + CreditsReleased + CreditsExpired + CreditsOutstanding
