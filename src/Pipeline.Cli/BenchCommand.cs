@@ -35,6 +35,7 @@ internal static class BenchCommand
         };
         command.SetAction((parse, _) => RunAsync(parse));
         command.Subcommands.Add(BenchRewardsCommand.Create());
+        command.Subcommands.Add(BenchClusterCommand.Create());
         return command;
     }
 

@@ -17,7 +17,13 @@ root.Subcommands.Add(NodeCommand.Create());
 try
 {
     // Our own handler below, so a configuration problem exits with 2 instead of the library's generic 1.
-    return await root.Parse(args).InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+    // Ctrl-C/SIGTERM cancel the command's token; the command then checkpoints, leaves the cluster and flushes metrics,
+    // which may take one GRPO step plus a checkpoint: the library's default of 2 s before a forced exit would cut that off.
+    return await root.Parse(args).InvokeAsync(new InvocationConfiguration
+    {
+        EnableDefaultExceptionHandler = false,
+        ProcessTerminationTimeout = TimeSpan.FromSeconds(120),
+    });
 }
 catch (Pipeline.Core.Configuration.ConfigException e)
 {

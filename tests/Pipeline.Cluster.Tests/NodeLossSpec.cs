@@ -88,7 +88,7 @@ public sealed class NodeLossSpec(ITestOutputHelper output) : IDisposable
             $"late {ledger.GroupsDroppedLate}, expired {ledger.CreditsExpired}, released {ledger.CreditsReleased} " +
             $"[{string.Join(", ", ledger.CreditsReleasedBy.Select(kv => $"{kv.Key}: {kv.Value}"))}], outstanding {ledger.CreditsOutstanding}, in buffer {ledger.GroupsInBuffer}");
         Assert.True(ledger.Balanced, "the buffer's books do not balance");
-        Assert.Equal(result.Step * 2, ledger.GroupsServed);
+        Assert.InRange(ledger.GroupsServed, result.Step * 2, (result.Step + 1) * 2);  // trained, plus at most the batch in flight at the interrupt
         Assert.Equal(ledger.GroupsServed * 4, ledger.RolloutsServed);
         // C's last credit (if it held one when cut off) ended as "its node was lost", never as silently outstanding.
         Assert.DoesNotContain(ledger.CreditHolders, h => h.StartsWith(cAddress.ToString(), StringComparison.Ordinal));

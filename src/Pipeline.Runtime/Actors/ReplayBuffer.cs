@@ -40,7 +40,7 @@ public sealed class ReplayBuffer : ReceiveActor, IWithTimers
     private (IActorRef Learner, RequestBatch Request)? _pendingBatch;
     private long _nextCreditId = 1;
     private long _droppedStale, _droppedLate, _expired, _released;
-    private long _granted, _duplicates, _served, _rolloutsAccepted, _rolloutsServed, _rolloutsStale, _rolloutsLate, _rolloutsDuplicate;
+    private long _granted, _groupsAccepted, _duplicates, _served, _rolloutsAccepted, _rolloutsServed, _rolloutsStale, _rolloutsLate, _rolloutsDuplicate;
     private readonly Dictionary<string, long> _releasedBy = new(StringComparer.Ordinal);
     private readonly HashSet<string> _acceptedIds = new(StringComparer.Ordinal);
     private readonly Queue<string> _acceptedOrder = new();
@@ -82,7 +82,7 @@ public sealed class ReplayBuffer : ReceiveActor, IWithTimers
         }
     }
 
-    public BufferLedger Ledger() => new(_granted, _admission.Accepted, _rolloutsAccepted, _served, _rolloutsServed,
+    public BufferLedger Ledger() => new(_granted, _groupsAccepted, _rolloutsAccepted, _served, _rolloutsServed,
         _droppedStale, _rolloutsStale, _droppedLate, _rolloutsLate, _duplicates, _rolloutsDuplicate, _expired, _released,
         new SortedDictionary<string, long>(_releasedBy, StringComparer.Ordinal), _credits.Count, _groups.Count,
         _groups.Sum(g => (long)g.Group.Rollouts.Length))
@@ -150,6 +150,7 @@ public sealed class ReplayBuffer : ReceiveActor, IWithTimers
         _acceptedOrder.Enqueue(group.Group.GroupId);
         if (_acceptedOrder.Count > RememberedGroups) _acceptedIds.Remove(_acceptedOrder.Dequeue());
         _admission.OnAccepted();
+        _groupsAccepted++;
         _rolloutsAccepted += rollouts;
         _groups.Enqueue(group);
         Settled(group.CreditId, lost: false);

@@ -1,0 +1,112 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json;
+
+namespace Pipeline.Cli;
+
+/// <summary>
+/// This program started again as child processes (<c>pipeline node ...</c>, <c>pipeline train ...</c>) for the cluster
+/// benchmark: real OS processes on 127.0.0.1, each with its own output captured, killable with SIGKILL.
+/// </summary>
+internal sealed class ChildProcess : IDisposable
+{
+    private readonly Process _process;
+    private readonly System.Text.StringBuilder _output = new();
+
+    private ChildProcess(Process process, string name)
+    {
+        _process = process;
+        Name = name;
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (_output) _output.AppendLine(e.Data); };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (_output) _output.AppendLine(e.Data); };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+    }
+
+    public string Name { get; }
+    public int Id => _process.Id;
+    public bool HasExited => _process.HasExited;
+    public int ExitCode => _process.ExitCode;
+    public string Output { get { lock (_output) return _output.ToString(); } }
+
+    public static ChildProcess Start(string name, params string[] args)
+    {
+        // The apphost when this is it (`pipeline ...`), else `dotnet pipeline.dll` (under `dotnet pipeline.dll` or a test host).
+        var self = Environment.ProcessPath;
+        var apphost = self is not null && Path.GetFileNameWithoutExtension(self) == "pipeline";
+        var start = new ProcessStartInfo(apphost ? self! : "dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        if (!apphost) start.ArgumentList.Add(typeof(ChildProcess).Assembly.Location);
+        foreach (var a in args) start.ArgumentList.Add(a);
+        return new ChildProcess(Process.Start(start)!, name);
+    }
+
+    /// <summary>SIGKILL: no shutdown hooks, no leaving the cluster; the others must notice by themselves.</summary>
+    public void KillHard() => _process.Kill(entireProcessTree: true);
+
+    /// <summary>SIGINT (Ctrl-C): the node checkpoints and leaves the cluster.</summary>
+    public void Interrupt()
+    {
+        using var kill = Process.Start(new ProcessStartInfo("kill", ["-INT", _process.Id.ToString()]) { UseShellExecute = false })!;
+        kill.WaitForExit(5000);
+    }
+
+    public async Task<bool> WaitAsync(TimeSpan timeout)
+    {
+        try
+        {
+            await _process.WaitForExitAsync().WaitAsync(timeout).ConfigureAwait(false);
+            return true;
+        }
+        catch (TimeoutException)
+        {
+            return false;
+        }
+    }
+
+    public void Dispose()
+    {
+        if (!_process.HasExited) _process.Kill(entireProcessTree: true);
+        _process.Dispose();
+    }
+
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
+
+/// <summary>Reads a run's metrics.jsonl: the GRPO steps' rollouts and step times.</summary>
+internal static class RunMetrics
+{
+    /// <summary>GRPO step rows (those with <c>policy/version</c>) as (rollouts, step seconds), in order.</summary>
+    public static List<(double Rollouts, double Seconds)> Steps(string runDir)
+    {
+        var path = Path.Combine(runDir, "metrics.jsonl");
+        var rows = new List<(double, double)>();
+        if (!File.Exists(path)) return rows;
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        using var reader = new StreamReader(stream);
+        while (reader.ReadLine() is { } line)
+        {
+            if (line.Length == 0) continue;
+            JsonElement data;
+            try { data = JsonDocument.Parse(line).RootElement.GetProperty("data"); }
+            catch (JsonException) { continue; }  // a line being written
+            if (!data.TryGetProperty("policy/version", out _) || !data.TryGetProperty("timing_s/step", out var step)) continue;
+            var rate = data.TryGetProperty("throughput/rollouts_per_s", out var r) ? r.GetDouble() : 0;
+            rows.Add((rate * step.GetDouble(), step.GetDouble()));
+        }
+        return rows;
+    }
+
+    /// <summary>Rollouts per second over the steps after the first <paramref name="skip"/> (warm-up of generators and JIT).</summary>
+    public static (double RolloutsPerSec, int Steps) Throughput(string runDir, int skip)
+    {
+        var steps = Steps(runDir).Skip(skip).ToList();
+        var seconds = steps.Sum(s => s.Seconds);
+        return (seconds > 0 ? steps.Sum(s => s.Rollouts) / seconds : 0, steps.Count);
+    }
+}
