@@ -293,4 +293,56 @@ public class ReplayBufferSpec(ITestOutputHelper output) : Akka.TestKit.Xunit2.Te
         Assert.Equal(5, batch.Stats.Capacity); // admission still had room (8 - 3 accepted): only the hard cap held it back
         generator.ExpectMsg<Credit>(Soon);
     }
+
+    [Fact]
+    public void Buffer_must_drop_a_group_delivered_twice_tell_the_prompt_source_how_each_credit_ended_and_keep_balanced_books()
+    {
+        var prompts = CreateTestProbe();
+        var buffer = Sys.ActorOf(ReplayBuffer.Props(new ReplayBuffer.Settings(2, 0, 100, 0, TimeSpan.FromMinutes(1)), prompts.Ref));
+        var generator = CreateTestProbe();
+        var first = AskCredit(buffer, generator);
+        var second = AskCredit(buffer, CreateTestProbe());
+
+        var group = Annotated(first.CreditId, policyVersion: 0, rollouts: 3);
+        buffer.Tell(group);
+        Assert.Equal(new PromptSettled(first.CreditId, Lost: false), prompts.ExpectMsg<PromptSettled>(Soon));
+        buffer.Tell(group);  // the same group again (a resend): not accepted twice, and its credit is not settled twice
+        buffer.Tell(new CreditReleased(second.CreditId, "generation failed: out of memory"));
+        Assert.Equal(new PromptSettled(second.CreditId, Lost: true), prompts.ExpectMsg<PromptSettled>(Soon));
+
+        buffer.Tell(ReplayBuffer.GetLedger.Instance, TestActor);
+        var ledger = ExpectMsg<BufferLedger>(Soon);
+        Assert.Equal(2, ledger.CreditsGranted);
+        Assert.Equal(1, ledger.GroupsAccepted);
+        Assert.Equal(3, ledger.RolloutsAccepted);
+        Assert.Equal(1, ledger.GroupsDroppedDuplicate);
+        Assert.Equal(3, ledger.RolloutsDroppedDuplicate);
+        Assert.Equal(1, ledger.CreditsReleased);
+        Assert.Equal(1, ledger.CreditsReleasedBy["generation failed"]);
+        Assert.Equal(1, ledger.GroupsInBuffer);
+        Assert.Equal(0, ledger.CreditsOutstanding);
+        Assert.True(ledger.Balanced);
+
+        // Serving the group keeps the books balanced; the ledger file round-trips.
+        var batch = Serve(buffer, CreateTestProbe(), groups: 1, learnerVersion: 0);
+        Assert.Single(batch.Groups);
+        buffer.Tell(ReplayBuffer.GetLedger.Instance, TestActor);
+        var after = ExpectMsg<BufferLedger>(Soon);
+        Assert.Equal(1, after.GroupsServed);
+        Assert.Equal(0, after.GroupsInBuffer);
+        Assert.True(after.Balanced);
+        var path = Path.Combine(Path.GetTempPath(), $"ledger-{Guid.NewGuid():N}.json");
+        try
+        {
+            BufferLedger.Write(path, after);
+            var read = BufferLedger.Read(path)!;
+            Assert.Equal(after.GroupsServed, read.GroupsServed);
+            Assert.Equal(after.CreditsReleasedBy["generation failed"], read.CreditsReleasedBy["generation failed"]);
+            Assert.True(read.Balanced);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
 }
