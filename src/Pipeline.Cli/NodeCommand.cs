@@ -65,9 +65,11 @@ internal static class NodeCommand
     private static async Task<int> RunAsync(ParseResult parse, CancellationToken ct)
     {
         var hocon = CommonOptions.ResolveHoconDir(parse.GetValue(CommonOptions.HoconDir));
-        var settings = PipelineSettings.Load(hocon, "cluster", parse.GetValue(CommonOptions.Config)?.FullName, parse.GetValue(CommonOptions.Set) ?? []);
         var roles = (parse.GetValue(Roles) ?? []).SelectMany(r => r.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
             .Distinct().ToList();
+        // base.conf <- cluster.conf <- roles/<role>.conf for each role <- --config <- --set
+        var settings = PipelineSettings.Load(hocon, "cluster", roles.Select(r => "roles/" + r), parse.GetValue(CommonOptions.Config)?.FullName,
+            parse.GetValue(CommonOptions.Set) ?? []);
         var runDir = parse.GetValue(Run)!.FullName;
         var host = parse.GetValue(Host)!;
         var port = parse.GetValue(Port) ?? settings.Hocon.GetInt("akka.remote.dot-netty.tcp.port", 4053);

@@ -200,10 +200,19 @@ public sealed record PipelineSettings(
     /// then the user's file, then --set overrides in order.
     /// </summary>
     public static PipelineSettings Load(string hoconDir, string mode, string? userFile, IEnumerable<string> overrides)
+        => Load(hoconDir, mode, [], userFile, overrides);
+
+    /// <summary>
+    /// As <see cref="Load(string,string,string?,IEnumerable{string})"/>, with <paramref name="modeLayers"/> (paths relative to
+    /// <paramref name="hoconDir"/> without ".conf", e.g. "roles/learner") between the mode file and the user's file; a
+    /// missing one is skipped.
+    /// </summary>
+    public static PipelineSettings Load(string hoconDir, string mode, IEnumerable<string> modeLayers, string? userFile, IEnumerable<string> overrides)
     {
         var layers = new ConfigLayers();
         layers.AddFile(Path.Combine(hoconDir, "base.conf"), optional: true);
         layers.AddFile(Path.Combine(hoconDir, mode + ".conf"), optional: true);
+        foreach (var extra in modeLayers) layers.AddFile(Path.Combine(hoconDir, extra + ".conf"), optional: true);
         if (userFile is not null) layers.AddFile(userFile);
         foreach (var o in overrides) layers.AddOverride(o);
         return From(layers);
