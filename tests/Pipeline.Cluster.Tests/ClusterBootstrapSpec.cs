@@ -228,7 +228,7 @@ public sealed class ClusterBootstrapSpec(ITestOutputHelper output)
         try
         {
             var resolved = await Discovery.Get(system).Default.Lookup("pipeline", TimeSpan.FromSeconds(3)).WaitAsync(TimeSpan.FromSeconds(5));
-            Assert.Equal(ports.Select(p => ("127.0.0.1", (int?)p)), resolved.Addresses.Select(a => (a.Host, a.Port)).OrderBy(a => a.Port));
+            Assert.Equal(ports.Order().Select(p => ("127.0.0.1", (int?)p)), resolved.Addresses.Select(a => (a.Host, a.Port)).OrderBy(a => a.Port));
         }
         finally
         {
