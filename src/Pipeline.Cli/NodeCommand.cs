@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Akka.Actor;
+using Pipeline.Cluster.Bootstrap;
 using Pipeline.Cluster.Roles;
 using Pipeline.Cluster.Security;
 using Pipeline.Core.Configuration;
@@ -48,6 +49,11 @@ internal static class NodeCommand
         DefaultValueFactory = _ => 1,
     };
 
+    private static readonly Option<bool> Bootstrap = new("--bootstrap")
+    {
+        Description = "Join through Akka.Management Cluster Bootstrap (pipeline.cluster.bootstrap: discovery, contact points) instead of --seed.",
+    };
+
     public static Command Create()
     {
         var command = new Command("node", """
@@ -56,7 +62,7 @@ internal static class NodeCommand
             result; generator nodes (--role generator,annotator) generate and score groups until the learner node leaves.
             """)
         {
-            CommonOptions.Config, CommonOptions.Set, CommonOptions.HoconDir, Roles, Seeds, Host, Port, Run, WaitGenerators,
+            CommonOptions.Config, CommonOptions.Set, CommonOptions.HoconDir, Roles, Seeds, Host, Port, Run, WaitGenerators, Bootstrap,
         };
         command.SetAction((parse, ct) => RunAsync(parse, ct));
         return command;
@@ -78,12 +84,16 @@ internal static class NodeCommand
         var isLearner = roles.Contains(ClusterRoles.Learner);
         ClusterRoles.Validate(roles, settings);
 
-        var system = RemotingTls.CreateSystem("pipeline", ClusterRoles.NodeConfig(settings, host, port, roles), tls);
+        var bootstrap = BootstrapSettings.From(settings.Hocon) is var b && (parse.GetValue(Bootstrap) || b.Enabled) ? b with { Enabled = true } : null;
+        if (bootstrap is not null && seeds.Count > 0) throw new ConfigException("--seed and --bootstrap (pipeline.cluster.bootstrap.enabled) exclude each other");
+        var nodeConfig = ClusterRoles.NodeConfig(settings, host, port, roles);
+        var system = RemotingTls.CreateSystem("pipeline", bootstrap is null ? nodeConfig : ClusterBootstrapSetup.Apply(nodeConfig, bootstrap), tls);
         ClusterNode? node = null;
         try
         {
             var cluster = AkkaCluster.Get(system);
-            if (seeds.Count == 0) cluster.Join(cluster.SelfAddress); else cluster.JoinSeedNodes(seeds);
+            if (bootstrap is not null) Console.WriteLine($"cluster bootstrap ({bootstrap.Discovery}), management at {await ClusterBootstrapSetup.StartAsync(system)}");
+            else if (seeds.Count == 0) cluster.Join(cluster.SelfAddress); else cluster.JoinSeedNodes(seeds);
             Console.WriteLine($"node {cluster.SelfAddress} roles [{string.Join(",", roles)}], seeds [{string.Join(", ", seeds)}]");
             var up = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             cluster.RegisterOnMemberUp(() => up.TrySetResult());

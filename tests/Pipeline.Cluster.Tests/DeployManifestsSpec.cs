@@ -1,4 +1,7 @@
 using System.Text.RegularExpressions;
+using Akka.Configuration;
+using Pipeline.Cluster.Bootstrap;
+using Pipeline.Core.Configuration;
 using YamlDotNet.RepresentationModel;
 
 namespace Pipeline.Cluster.Tests;
@@ -117,6 +120,81 @@ public sealed class DeployManifestsSpec
         Assert.Equal("4053", ports["remoting"]);
         Assert.Equal("8558", ports["management"]);
     }
+
+    /// <summary>
+    /// The args as the container runs them ($(VAR) expanded from the container's env; fieldRef values stand in as a pod
+    /// IP and the namespace), loaded the way <c>pipeline node</c> loads them: the layered HOCON with the args' --set
+    /// overrides, then the bootstrap block turned into Akka configuration.
+    /// </summary>
+    [Theory]
+    [InlineData("learner")]
+    [InlineData("buffer")]
+    [InlineData("generator")]
+    [InlineData("annotator")]
+    public void Each_role_joins_by_Cluster_Bootstrap_discovering_its_own_pod_labels_through_the_Kubernetes_API(string role)
+    {
+        var documents = K8sDocuments().Select(d => d.Root).ToList();
+        var deployment = Assert.Single(documents, d =>
+            Yaml.Scalar(d, "kind") == "Deployment" && Yaml.Scalar(d, "metadata.name") == $"pipeline-{role}");
+        var podLabels = Labels(Yaml.At(deployment, "spec.template.metadata.labels"));
+        var container = Assert.Single(Yaml.Items(Yaml.At(deployment, "spec.template.spec.containers")));
+        var env = Yaml.Items(Yaml.At(container, "env")).ToDictionary(e => Yaml.Scalar(e, "name")!, e => Yaml.Scalar(e, "value")
+            ?? Yaml.Scalar(e, "valueFrom.fieldRef.fieldPath") switch { "status.podIP" => "10.0.0.5", "metadata.namespace" => "pipeline", _ => null });
+        var args = Yaml.Words(Yaml.At(container, "args")).Select(a => ExpandEnv(a, env)).ToList();
+
+        Assert.Contains("--bootstrap", args);
+        Assert.DoesNotContain("--seed", args);
+        Assert.Equal("10.0.0.5", After(args, "--host"));   // remoting and management bind and advertise the pod IP
+        Assert.NotNull(After(args, "--run"));
+        var sets = args.Select((a, i) => (a, i)).Where(x => x.a == "--set").Select(x => args[x.i + 1]).ToList();
+        var settings = PipelineSettings.Load(RepoRoot.Combine("hocon"), "cluster", null, sets);
+        var bootstrap = BootstrapSettings.From(settings.Hocon);
+        Assert.Equal(BootstrapDiscovery.KubernetesApi, bootstrap.Discovery);
+
+        // The selector picks this Deployment's pods (and the headless Service's), not critic-sim's.
+        var selector = Selector(bootstrap.PodLabelSelector.Replace("%s", bootstrap.ServiceName, StringComparison.Ordinal));
+        Assert.NotEmpty(selector);
+        Assert.All(selector, kv => Assert.Equal(kv.Value, podLabels.GetValueOrDefault(kv.Key)));
+        var headless = Assert.Single(documents, d => Yaml.Scalar(d, "kind") == "Service" && Yaml.Scalar(d, "spec.clusterIP") == "None");
+        Assert.Equal(selector, Labels(Yaml.At(headless, "spec.selector")));
+        var criticSim = Assert.Single(documents, d => Yaml.Scalar(d, "kind") == "Deployment" && Yaml.Scalar(d, "metadata.name") == "critic-sim");
+        Assert.False(selector.All(kv => Labels(Yaml.At(criticSim, "spec.template.metadata.labels")).GetValueOrDefault(kv.Key) == kv.Value));
+
+        // Contact points are probed on the container port named as discovery's port name, where the probes also go.
+        var ports = Yaml.Items(Yaml.At(container, "ports")).ToDictionary(p => Yaml.Scalar(p, "name")!, p => Yaml.Scalar(p, "containerPort"));
+        Assert.Equal(ports["remoting"], After(args, "--port"));
+        var akka = ClusterBootstrapSetup.Apply(ConfigurationFactory.ParseString($"akka.remote.dot-netty.tcp.hostname = \"{After(args, "--host")}\"")
+            .WithFallback(settings.Hocon), bootstrap);
+        Assert.Equal("kubernetes-api", akka.GetString("akka.discovery.method"));
+        var portName = akka.GetString("akka.management.cluster.bootstrap.contact-point-discovery.port-name");
+        Assert.Equal(ports[portName], akka.GetInt("akka.management.http.port").ToString());
+        Assert.Equal("10.0.0.5", akka.GetString("akka.management.http.hostname"));
+        Assert.Equal(portName, Yaml.Scalar(container, "readinessProbe.httpGet.port"));
+        Assert.Equal(portName, Yaml.Scalar(container, "livenessProbe.httpGet.port"));
+        Assert.Equal(ManagementEndpoint.ReadyPath, Yaml.Scalar(container, "readinessProbe.httpGet.path"));
+        Assert.Equal(ManagementEndpoint.AlivePath, Yaml.Scalar(container, "livenessProbe.httpGet.path"));
+
+        // The pod runs as the ServiceAccount the Role lets list pods, in the Role's namespace, with its token mounted.
+        var binding = Assert.Single(documents, d => Yaml.Scalar(d, "kind") == "RoleBinding");
+        Assert.Equal(Yaml.Scalar(deployment, "spec.template.spec.serviceAccountName"), Yaml.Scalar(Yaml.Items(Yaml.At(binding, "subjects"))[0], "name"));
+        Assert.Equal(Yaml.Scalar(deployment, "metadata.namespace"), Yaml.Scalar(binding, "metadata.namespace"));
+        Assert.NotEqual("false", Yaml.Scalar(deployment, "spec.template.spec.automountServiceAccountToken"));
+    }
+
+    private static string? After(IReadOnlyList<string> args, string flag)
+    {
+        var at = args.ToList().IndexOf(flag);
+        return at >= 0 && at + 1 < args.Count ? args[at + 1] : null;
+    }
+
+    /// <summary>Kubernetes' $(VAR) expansion in args; an unknown variable stays as written, as Kubernetes leaves it.</summary>
+    private static string ExpandEnv(string arg, IReadOnlyDictionary<string, string?> env) =>
+        Regex.Replace(arg, @"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", m => env.GetValueOrDefault(m.Groups[1].Value) ?? m.Value);
+
+    /// <summary>An equality-based label selector, "k=v,k2=v2".</summary>
+    private static Dictionary<string, string?> Selector(string selector) =>
+        selector.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(term => term.Split('=', 2)).ToDictionary(kv => kv[0], kv => (string?)(kv.Length == 2 ? kv[1] : null));
 
     [Fact]
     public void The_learner_asks_for_a_GPU_and_is_scheduled_on_a_GPU_node()
