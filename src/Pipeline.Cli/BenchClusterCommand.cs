@@ -55,7 +55,8 @@ internal static class BenchClusterCommand
             var steps = parse.GetValue(Steps);
             Console.WriteLine($"== rollouts/s: local mode (2 generators in one process) vs 3 processes (learner node + 2 generator nodes with 1 generator each), {steps} GRPO steps each");
             var localDir = Path.Combine(outDir, "local");
-            using (var local = ChildProcess.Start("local", ["train", "--run", localDir, .. common, "--set", $"grpo.steps={steps}", "--set", "generation.generators=2"]))
+            using (var local = ChildProcess.Start("local", ["train", .. common, "--set", $"run-dir={outDir}", "--set", "run-name=local",
+                       "--set", $"grpo.steps={steps}", "--set", "generation.generators=2"]))
             {
                 if (!await local.WaitAsync(TimeSpan.FromMinutes(20)) || local.ExitCode != 0)
                     throw new InvalidOperationException($"local run failed:\n{local.Output}");

@@ -78,7 +78,7 @@ internal static class MessageSamples
         [typeof(CreditReleased)] = () => [new CreditReleased(77, "generation failed: CUDA OOM")],
         [typeof(RequestPrompt)] = () => [new RequestPrompt("generator-1", 12)],
         [typeof(PromptSettled)] = () => [new PromptSettled(12, true), new PromptSettled(13, false)],
-        [typeof(PromptAssigned)] = () => [new PromptAssigned(Prompt(), 99)],
+        [typeof(PromptAssigned)] = () => [new PromptAssigned(Prompt(), 99, 12)],
         [typeof(GeneratedGroup)] = () => [new GeneratedGroup(5, Group(), 41)],
         [typeof(RolloutRewards)] = () => [Rewards(1), new RolloutRewards(default, double.NaN, false, "no sources")],
         [typeof(AnnotatedGroup)] = () => [Annotated(8)],

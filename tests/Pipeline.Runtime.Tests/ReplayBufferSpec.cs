@@ -301,7 +301,12 @@ public class ReplayBufferSpec(ITestOutputHelper output) : Akka.TestKit.Xunit2.Te
         var buffer = Sys.ActorOf(ReplayBuffer.Props(new ReplayBuffer.Settings(2, 0, 100, 0, TimeSpan.FromMinutes(1)), prompts.Ref));
         var generator = CreateTestProbe();
         var first = AskCredit(buffer, generator);
+        // Each grant asks the prompt source for that credit's prompt, on behalf of the generator (the reply goes to it).
+        var asked = prompts.ExpectMsg<RequestPrompt>(Soon);
+        Assert.Equal(first.CreditId, asked.CreditId);
+        Assert.Equal(generator.Ref, prompts.LastSender);
         var second = AskCredit(buffer, CreateTestProbe());
+        Assert.Equal(second.CreditId, prompts.ExpectMsg<RequestPrompt>(Soon).CreditId);
 
         var group = Annotated(first.CreditId, policyVersion: 0, rollouts: 3);
         buffer.Tell(group);

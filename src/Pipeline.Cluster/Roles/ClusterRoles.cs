@@ -196,7 +196,6 @@ public static class ClusterRoles
 
         // Local stand-ins for the actors on the learner node; they follow the singleton when it moves.
         var buffer = system.ActorOf(LearnerLink.Props("buffer", SupervisorChild("buffer"), node.BufferLink, announce: true), "buffer-link");
-        var prompts = system.ActorOf(LearnerLink.Props("prompts", SupervisorChild("prompts")), "prompts-link");
         var upstreamBridge = system.ActorOf(LearnerLink.Props("weights", ["user", BridgeName]), "weights-link");
 
         // The tokenizer is trained once, by the learner node, into the run folder every node shares in this version.
@@ -238,7 +237,7 @@ public static class ClusterRoles
             var id = $"generator-{nodeName}-{i}";
             var generatorSettings = new Runtime.Actors.Generator.Settings(s.TorchThreads, id, policy, sampling, s.Generation.GroupSize,
                 s.Seed * 1000L + self.Port.GetValueOrDefault() * 16L + i);
-            node.Generators.Add(system.ActorOf(Runtime.Actors.Generator.Props(generatorSettings, tokenizer, buffer, prompts, annotator, bridge), id));
+            node.Generators.Add(system.ActorOf(Runtime.Actors.Generator.Props(generatorSettings, tokenizer, buffer, annotator, bridge), id));
         }
         status?.Invoke($"generator node {self}: {s.Generation.Generators} generator(s) and an annotation stage; buffer, prompts and weights through links to the learner node");
     }

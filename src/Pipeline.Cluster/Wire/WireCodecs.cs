@@ -44,7 +44,8 @@ internal static class WireCodecs
         // ---- prompts ----
         Add<RequestPrompt>("rqp2", (w, m) => { w.Write(m.RequesterId); w.Write(m.CreditId); }, r => new RequestPrompt(r.ReadString(), r.ReadInt64()));
         Add<PromptSettled>("pst1", (w, m) => { w.Write(m.CreditId); w.Write(m.Lost); }, r => new PromptSettled(r.ReadInt64(), r.ReadBoolean()));
-        Add<PromptAssigned>("pa1", (w, m) => { WritePrompt(w, m.Prompt); w.Write(m.Cursor); }, r => new PromptAssigned(ReadPrompt(r), r.ReadInt64()));
+        Add<PromptAssigned>("pa2", (w, m) => { WritePrompt(w, m.Prompt); w.Write(m.Cursor); w.Write(m.CreditId); },
+            r => new PromptAssigned(ReadPrompt(r), r.ReadInt64(), r.ReadInt64()));
 
         // ---- rollouts and rewards ----
         Add<GeneratedGroup>("gg1",

@@ -15,38 +15,53 @@ namespace Pipeline.Runtime.Actors;
 /// Samples one group per credit from its own copy of the policy, tagged with the policy version that produced it
 /// and the behaviour log-probs the learner needs for importance correction. Takes the newest published weights
 /// between groups. Runs on a pinned dispatcher: TorchSharp dispose scopes are thread-static.
+/// <para>
+/// One credit of lookahead: just before it starts sampling a group it asks the buffer for the next credit, and the
+/// buffer has the prompt source send that credit's prompt straight here, so the next credit and prompt arrive while
+/// this group is sampled. The round trips to the buffer and the prompt source (remote ones in cluster mode) are
+/// hidden behind generation instead of adding to it. It never holds more than the group being sampled plus one
+/// credit; an extra grant is handed back.
+/// </para>
 /// </summary>
 public sealed class Generator : ReceiveActor
 {
     public sealed record Settings(int Threads, string Id, PolicyConfig Policy, SamplingSettings Sampling, int GroupSize, long Seed);
 
+    /// <summary>Credits held besides the group being sampled.</summary>
+    private const int Lookahead = 1;
+    /// <summary>Prompts that arrived before their credit (different senders, no ordering between them); bounded.</summary>
+    private const int MaxEarlyPrompts = 8;
+
     private readonly Settings _settings;
     private readonly PolicyTokenizer _tokenizer;
     private readonly IActorRef _buffer;
-    private readonly IActorRef _prompts;
     private readonly IActorRef _annotator;
+    private readonly IActorRef _learner;
     private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly Dictionary<long, Credit> _credits = new();
+    private readonly Dictionary<long, PromptAssigned> _earlyPrompts = new();
+    private readonly Queue<(Credit Credit, PromptAssigned Prompt)> _ready = new();
     private PolicyModel? _model;
     private PolicySampler? _sampler;
     private long _version = -1;
-    private Credit? _credit;
+    private bool _requested;
 
-    private readonly IActorRef _learner;
-
-    public Generator(Settings settings, PolicyTokenizer tokenizer, IActorRef buffer, IActorRef prompts, IActorRef annotator, IActorRef learner)
+    /// <param name="learner">Answers <see cref="RequestLatestWeights"/> (the learner, or in cluster mode the node's weights bridge).</param>
+    public Generator(Settings settings, PolicyTokenizer tokenizer, IActorRef buffer, IActorRef annotator, IActorRef learner)
     {
         _learner = learner;
         _settings = settings;
         _tokenizer = tokenizer;
         _buffer = buffer;
-        _prompts = prompts;
         _annotator = annotator;
         WaitingForWeights();
     }
 
-    public static Props Props(Settings settings, PolicyTokenizer tokenizer, IActorRef buffer, IActorRef prompts, IActorRef annotator, IActorRef learner)
-        => Akka.Actor.Props.Create(() => new Generator(settings, tokenizer, buffer, prompts, annotator, learner))
+    public static Props Props(Settings settings, PolicyTokenizer tokenizer, IActorRef buffer, IActorRef annotator, IActorRef learner)
+        => Akka.Actor.Props.Create(() => new Generator(settings, tokenizer, buffer, annotator, learner))
             .WithDispatcher(Dispatchers.Torch);
+
+    private int Held => _credits.Count + _ready.Count;
 
     protected override void PreStart()
     {
@@ -61,7 +76,8 @@ public sealed class Generator : ReceiveActor
     protected override void PostStop()
     {
         Context.System.EventStream.Unsubscribe(Self);
-        if (_credit is { } c) _buffer.Tell(new CreditReleased(c.CreditId, $"generator {_settings.Id} stopped"));
+        foreach (var id in _credits.Keys.Concat(_ready.Select(r => r.Credit.CreditId)))
+            _buffer.Tell(new CreditReleased(id, $"generator {_settings.Id} stopped"));
         _model?.Dispose();
     }
 
@@ -71,7 +87,7 @@ public sealed class Generator : ReceiveActor
         {
             Apply(w);
             Become(Running);
-            _buffer.Tell(new RequestCredit(_settings.Id));
+            RequestMore();
         });
         Receive<UpstreamChanged>(_ => _learner.Tell(RequestLatestWeights.Instance));
     }
@@ -81,24 +97,52 @@ public sealed class Generator : ReceiveActor
         Receive<PolicyWeights>(Apply);
         Receive<Credit>(credit =>
         {
-            if (_credit is not null)
+            _requested = false;
+            if (Held >= Lookahead)
             {
-                // One credit at a time: a second grant (a request repeated after the buffer moved) is handed back.
+                // A second grant (a request repeated after the buffer moved): handed back, its slot reopens.
                 _buffer.Tell(new CreditReleased(credit.CreditId, $"generator {_settings.Id} already holds a credit"));
                 return;
             }
-            _credit = credit;
-            _prompts.Tell(new RequestPrompt(_settings.Id, credit.CreditId));
+            if (_earlyPrompts.Remove(credit.CreditId, out var early)) _ready.Enqueue((credit, early));
+            else _credits[credit.CreditId] = credit;
+            Pump();
         });
-        Receive<PromptAssigned>(HandlePrompt);
+        Receive<PromptAssigned>(assigned =>
+        {
+            if (_credits.Remove(assigned.CreditId, out var credit)) _ready.Enqueue((credit, assigned));
+            else if (_earlyPrompts.Count < MaxEarlyPrompts) _earlyPrompts[assigned.CreditId] = assigned;
+            else _log.Warning("Generator {0}: prompt {1} for unknown credit {2} ignored", _settings.Id, assigned.Prompt.Id, assigned.CreditId);
+            Pump();
+        });
         Receive<UpstreamChanged>(changed =>
         {
-            // The buffer (and prompts) this generator talked to were replaced: a credit of the old buffer means nothing to
+            // The buffer (and prompts) this generator talked to were replaced: credits of the old buffer mean nothing to
             // the new one, and a request sent to the old one will never be answered. Start over with the new ones.
             _log.Info("Generator {0}: {1} changed; asking the new one for a credit", _settings.Id, changed.Name);
-            _credit = null;
-            _buffer.Tell(new RequestCredit(_settings.Id));
+            _credits.Clear();
+            _earlyPrompts.Clear();
+            _ready.Clear();
+            _requested = false;
+            RequestMore();
         });
+    }
+
+    private void RequestMore()
+    {
+        if (_requested || Held >= Lookahead) return;
+        _requested = true;
+        _buffer.Tell(new RequestCredit(_settings.Id));
+    }
+
+    private void Pump()
+    {
+        while (_ready.TryDequeue(out var next))
+        {
+            RequestMore();  // the next credit and its prompt travel while this group is sampled
+            Generate(next.Credit, next.Prompt);
+        }
+        RequestMore();
     }
 
     private void Apply(PolicyWeights weights)
@@ -108,14 +152,8 @@ public sealed class Generator : ReceiveActor
         _version = weights.Version;
     }
 
-    private void HandlePrompt(PromptAssigned assigned)
+    private void Generate(Credit credit, PromptAssigned assigned)
     {
-        if (_credit is not { } credit)
-        {
-            _log.Warning("Generator {0}: prompt {1} arrived without a credit (the buffer moved); ignored", _settings.Id, assigned.Prompt.Id);
-            return;
-        }
-        _credit = null;
         try
         {
             var group = Sample(credit, assigned.Prompt);
@@ -126,7 +164,6 @@ public sealed class Generator : ReceiveActor
             _log.Error(e, "Generator {0} failed on prompt {1}", _settings.Id, assigned.Prompt.Id);
             _buffer.Tell(new CreditReleased(credit.CreditId, $"generation failed: {e.Message}"));
         }
-        _buffer.Tell(new RequestCredit(_settings.Id));
     }
 
     private RolloutGroup Sample(Credit credit, Prompt prompt)

@@ -46,13 +46,13 @@ public sealed class PromptSource : ReceiveActor
         var reissue = false;
         if (_reissue.TryDequeue(out var again))
         {
-            assigned = new PromptAssigned(again, _cursor);
+            assigned = new PromptAssigned(again, _cursor, request.CreditId);
             reissue = true;
             _log.Info("Re-issuing prompt {0} (its first credit was lost)", again.Id);
         }
         else
         {
-            assigned = Next();
+            assigned = Next() with { CreditId = request.CreditId };
         }
         if (request.CreditId != 0) Remember(request.CreditId, assigned.Prompt, reissue);
         Sender.Tell(assigned);

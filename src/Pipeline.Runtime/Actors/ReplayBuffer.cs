@@ -115,6 +115,8 @@ public sealed class ReplayBuffer : ReceiveActor, IWithTimers
         _granted++;
         _credits[id] = new Outstanding(generator, DateTime.UtcNow + _settings.CreditTimeout);
         generator.Tell(new Credit(id, _admission.Version));
+        // The credit's prompt goes straight from the prompt source to the generator: one hop instead of a round trip.
+        if (!_prompts.IsNobody()) _prompts.Tell(new RequestPrompt(generator.Path.Name, id), generator);
         return true;
     }
 

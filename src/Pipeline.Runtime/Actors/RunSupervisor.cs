@@ -182,7 +182,7 @@ public sealed class RunSupervisor : ReceiveActor
         var id = $"generator-{_generatorSerial++}";
         var sampling = new SamplingSettings(s.Generation.Temperature, s.Generation.TopP, s.Generation.MaxTokens, [_in.Tokenizer.Eos]);
         var settings = new Generator.Settings(s.TorchThreads, id, _in.Policy, sampling, s.Generation.GroupSize, s.Seed * 1000L + _generatorSerial);
-        _generators.Add(Watch(Generator.Props(settings, _in.Tokenizer, _buffer, _prompts, _annotator, _learner), id));
+        _generators.Add(Watch(Generator.Props(settings, _in.Tokenizer, _buffer, _annotator, _learner), id));
     }
 
     private void StopGenerators()

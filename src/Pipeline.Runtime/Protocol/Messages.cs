@@ -20,14 +20,15 @@ public sealed record CreditReleased(long CreditId, string Reason) : IPipelineMes
 public sealed record UpstreamChanged(string Name);
 
 // ---- prompts ----
-/// <summary>A generator holding credit <paramref name="CreditId"/> asks for its prompt (0: no credit, e.g. a test probe).</summary>
+/// <summary>The prompt for credit <paramref name="CreditId"/> (0: no credit, e.g. a test probe), asked by the buffer when it grants the credit, on behalf of (as sender) the generator.</summary>
 public sealed record RequestPrompt(string RequesterId, long CreditId = 0) : IPipelineMessage;
 /// <summary>
 /// The buffer tells the prompt source how a credit ended: with an accepted group, or <paramref name="Lost"/> (released,
 /// expired, its generator died). A lost credit's prompt is re-issued once to the next generator that asks.
 /// </summary>
 public sealed record PromptSettled(long CreditId, bool Lost) : IPipelineMessage;
-public sealed record PromptAssigned(Prompt Prompt, long Cursor) : IPipelineMessage;
+/// <summary>The prompt for credit <paramref name="CreditId"/>, sent to the generator holding it (0: not tied to a credit).</summary>
+public sealed record PromptAssigned(Prompt Prompt, long Cursor, long CreditId = 0) : IPipelineMessage;
 
 // ---- rollouts and rewards ----
 /// <summary>A freshly sampled group on its way to the annotation stage.</summary>
