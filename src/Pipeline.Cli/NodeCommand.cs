@@ -125,15 +125,27 @@ internal static class NodeCommand
 
             // Generator node: work until the learner node has gone (the run is over) or Ctrl-C.
             var seenLearner = false;
+            var firstGroupReported = false;
+            DateTime? goneSince = null;
             while (!ct.IsCancellationRequested && !system.WhenTerminated.IsCompleted)
             {
-                // Gone = leaving, removed, or unreachable (a learner process that exited before its leave was gossiped).
-                var state = cluster.State;
-                var learnerUp = state.Members.Any(m => m.Status == Akka.Cluster.MemberStatus.Up && m.HasRole(ClusterRoles.Learner)
-                                                       && !state.Unreachable.Contains(m));
-                if (learnerUp) seenLearner = true;
-                else if (seenLearner) { Console.WriteLine("the learner node left: stopping"); break; }
-                try { await Task.Delay(500, ct); } catch (OperationCanceledException) { }
+                // Gone = leaving or removed. A learner that is only unreachable (busy, GC, a network blip) is still there: if
+                // it really died the split-brain resolver downs it within seconds and it is removed.
+                // The node's view of membership can flicker while gossip converges: gone means gone for 3 s in a row.
+                var learnerUp = cluster.State.Members.Any(m => m.Status == Akka.Cluster.MemberStatus.Up && m.HasRole(ClusterRoles.Learner));
+                if (learnerUp) { seenLearner = true; goneSince = null; }
+                else if (seenLearner && (goneSince ??= DateTime.UtcNow) < DateTime.UtcNow - TimeSpan.FromSeconds(3))
+                {
+                    var left = cluster.State.Members.Where(m => m.HasRole(ClusterRoles.Learner)).Select(m => $"{m.Address} {m.Status}").ToList();
+                    Console.WriteLine($"the learner node left: stopping (learner members now: [{string.Join(", ", left)}])");
+                    break;
+                }
+                if (!firstGroupReported && node.Groups > 0)
+                {
+                    firstGroupReported = true;
+                    Console.WriteLine($"first group delivered at {DateTimeOffset.UtcNow:O}");
+                }
+                try { await Task.Delay(firstGroupReported ? 500 : 50, ct); } catch (OperationCanceledException) { }
             }
             Console.WriteLine($"delivered {node.Groups} groups");
             return ct.IsCancellationRequested ? ExitCodes.Interrupted : ExitCodes.Ok;

@@ -25,6 +25,22 @@ internal sealed class ChildProcess : IDisposable
     }
 
     public string Name { get; }
+
+    private double _cpuSeconds;
+
+    /// <summary>CPU seconds (user + system) used so far, as last sampled by <see cref="SampleCpu"/> (kept after exit).</summary>
+    public double CpuSeconds => _cpuSeconds;
+
+    /// <summary>Reads the process's CPU time now, while it runs.</summary>
+    public void SampleCpu()
+    {
+        try
+        {
+            _process.Refresh();
+            if (!_process.HasExited) _cpuSeconds = _process.TotalProcessorTime.TotalSeconds;
+        }
+        catch (InvalidOperationException) { }
+    }
     public int Id => _process.Id;
     public bool HasExited => _process.HasExited;
     public int ExitCode => _process.ExitCode;
@@ -55,7 +71,13 @@ internal sealed class ChildProcess : IDisposable
     {
         try
         {
-            await _process.WaitForExitAsync().WaitAsync(timeout).ConfigureAwait(false);
+            var exited = _process.WaitForExitAsync();
+            while (!exited.IsCompleted)
+            {
+                SampleCpu();
+                await Task.WhenAny(exited, Task.Delay(200)).WaitAsync(timeout).ConfigureAwait(false);
+            }
+            await exited.WaitAsync(timeout).ConfigureAwait(false);
             return true;
         }
         catch (TimeoutException)
