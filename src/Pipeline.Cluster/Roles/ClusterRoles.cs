@@ -189,10 +189,12 @@ public static class ClusterRoles
         IActorRef mediator, bool learnerHere, TimeSpan deadline, Action<string>? status)
     {
         var until = DateTime.UtcNow + deadline;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         var cluster = AkkaCluster.Get(system);
         var up = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         cluster.RegisterOnMemberUp(() => up.TrySetResult());
         await up.Task.WaitAsync(Remaining(until)).ConfigureAwait(false);
+        var upAt = clock.Elapsed.TotalSeconds;
 
         // Local stand-ins for the actors on the learner node; they follow the singleton when it moves.
         var buffer = system.ActorOf(LearnerLink.Props("buffer", SupervisorChild("buffer"), node.BufferLink, announce: true), "buffer-link");
@@ -212,8 +214,10 @@ public static class ClusterRoles
         var self = cluster.SelfAddress;
         var nodeName = $"{self.Host}-{self.Port}";
         // Reward sources need the task's databases: each generator node builds its own copy (same seed, same data).
+        var tokenizerAt = clock.Elapsed.TotalSeconds;
         var task = node.Own(TaskCatalog.Create(settings, Path.Combine(runDir, "nodes", nodeName)));
         var sources = node.OwnSources(RewardSources.Build(settings, task, BuiltInRewardSources.Registry(), w => status?.Invoke("warning: " + w)));
+        var taskAt = clock.Elapsed.TotalSeconds;
 
         var s = settings;
         var maxInFlight = (s.Grpo.MaxStaleness + 2) * s.Grpo.BatchGroups + s.Generation.Generators;
@@ -239,7 +243,8 @@ public static class ClusterRoles
                 s.Seed * 1000L + self.Port.GetValueOrDefault() * 16L + i);
             node.Generators.Add(system.ActorOf(Runtime.Actors.Generator.Props(generatorSettings, tokenizer, buffer, annotator, bridge), id));
         }
-        status?.Invoke($"generator node {self}: {s.Generation.Generators} generator(s) and an annotation stage; buffer, prompts and weights through links to the learner node");
+        status?.Invoke($"generator node {self}: {s.Generation.Generators} generator(s) and an annotation stage; buffer, prompts and weights through links to the learner node " +
+            $"(Up after {upAt:0.0} s, tokenizer {tokenizerAt - upAt:0.0} s, task and reward sources {taskAt - tokenizerAt:0.0} s, ready after {clock.Elapsed.TotalSeconds:0.0} s)");
     }
 
     private static PolicyConfig PolicyOf(PipelineSettings settings, PolicyTokenizer tokenizer)
