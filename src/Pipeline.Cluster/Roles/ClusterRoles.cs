@@ -24,18 +24,19 @@ namespace Pipeline.Cluster.Roles;
 /// same actors local mode runs (<see cref="RunSupervisor"/>, <see cref="Generator"/>, <see cref="AnnotationStage"/>).
 /// This is what <c>pipeline node --role ... --seed host:port</c> calls.
 /// <list type="bullet">
-/// <item><b>learner,buffer</b> (one node): the <see cref="RunSupervisor"/> at <c>/user/run</c> with replay buffer,
-/// learner, prompt source, evaluator and metrics, and no local generators, run as one cluster singleton
-/// (<see cref="ClusterSingletonManager"/> at <c>/user/run</c>, the supervisor at <c>/user/run/supervisor</c>): the buffer
-/// and the learner are its children, so they are singletons with it. Generator nodes find them by path on the oldest
-/// learner node (<c>/user/run/supervisor/buffer</c>, ...). Failover does not yet resume from a checkpoint.</item>
+/// <item><b>learner,buffer</b>: a <see cref="RunHost"/> cluster singleton (<see cref="ClusterSingletonManager"/> at
+/// <c>/user/run</c>, the host at <c>/user/run/host</c>) owning the <see cref="RunSupervisor"/> (<c>.../supervisor</c>)
+/// with replay buffer, learner, prompt source, evaluator and metrics, and no local generators: the buffer and the
+/// learner are its children, so they are singletons with it. More learner nodes are standbys: when the oldest leaves it
+/// checkpoints (CoordinatedShutdown, before-cluster-shutdown) and the next resumes from the newest checkpoint.</item>
 /// <item><b>generator,annotator</b> (any number of nodes): <c>pipeline.generation.generators</c> generators and one
-/// annotation stage, talking to the buffer, prompts and learner on the learner node over remoting.</item>
+/// annotation stage (slow sources through the node's slow-source pool), reaching the buffer and the learner node's
+/// weights bridge through <see cref="LearnerLink"/>s that follow the singleton when it moves.</item>
 /// </list>
 /// Every node gets a <see cref="WeightsBridge"/>: policy weights go from the learner's EventStream over distributed
-/// pub-sub (topic <see cref="WeightsTopic"/>) to the generators' EventStreams.
-/// Limits of this slice: a fresh run only (no --resume), no ONI, the tokenizer is read from the shared run folder
-/// (written by the learner node), and slow reward sources are called without the slow-source pool.
+/// pub-sub (topic <see cref="WeightsTopic"/>), in SHA-256-checked chunks, to the generators' EventStreams.
+/// Every node shares the run folder (tokenizer, checkpoints, <c>cluster-run.json</c>, <c>accounting.json</c>).
+/// Not in cluster mode yet: ONI (refused by <see cref="Validate"/>), critic and rm-trainer roles of their own.
 /// </summary>
 public static class ClusterRoles
 {
@@ -221,7 +222,9 @@ public static class ClusterRoles
 
         var s = settings;
         var maxInFlight = (s.Grpo.MaxStaleness + 2) * s.Grpo.BatchGroups + s.Generation.Generators;
-        var annotator = system.ActorOf(AnnotationStage.Props(sources, buffer, maxInFlight,
+        // Slow sources (the LLM critic) through this node's slow-source pool, with its bounded queue, as in local mode.
+        var pooled = SlowSourcePool.Wrap(sources, s.Rewards.SlowWorkers, s.Rewards.SlowQueue, system.ActorOf);
+        var annotator = system.ActorOf(AnnotationStage.Props(pooled, buffer, maxInFlight,
             new RewardComposer(sources.Select(x => x.Spec).ToList(), s.Rewards.Aggregation, s.Rewards.TotalNormalizer)), "annotation");
         // Generators ask the node's bridge for the newest weights: it answers locally, or fetches them in chunks.
         var bridge = learnerHere

@@ -128,17 +128,8 @@ public sealed class RunSupervisor : ReceiveActor
     private IActorRef Watch(Props props, string name) => Context.Watch(Context.ActorOf(props, name));
 
     /// <summary>Slow sources (remote judges) are called through their own pool actor, with its bounded queue.</summary>
-    private IReadOnlyList<(IRewardSource, RewardSourceSpec)> WithSlowPool(IReadOnlyList<(IRewardSource Source, RewardSourceSpec Spec)> sources)
-    {
-        var slow = sources.Where(x => x.Source.Kind == RewardSourceKind.Slow).ToList();
-        if (slow.Count == 0) return sources.Select(x => (x.Source, x.Spec)).ToList();
-        var pool = Watch(SlowSourcePool.Props(slow.ToDictionary(x => x.Spec.Name, x => x.Source),
-            _in.Settings.Rewards.SlowWorkers, _in.Settings.Rewards.SlowQueue), "slow-rewards");
-        return sources.Select(x => x.Source.Kind == RewardSourceKind.Slow
-                ? ((IRewardSource)new PooledRewardSource(x.Source, pool, x.Spec.Deadline, x.Spec.Required), x.Spec)
-                : (x.Source, x.Spec))
-            .ToList();
-    }
+    private IReadOnlyList<(IRewardSource Source, RewardSourceSpec Spec)> WithSlowPool(IReadOnlyList<(IRewardSource Source, RewardSourceSpec Spec)> sources)
+        => SlowSourcePool.Wrap(sources, _in.Settings.Rewards.SlowWorkers, _in.Settings.Rewards.SlowQueue, Watch);
 
     private void Start()
     {

@@ -78,6 +78,23 @@ public sealed class SlowSourcePool : ReceiveActor
         Receive<GetStats>(_ => Sender.Tell(new Stats(_inFlight.Count, _queue.Count, _completed, _rejectedFull, _expired, _cancelled, _rejectedBusy)));
     }
 
+    /// <summary>
+    /// The reward sources as an annotation stage should call them: slow ones (remote judges) through one pool actor,
+    /// made with <paramref name="create"/>, with its bounded queue; fast ones as they are. Local mode and cluster
+    /// generator nodes both use this.
+    /// </summary>
+    public static IReadOnlyList<(IRewardSource Source, RewardSourceSpec Spec)> Wrap(IReadOnlyList<(IRewardSource Source, RewardSourceSpec Spec)> sources,
+        int workers, int queue, Func<Props, string, IActorRef> create)
+    {
+        var slow = sources.Where(x => x.Source.Kind == RewardSourceKind.Slow).ToList();
+        if (slow.Count == 0) return sources.Select(x => (x.Source, x.Spec)).ToList();
+        var pool = create(Props(slow.ToDictionary(x => x.Spec.Name, x => x.Source), workers, queue), "slow-rewards");
+        return sources.Select(x => x.Source.Kind == RewardSourceKind.Slow
+                ? ((IRewardSource)new PooledRewardSource(x.Source, pool, x.Spec.Deadline, x.Spec.Required), x.Spec)
+                : (x.Source, x.Spec))
+            .ToList();
+    }
+
     public static Props Props(IReadOnlyDictionary<string, IRewardSource> sources, int workers, int queue)
         => Akka.Actor.Props.Create(() => new SlowSourcePool(sources, workers, queue));
 
