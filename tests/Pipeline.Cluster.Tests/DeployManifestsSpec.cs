@@ -1,6 +1,8 @@
 using System.Text.RegularExpressions;
+using Akka.Actor;
 using Akka.Configuration;
 using Pipeline.Cluster.Bootstrap;
+using Pipeline.Cluster.Roles;
 using Pipeline.Core.Configuration;
 using YamlDotNet.RepresentationModel;
 
@@ -8,7 +10,9 @@ namespace Pipeline.Cluster.Tests;
 
 /// <summary>
 /// deploy/ cannot be run here (no Docker engine, no Kubernetes): these checks parse every manifest and hold the files to
-/// what the cluster design needs, so a broken edit fails here instead of on someone's cluster.
+/// what the code runs (every node's roles pass <see cref="ClusterRoles.Validate"/>, its args are options of
+/// <c>pipeline node</c> and load through the node's configuration path, every node shares one run folder), so a broken
+/// edit fails here instead of on someone's cluster.
 /// </summary>
 public sealed class DeployManifestsSpec
 {
@@ -45,7 +49,7 @@ public sealed class DeployManifestsSpec
     public void Every_kubernetes_document_has_apiVersion_kind_and_a_name()
     {
         var documents = K8sDocuments().ToList();
-        Assert.True(documents.Count >= 12, $"{documents.Count} documents");
+        Assert.True(documents.Count >= 10, $"{documents.Count} documents");
         foreach (var (file, root) in documents)
         {
             foreach (var key in new[] { "apiVersion", "kind", "metadata.name" })
@@ -83,34 +87,412 @@ public sealed class DeployManifestsSpec
         Assert.Equal("8558", ports["management"]);
     }
 
-    [Theory]
-    [InlineData("learner", 1)]
-    [InlineData("buffer", 1)]
-    [InlineData("generator", 2)]
-    [InlineData("annotator", 1)]
-    public void Each_role_has_a_Deployment_with_cluster_membership_probes_pod_ip_and_role(string role, int replicas)
+    // ---- the Akka nodes deploy/ starts, and what `pipeline node` makes of their command lines ----
+
+    /// <summary>
+    /// One Akka node as a manifest starts it: its <c>pipeline node</c> args (Kubernetes' <c>$(VAR)</c> expanded from the
+    /// container's env, fieldRef values standing in as a pod IP and the namespace), the env it gets, where its volumes
+    /// are mounted (and which of them is the shared run folder), and how many replicas run it.
+    /// </summary>
+    private sealed record Node(string Name, string Where, IReadOnlyList<string> RawArgs, IReadOnlyList<string> Args,
+        IReadOnlyDictionary<string, string?> Env, IReadOnlyList<(string Path, bool Shared)> Mounts, int Replicas, YamlNode Source)
     {
-        var deployment = Assert.Single(K8sDocuments(), d =>
-            Yaml.Scalar(d.Root, "kind") == "Deployment" && Yaml.Scalar(d.Root, "metadata.name") == $"pipeline-{role}").Root;
-        Assert.Equal(replicas.ToString(), Yaml.Scalar(deployment, "spec.replicas"));
+        public override string ToString() => Where;
+    }
+
+    private const string PodIp = "10.0.0.5";
+    private const string SecretValue = "<from a Secret>";
+
+    /// <summary>Compose services whose command is <c>node ...</c>.</summary>
+    private static List<Node> ComposeNodes()
+    {
+        var root = ComposeRoot();
+        var shared = Assert.Single(Yaml.Entries(Yaml.At(root, "volumes")!)).Key;  // one named volume: the run folder
+        var nodes = new List<Node>();
+        foreach (var (name, service) in Yaml.Entries(Yaml.At(root, "services")!))
+        {
+            var command = Yaml.Words(Yaml.At(service, "command"));
+            if (command is not ["node", ..]) continue;
+            var env = Yaml.At(service, "environment") switch
+            {
+                YamlSequenceNode list => list.Children.Select(n => ((YamlScalarNode)n).Value!.Split('=', 2))
+                    .ToDictionary(kv => kv[0], kv => kv.Length == 2 ? kv[1] : null),
+                { } map => Yaml.Entries(map).ToDictionary(kv => kv.Key, kv => (kv.Value as YamlScalarNode)?.Value),
+                null => new Dictionary<string, string?>(),
+            };
+            var mounts = Yaml.Items(Yaml.At(service, "volumes")).Select(v =>
+            {
+                var parts = Assert.IsType<YamlScalarNode>(v).Value!.Split(':');
+                return (Path: parts[1], Shared: parts[0] == shared);
+            }).ToList();
+            nodes.Add(new Node(name, $"compose service {name}", command, command, env, mounts, 1, service));
+        }
+        return nodes;
+    }
+
+    /// <summary>Deployments whose pods carry the Akka nodes' label (critic-sim's pods do not).</summary>
+    private static List<Node> KubernetesNodes()
+    {
+        var documents = K8sDocuments().ToList();
+        var sharedClaim = SharedClaimName();
+        var nodes = new List<Node>();
+        foreach (var (file, deployment) in documents.Where(d => Yaml.Scalar(d.Root, "kind") == "Deployment"))
+        {
+            if (Labels(Yaml.At(deployment, "spec.template.metadata.labels")).GetValueOrDefault("app.kubernetes.io/name") != "pipeline") continue;
+            var spec = Yaml.At(deployment, "spec.template.spec")!;
+            var container = Assert.Single(Yaml.Items(Yaml.At(spec, "containers")));
+            var env = Yaml.Items(Yaml.At(container, "env")).ToDictionary(e => Yaml.Scalar(e, "name")!, e => Yaml.Scalar(e, "value")
+                ?? (Yaml.At(e, "valueFrom.secretKeyRef") is not null ? SecretValue
+                    : Yaml.Scalar(e, "valueFrom.fieldRef.fieldPath") switch { "status.podIP" => PodIp, "metadata.namespace" => "pipeline", _ => null }));
+            var raw = Yaml.Words(Yaml.At(container, "args"));
+            var volumes = Yaml.Items(Yaml.At(spec, "volumes")).ToDictionary(v => Yaml.Scalar(v, "name")!, v => Yaml.Scalar(v, "persistentVolumeClaim.claimName"));
+            var mounts = Yaml.Items(Yaml.At(container, "volumeMounts"))
+                .Select(m => (Path: Yaml.Scalar(m, "mountPath")!, Shared: volumes.GetValueOrDefault(Yaml.Scalar(m, "name")!) == sharedClaim)).ToList();
+            var name = Yaml.Scalar(deployment, "metadata.name")!;
+            nodes.Add(new Node(name, $"k8s/{file} Deployment {name}", raw, raw.Select(a => ExpandEnv(a, env)).ToList(), env, mounts,
+                int.Parse(Yaml.Scalar(deployment, "spec.replicas") ?? "1"), deployment));
+        }
+        return nodes;
+    }
+
+    private static IEnumerable<Node> AkkaNodes() => ComposeNodes().Concat(KubernetesNodes());
+
+    /// <summary>The one PersistentVolumeClaim: the run folder every Akka pod mounts.</summary>
+    private static string SharedClaimName() =>
+        Yaml.Scalar(Assert.Single(K8sDocuments(), d => Yaml.Scalar(d.Root, "kind") == "PersistentVolumeClaim").Root, "metadata.name")!;
+
+    /// <summary>
+    /// The options <c>pipeline node</c> declares (src/Pipeline.Cli/NodeCommand.cs, and the shared --config, --set,
+    /// --hocon-dir of CommonOptions.cs), and which of them are flags.
+    /// </summary>
+    private static (HashSet<string> Known, HashSet<string> Flags) NodeOptions()
+    {
+        var cli = RepoRoot.Combine("src", "Pipeline.Cli");
+        var node = File.ReadAllText(Path.Combine(cli, "NodeCommand.cs"));
+        var common = File.ReadAllText(Path.Combine(cli, "CommonOptions.cs"));
+        var known = Regex.Matches(node, @"Option<[^>]+>\s+\w+\s*=\s*new\(""(--[a-z-]+)""").Select(m => m.Groups[1].Value).ToHashSet();
+        foreach (Match m in Regex.Matches(common, @"Option<[^>]+>\s+(Config|Set|HoconDir)\s*=\s*new\(((?:""-{1,2}[a-z-]+""(?:,\s*)?)+)\)"))
+            foreach (Match alias in Regex.Matches(m.Groups[2].Value, @"""(-{1,2}[a-z-]+)""")) known.Add(alias.Groups[1].Value);
+        var flags = Regex.Matches(node, @"Option<bool>\s+\w+\s*=\s*new\(""(--[a-z-]+)""").Select(m => m.Groups[1].Value).ToHashSet();
+        Assert.Contains("--role", known);
+        Assert.Contains("--set", known);
+        Assert.Contains("--bootstrap", flags);
+        return (known, flags);
+    }
+
+    /// <summary>The node's options and their values, as System.CommandLine reads them (--role and --seed take every word up to the next option).</summary>
+    private static Dictionary<string, List<string>> Options(Node node)
+    {
+        var (known, flags) = NodeOptions();
+        Assert.True(node.Args is ["node", ..], $"{node}: not a `pipeline node` command");
+        var options = new Dictionary<string, List<string>>(StringComparer.Ordinal);
+        for (var i = 1; i < node.Args.Count;)
+        {
+            var option = node.Args[i++];
+            Assert.True(known.Contains(option), $"{node}: '{option}' is not an option of `pipeline node` ({string.Join(", ", known.Order())})");
+            if (option == "-s") option = "--set";
+            if (option == "-c") option = "--config";
+            var values = options.TryGetValue(option, out var v) ? v : options[option] = [];
+            if (flags.Contains(option)) continue;
+            Assert.True(i < node.Args.Count && !node.Args[i].StartsWith('-'), $"{node}: {option} without a value");
+            values.Add(node.Args[i++]);
+            if (option is "--role" or "--seed")
+                while (i < node.Args.Count && !node.Args[i].StartsWith('-')) values.Add(node.Args[i++]);
+        }
+        return options;
+    }
+
+    private static List<string> Values(Node node, string option) => Options(node).GetValueOrDefault(option) ?? [];
+
+    private static string? Single(Node node, string option) => Values(node, option) switch
+    {
+        [] => null,
+        [var one] => one,
+        var many => throw new Xunit.Sdk.XunitException($"{node}: {option} given {many.Count} times"),
+    };
+
+    /// <summary>The roles as NodeCommand splits them: each --role value on commas, trimmed, duplicates removed.</summary>
+    private static List<string> Roles(Node node) =>
+        Values(node, "--role").SelectMany(r => r.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).Distinct().ToList();
+
+    /// <summary>The node's settings as NodeCommand loads them: base.conf, cluster.conf, roles/&lt;role&gt;.conf, then its --set overrides.</summary>
+    private static PipelineSettings NodeSettings(Node node)
+    {
+        Assert.True(Single(node, "--config") is null, $"{node}: --config names a file this check cannot read; load it here too");
+        return PipelineSettings.Load(RepoRoot.Combine("hocon"), "cluster", Roles(node).Select(r => "roles/" + r), null, Values(node, "--set"));
+    }
+
+    /// <summary>The node's full Akka configuration, as NodeCommand builds it before the ActorSystem starts (bootstrap applied).</summary>
+    private static Config NodeAkkaConfig(Node node, PipelineSettings settings, BootstrapSettings bootstrap)
+    {
+        var port = int.Parse(Single(node, "--port") ?? settings.Hocon.GetInt("akka.remote.dot-netty.tcp.port", 4053).ToString());
+        var nodeConfig = ClusterRoles.NodeConfig(settings, Single(node, "--host") ?? "127.0.0.1", port, Roles(node));
+        return ClusterBootstrapSetup.Apply(nodeConfig, bootstrap with { Enabled = true });
+    }
+
+    private static readonly PipelineSettings DefaultClusterSettings = PipelineSettings.Load(RepoRoot.Combine("hocon"), "cluster", null, []);
+
+    [Fact]
+    public void Every_node_runs_a_role_set_that_ClusterRoles_accepts()
+    {
+        var nodes = AkkaNodes().ToList();
+        Assert.True(nodes.Count >= 5, $"{nodes.Count} Akka nodes: {string.Join("; ", nodes)}");
+        foreach (var node in nodes)
+        {
+            var roles = Roles(node);
+            Assert.True(roles.Count > 0, $"{node}: no --role");
+            foreach (var settings in new[] { DefaultClusterSettings, NodeSettings(node) })
+            {
+                var refused = Record.Exception(() => ClusterRoles.Validate(roles, settings));
+                Assert.True(refused is null, $"{node}: `pipeline node --role {string.Join(",", roles)}` is refused: {refused?.Message}");
+            }
+        }
+    }
+
+    /// <summary>The split layout deploy/ used to describe (buffer, generator and annotator apart, a critic role): refused.</summary>
+    [Theory]
+    [InlineData("buffer")]
+    [InlineData("learner")]
+    [InlineData("generator")]
+    [InlineData("annotator")]
+    [InlineData("critic")]
+    [InlineData("annotator,critic")]
+    [InlineData("learner,buffer,critic")]
+    public void ClusterRoles_refuses_the_role_sets_of_the_old_layout(string roles)
+    {
+        Assert.Throws<ConfigException>(() => ClusterRoles.Validate(roles.Split(','), DefaultClusterSettings));
+    }
+
+    [Fact]
+    public void Compose_and_Kubernetes_run_exactly_the_two_node_kinds_a_learner_node_and_generator_nodes()
+    {
+        string Kind(Node n) => string.Join(",", Roles(n).Order(StringComparer.Ordinal));
+        var compose = ComposeNodes().ToDictionary(n => n.Name, Kind);
+        Assert.Equal(new Dictionary<string, string>
+        {
+            ["learner"] = "buffer,learner",
+            ["generator-1"] = "annotator,generator",
+            ["generator-2"] = "annotator,generator",
+        }, compose);
+        var k8s = KubernetesNodes().ToDictionary(n => n.Name, n => (Kind(n), n.Replicas));
+        Assert.Equal(new Dictionary<string, (string, int)>
+        {
+            ["pipeline-learner"] = ("buffer,learner", 1),
+            ["pipeline-generator"] = ("annotator,generator", 2),
+        }, k8s);
+
+        // The learner node starts the run once --wait-generators generator nodes are Up: no more than will ever run.
+        var learner = Assert.Single(ComposeNodes(), n => Roles(n).Contains(ClusterRoles.Learner));
+        Assert.Equal(ComposeNodes().Count(n => Roles(n).Contains(ClusterRoles.Generator)).ToString(), Single(learner, "--wait-generators"));
+        var podLearner = Assert.Single(KubernetesNodes(), n => Roles(n).Contains(ClusterRoles.Learner));
+        Assert.InRange(int.Parse(Single(podLearner, "--wait-generators") ?? "1"), 1,
+            KubernetesNodes().Where(n => Roles(n).Contains(ClusterRoles.Generator)).Sum(n => n.Replicas));
+        Assert.All(AkkaNodes().Where(n => !Roles(n).Contains(ClusterRoles.Learner)), n => Assert.Null(Single(n, "--wait-generators")));
+    }
+
+    [Fact]
+    public void Every_node_runs_in_one_run_folder_on_the_shared_volume()
+    {
+        foreach (var nodes in new[] { ComposeNodes(), KubernetesNodes() })
+        {
+            var runs = nodes.Select(n => (Node: n, Run: Single(n, "--run"))).ToList();
+            Assert.All(runs, r => Assert.False(string.IsNullOrEmpty(r.Run), $"{r.Node}: no --run"));
+            Assert.Single(runs.Select(r => r.Run).Distinct());  // one run folder for every node
+            foreach (var (node, run) in runs)
+            {
+                Assert.True(run!.StartsWith('/'), $"{node}: --run {run} is not an absolute path");
+                // The deepest mount holding the run folder decides where it lives: it must be the shared volume.
+                var holder = node.Mounts.Where(m => run == m.Path || run.StartsWith(m.Path.TrimEnd('/') + "/", StringComparison.Ordinal))
+                    .OrderByDescending(m => m.Path.Length).Select(m => (bool?)m.Shared).FirstOrDefault();
+                Assert.True(holder == true, $"{node}: --run {run} is not on the shared run volume (mounts: {string.Join(", ", node.Mounts)})");
+            }
+        }
+
+        // Kubernetes: learner and generator pods land on different machines, so the claim must be ReadWriteMany.
+        var claim = Assert.Single(K8sDocuments(), d => Yaml.Scalar(d.Root, "kind") == "PersistentVolumeClaim").Root;
+        Assert.Equal(["ReadWriteMany"], Yaml.Words(Yaml.At(claim, "spec.accessModes")));
+    }
+
+    [Fact]
+    public void Kubernetes_args_use_only_variables_the_container_defines_and_every_variable_is_consumed()
+    {
+        foreach (var node in KubernetesNodes())
+        {
+            var used = node.RawArgs.SelectMany(a => Regex.Matches(a, @"\$\(([A-Za-z_][A-Za-z0-9_]*)\)").Select(m => m.Groups[1].Value)).ToHashSet();
+            foreach (var variable in used)
+                Assert.True(node.Env.ContainsKey(variable), $"{node}: args use $({variable}), which its env does not define (Kubernetes would pass it on literally)");
+            var named = NamedVariables(node);
+            foreach (var variable in node.Env.Keys)
+                Assert.True(used.Contains(variable) || named.Contains(variable),
+                    $"{node}: env {variable} is neither expanded in args nor named by a *-env setting: `pipeline node` does not read it");
+        }
+    }
+
+    [Fact]
+    public void Compose_passes_only_environment_variables_a_setting_names_and_no_substitutions_in_commands()
+    {
+        foreach (var node in ComposeNodes())
+        {
+            Assert.All(node.RawArgs, a => Assert.DoesNotContain("$", a));
+            var named = NamedVariables(node);
+            foreach (var variable in node.Env.Keys)
+                Assert.True(named.Contains(variable), $"{node}: environment {variable} is not named by a *-env setting: `pipeline node` does not read it");
+        }
+        foreach (var file in YamlFiles())
+        {
+            var text = File.ReadAllText(file);
+            foreach (var unread in new[] { "PIPELINE_BIND_HOSTNAME", "PIPELINE_PUBLIC_HOSTNAME" })
+                Assert.DoesNotContain(unread, text);
+        }
+    }
+
+    /// <summary>Variables the code reads because a setting names them (pipeline.rewards.critic.api-key-env, pipeline.cluster.tls.certificate-password-env).</summary>
+    private static HashSet<string> NamedVariables(Node node)
+    {
+        var settings = NodeSettings(node);
+        return new[] { "pipeline.rewards.critic.api-key-env", "pipeline.cluster.tls.certificate-password-env" }
+            .Select(key => settings.Hocon.GetString(key, "")).Where(v => v.Length > 0).ToHashSet();
+    }
+
+    [Fact]
+    public void Compose_nodes_join_by_Cluster_Bootstrap_over_config_discovery_of_every_node_service()
+    {
+        var nodes = ComposeNodes();
+        foreach (var node in nodes)
+        {
+            var options = Options(node);
+            Assert.True(options.ContainsKey("--bootstrap"), $"{node}: without --bootstrap nothing serves the /ready its healthcheck calls");
+            Assert.False(options.ContainsKey("--seed"), $"{node}: --seed and --bootstrap exclude each other");
+            var settings = NodeSettings(node);
+            var bootstrap = BootstrapSettings.From(settings.Hocon);
+            Assert.Equal(BootstrapDiscovery.Config, bootstrap.Discovery);
+            // Every node service's management endpoint, by its service name, and nothing else.
+            Assert.Equal(nodes.Select(n => $"{n.Name}:{bootstrap.ManagementPort}").Order(StringComparer.Ordinal),
+                bootstrap.ConfigEndpoints.Select(e => $"{e.Host}:{e.Port}").Order(StringComparer.Ordinal));
+            Assert.InRange(bootstrap.RequiredContactPoints, 2, nodes.Count);
+
+            // Bound on every interface inside the container, advertised as the service name the others dial.
+            Assert.Equal("0.0.0.0", Single(node, "--host"));
+            var akka = NodeAkkaConfig(node, settings, bootstrap);
+            Assert.Equal(node.Name, akka.GetString("akka.remote.dot-netty.tcp.public-hostname"));
+            Assert.Equal(node.Name, akka.GetString("akka.management.http.hostname"));
+            Assert.Equal("0.0.0.0", akka.GetString("akka.management.http.bind-hostname"));
+
+            // The healthcheck asks this node's management endpoint for /ready.
+            var test = Yaml.Words(Yaml.At(node.Source, "healthcheck.test"));
+            var url = new Uri(Assert.Single(test, w => w.StartsWith("http", StringComparison.Ordinal)));
+            Assert.Equal(bootstrap.ManagementPort, url.Port);
+            Assert.Equal(ManagementEndpoint.ReadyPath, url.AbsolutePath);
+            Assert.Contains(url.Host, new[] { "127.0.0.1", "localhost" });
+        }
+    }
+
+    /// <summary>
+    /// The compose binding, run: the learner and generator-1 services' own args (--host 0.0.0.0, the advertised name in
+    /// public-hostname, config discovery), with "localhost" for both service names, free ports and the two management
+    /// endpoints as contact points: they form one cluster through Cluster Bootstrap, each advertising the name, and
+    /// /ready, bound on every interface, answers 200 on 127.0.0.1. (Membership only: no run starts.)
+    /// </summary>
+    [Fact]
+    public async Task Nodes_bound_on_0_0_0_0_and_advertising_a_host_name_form_one_cluster_and_serve_ready()
+    {
+        var names = new[] { "learner", "generator-1" };
+        var ports = names.Select(_ => (Remote: FreePort(), Management: FreePort())).ToList();
+        var endpoints = string.Join(", ", ports.Select(p => $"\"localhost:{p.Management}\""));
+        var systems = new List<ActorSystem>();
+        try
+        {
+            foreach (var (name, (remote, management)) in names.Zip(ports))
+            {
+                var service = Assert.Single(ComposeNodes(), n => n.Name == name);
+                var args = service.Args.Select(a => a.Replace($"public-hostname={name}", "public-hostname=localhost", StringComparison.Ordinal)).ToList();
+                Assert.Contains("akka.remote.dot-netty.tcp.public-hostname=localhost", args);
+                args[args.IndexOf("--port") + 1] = remote.ToString();
+                args.AddRange(["--set", $"pipeline.cluster.bootstrap.management-port={management}",
+                    "--set", $"pipeline.cluster.bootstrap.config-endpoints=[{endpoints}]",
+                    "--set", $"pipeline.cluster.bootstrap.required-contact-points={names.Length}",
+                    "--set", "akka.management.cluster.bootstrap.contact-point-discovery.stable-margin=1s",
+                    "--set", "akka.management.cluster.bootstrap.contact-point-discovery.interval=300ms",
+                    "--set", "akka.management.cluster.bootstrap.contact-point.probe-interval=500ms",
+                    "--set", "akka.loglevel=WARNING"]);
+                var node = service with { Args = args };
+                var settings = NodeSettings(node);
+                systems.Add(ActorSystem.Create("pipeline", NodeAkkaConfig(node, settings, BootstrapSettings.From(settings.Hocon))));
+            }
+            foreach (var (system, (_, management)) in systems.Zip(ports))
+                Assert.Equal(new Uri($"http://localhost:{management}/"), await ClusterBootstrapSetup.StartAsync(system).WaitAsync(TimeSpan.FromSeconds(15)));
+
+            var until = DateTime.UtcNow + TimeSpan.FromSeconds(40);
+            while (!systems.All(s => Akka.Cluster.Cluster.Get(s).State.Members.Count(m => m.Status == Akka.Cluster.MemberStatus.Up) == names.Length))
+            {
+                Assert.True(DateTime.UtcNow < until, "not one cluster within 40 s: " + string.Join(" | ", systems.Select(s =>
+                    string.Join(", ", Akka.Cluster.Cluster.Get(s).State.Members.Select(m => $"{m.Address} {m.Status}")))));
+                await Task.Delay(200);
+            }
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+            foreach (var (system, (remote, management)) in systems.Zip(ports))
+            {
+                var self = Akka.Cluster.Cluster.Get(system).SelfAddress;
+                Assert.Equal(("localhost", remote), (self.Host, self.Port));
+                using var ready = await http.GetAsync($"http://127.0.0.1:{management}{ManagementEndpoint.ReadyPath}");
+                Assert.Equal(System.Net.HttpStatusCode.OK, ready.StatusCode);
+            }
+            var roles = systems.Select(s => string.Join(",", Akka.Cluster.Cluster.Get(s).SelfMember.Roles.Where(r => !r.StartsWith("dc-", StringComparison.Ordinal)).Order()));
+            Assert.Equal(["buffer,learner", "annotator,generator"], roles);
+        }
+        finally
+        {
+            await Task.WhenAll(systems.Select(s => s.Terminate())).WaitAsync(TimeSpan.FromSeconds(30));
+        }
+    }
+
+    private static int FreePort()
+    {
+        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Any, 0);
+        listener.Start();
+        try { return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port; }
+        finally { listener.Stop(); }
+    }
+
+    [Fact]
+    public void Compose_runs_the_learner_two_generator_nodes_and_critic_sim_with_healthchecks()
+    {
+        var services = Yaml.Entries(Yaml.At(ComposeRoot(), "services")!);
+        Assert.Equal(["critic-sim", "generator-1", "generator-2", "learner"], services.Keys.Order(StringComparer.Ordinal));
+        var critic = Yaml.Words(Yaml.At(services["critic-sim"], "command"));
+        Assert.Equal(["critic-sim", "--port", "8089", "--task", "sql"], critic.Take(5));
+        foreach (var (name, service) in services)
+        {
+            var test = Yaml.Words(Yaml.At(service, "healthcheck.test"));
+            Assert.True(test.Count > 1, $"{name}: no healthcheck");
+        }
+        Assert.Contains("http://127.0.0.1:8089/v1/models", Yaml.Words(Yaml.At(services["critic-sim"], "healthcheck.test")));
+
+        // The GPU override changes only services that exist.
+        var gpu = Assert.Single(Yaml.LoadAll(File.ReadAllText(Path.Combine(Deploy, "compose", "docker-compose.gpu.yml")))).RootNode;
+        Assert.All(Yaml.Entries(Yaml.At(gpu, "services")!).Keys, s => Assert.Contains(s, services.Keys));
+        Assert.NotNull(Yaml.At(gpu, "services.learner.deploy.resources.reservations.devices"));
+    }
+
+    [Theory]
+    [InlineData("pipeline-learner", "learner")]
+    [InlineData("pipeline-generator", "generator")]
+    public void Each_Kubernetes_node_Deployment_has_membership_probes_pod_labels_and_ports(string name, string component)
+    {
+        var node = Assert.Single(KubernetesNodes(), n => n.Name == name);
+        var deployment = node.Source;
         var selector = Labels(Yaml.At(deployment, "spec.selector.matchLabels"));
         var podLabels = Labels(Yaml.At(deployment, "spec.template.metadata.labels"));
         Assert.All(selector, kv => Assert.Equal(kv.Value, podLabels.GetValueOrDefault(kv.Key)));
         // Cluster Bootstrap discovers Akka nodes by this label; critic-sim must not carry it.
         Assert.Equal("pipeline", podLabels["app.kubernetes.io/name"]);
-        Assert.Equal(role, podLabels["app.kubernetes.io/component"]);
+        Assert.Equal(component, podLabels["app.kubernetes.io/component"]);
         Assert.Equal("pipeline", Yaml.Scalar(deployment, "spec.template.spec.serviceAccountName"));
 
         var container = Assert.Single(Yaml.Items(Yaml.At(deployment, "spec.template.spec.containers")));
-        var env = Yaml.Items(Yaml.At(container, "env")).ToDictionary(e => Yaml.Scalar(e, "name")!, e => e);
-        Assert.Equal(role, Yaml.Scalar(env["PIPELINE_ROLE"], "value"));
-        Assert.Equal("status.podIP", Yaml.Scalar(env["POD_IP"], "valueFrom.fieldRef.fieldPath"));
-        Assert.Equal("$(POD_IP)", Yaml.Scalar(env["PIPELINE_PUBLIC_HOSTNAME"], "value"));
-
-        var args = Yaml.Words(Yaml.At(container, "args"));
-        Assert.Equal("node", args[0]);
-        Assert.Equal("--role", args[1]);
-        Assert.Equal("$(PIPELINE_ROLE)", args[2]);
+        Assert.Equal("status.podIP", Yaml.Scalar(Assert.Single(Yaml.Items(Yaml.At(container, "env")), e => Yaml.Scalar(e, "name") == "POD_IP"),
+            "valueFrom.fieldRef.fieldPath"));
+        Assert.Equal(["node", "--role", "$(PIPELINE_ROLE)"], node.RawArgs.Take(3));
 
         Assert.Equal("/ready", Yaml.Scalar(container, "readinessProbe.httpGet.path"));
         Assert.Equal("management", Yaml.Scalar(container, "readinessProbe.httpGet.port"));
@@ -122,32 +504,25 @@ public sealed class DeployManifestsSpec
     }
 
     /// <summary>
-    /// The args as the container runs them ($(VAR) expanded from the container's env; fieldRef values stand in as a pod
-    /// IP and the namespace), loaded the way <c>pipeline node</c> loads them: the layered HOCON with the args' --set
-    /// overrides, then the bootstrap block turned into Akka configuration.
+    /// The args as the container runs them, loaded the way <c>pipeline node</c> loads them: the layered HOCON with the
+    /// args' --set overrides, then its node configuration with the bootstrap block turned into Akka configuration.
     /// </summary>
     [Theory]
-    [InlineData("learner")]
-    [InlineData("buffer")]
-    [InlineData("generator")]
-    [InlineData("annotator")]
-    public void Each_role_joins_by_Cluster_Bootstrap_discovering_its_own_pod_labels_through_the_Kubernetes_API(string role)
+    [InlineData("pipeline-learner")]
+    [InlineData("pipeline-generator")]
+    public void Each_Kubernetes_node_joins_by_Cluster_Bootstrap_discovering_its_own_pod_labels_through_the_Kubernetes_API(string name)
     {
         var documents = K8sDocuments().Select(d => d.Root).ToList();
-        var deployment = Assert.Single(documents, d =>
-            Yaml.Scalar(d, "kind") == "Deployment" && Yaml.Scalar(d, "metadata.name") == $"pipeline-{role}");
+        var node = Assert.Single(KubernetesNodes(), n => n.Name == name);
+        var deployment = node.Source;
         var podLabels = Labels(Yaml.At(deployment, "spec.template.metadata.labels"));
         var container = Assert.Single(Yaml.Items(Yaml.At(deployment, "spec.template.spec.containers")));
-        var env = Yaml.Items(Yaml.At(container, "env")).ToDictionary(e => Yaml.Scalar(e, "name")!, e => Yaml.Scalar(e, "value")
-            ?? Yaml.Scalar(e, "valueFrom.fieldRef.fieldPath") switch { "status.podIP" => "10.0.0.5", "metadata.namespace" => "pipeline", _ => null });
-        var args = Yaml.Words(Yaml.At(container, "args")).Select(a => ExpandEnv(a, env)).ToList();
+        var options = Options(node);
 
-        Assert.Contains("--bootstrap", args);
-        Assert.DoesNotContain("--seed", args);
-        Assert.Equal("10.0.0.5", After(args, "--host"));   // remoting and management bind and advertise the pod IP
-        Assert.NotNull(After(args, "--run"));
-        var sets = args.Select((a, i) => (a, i)).Where(x => x.a == "--set").Select(x => args[x.i + 1]).ToList();
-        var settings = PipelineSettings.Load(RepoRoot.Combine("hocon"), "cluster", null, sets);
+        Assert.True(options.ContainsKey("--bootstrap"));
+        Assert.False(options.ContainsKey("--seed"));
+        Assert.Equal(PodIp, Single(node, "--host"));   // remoting and management bind and advertise the pod IP
+        var settings = NodeSettings(node);
         var bootstrap = BootstrapSettings.From(settings.Hocon);
         Assert.Equal(BootstrapDiscovery.KubernetesApi, bootstrap.Discovery);
 
@@ -162,17 +537,19 @@ public sealed class DeployManifestsSpec
 
         // Contact points are probed on the container port named as discovery's port name, where the probes also go.
         var ports = Yaml.Items(Yaml.At(container, "ports")).ToDictionary(p => Yaml.Scalar(p, "name")!, p => Yaml.Scalar(p, "containerPort"));
-        Assert.Equal(ports["remoting"], After(args, "--port"));
-        var akka = ClusterBootstrapSetup.Apply(ConfigurationFactory.ParseString($"akka.remote.dot-netty.tcp.hostname = \"{After(args, "--host")}\"")
-            .WithFallback(settings.Hocon), bootstrap);
+        Assert.Equal(ports["remoting"], Single(node, "--port"));
+        var akka = NodeAkkaConfig(node, settings, bootstrap);
         Assert.Equal("kubernetes-api", akka.GetString("akka.discovery.method"));
         var portName = akka.GetString("akka.management.cluster.bootstrap.contact-point-discovery.port-name");
         Assert.Equal(ports[portName], akka.GetInt("akka.management.http.port").ToString());
-        Assert.Equal("10.0.0.5", akka.GetString("akka.management.http.hostname"));
+        Assert.Equal(PodIp, akka.GetString("akka.management.http.hostname"));
+        Assert.Equal(PodIp, akka.GetString("akka.remote.dot-netty.tcp.hostname"));
         Assert.Equal(portName, Yaml.Scalar(container, "readinessProbe.httpGet.port"));
         Assert.Equal(portName, Yaml.Scalar(container, "livenessProbe.httpGet.port"));
         Assert.Equal(ManagementEndpoint.ReadyPath, Yaml.Scalar(container, "readinessProbe.httpGet.path"));
         Assert.Equal(ManagementEndpoint.AlivePath, Yaml.Scalar(container, "livenessProbe.httpGet.path"));
+        var initialPods = KubernetesNodes().Sum(n => n.Replicas);
+        Assert.InRange(bootstrap.RequiredContactPoints, 2, initialPods);
 
         // The pod runs as the ServiceAccount the Role lets list pods, in the Role's namespace, with its token mounted.
         var binding = Assert.Single(documents, d => Yaml.Scalar(d, "kind") == "RoleBinding");
@@ -206,6 +583,8 @@ public sealed class DeployManifestsSpec
         Assert.NotEmpty(Yaml.Entries(Yaml.At(spec, "nodeSelector")!));
         Assert.Contains(Yaml.Items(Yaml.At(spec, "tolerations")), t => Yaml.Scalar(t, "key") == "nvidia.com/gpu");
         Assert.Equal("Recreate", Yaml.Scalar(learner, "spec.strategy.type"));
+        var generator = K8sDocuments().Single(d => Yaml.Scalar(d.Root, "metadata.name") == "pipeline-generator").Root;
+        Assert.Null(GpuLimit(Yaml.Items(Yaml.At(generator, "spec.template.spec.containers"))[0]));
     }
 
     private static Dictionary<string, string?> Labels(YamlNode? node) =>
@@ -215,57 +594,39 @@ public sealed class DeployManifestsSpec
     private static string? GpuLimit(YamlNode container) =>
         Yaml.At(container, "resources.limits") is { } limits && Yaml.Entries(limits).TryGetValue("nvidia.com/gpu", out var v) ? ((YamlScalarNode)v).Value : null;
 
+    /// <summary>
+    /// Generator nodes run the annotation stage, which calls the critic: they use it, point it at critic-sim and name the
+    /// key's variable, which they get from a Secret (Kubernetes) or the host's environment (compose). The learner node
+    /// calls no reward source and gets no key.
+    /// </summary>
     [Fact]
-    public void The_critic_key_comes_from_a_Secret_on_Kubernetes_and_from_the_host_environment_in_compose()
+    public void Generator_nodes_call_the_critic_at_critic_sim_with_the_key_from_a_Secret_or_the_host_environment()
     {
-        var annotator = K8sDocuments().Single(d => Yaml.Scalar(d.Root, "metadata.name") == "pipeline-annotator").Root;
-        var container = Yaml.Items(Yaml.At(annotator, "spec.template.spec.containers"))[0];
+        var criticSimPort = After(Yaml.Words(Yaml.At(ComposeRoot(), "services.critic-sim.command")), "--port");
+        foreach (var node in AkkaNodes())
+        {
+            var settings = NodeSettings(node);
+            Assert.Contains("critic", settings.Hocon.GetStringList("pipeline.rewards.use"));  // the same sources on every node
+            var baseUrl = new Uri(settings.Hocon.GetString("pipeline.rewards.critic.base-url"));
+            Assert.Equal(("critic-sim", criticSimPort), (baseUrl.Host, baseUrl.Port.ToString()));
+            var keyEnv = settings.Hocon.GetString("pipeline.rewards.critic.api-key-env", "");
+            if (!Roles(node).Contains(ClusterRoles.Annotator))
+            {
+                Assert.Equal("", keyEnv);
+                Assert.DoesNotContain(node.Env.Keys, k => k.Contains("KEY", StringComparison.Ordinal));
+                continue;
+            }
+            Assert.Equal("PIPELINE_CRITIC_API_KEY", keyEnv);
+            Assert.Equal(node.Where.StartsWith("compose", StringComparison.Ordinal) ? "${PIPELINE_CRITIC_API_KEY:-}" : SecretValue, node.Env[keyEnv]);
+        }
+        var generator = KubernetesNodes().Single(n => n.Name == "pipeline-generator").Source;
+        var container = Yaml.Items(Yaml.At(generator, "spec.template.spec.containers"))[0];
         var key = Assert.Single(Yaml.Items(Yaml.At(container, "env")), e => Yaml.Scalar(e, "name") == "PIPELINE_CRITIC_API_KEY");
         Assert.Null(Yaml.At(key, "value"));
         Assert.False(string.IsNullOrEmpty(Yaml.Scalar(key, "valueFrom.secretKeyRef.name")));
         Assert.DoesNotContain(K8sDocuments(), d => Yaml.Scalar(d.Root, "kind") == "Secret");
-
-        var seed = Yaml.At(ComposeRoot(), "services.seed")!;
-        Assert.Equal("${PIPELINE_CRITIC_API_KEY:-}", Yaml.Scalar(seed, "environment.PIPELINE_CRITIC_API_KEY"));
-    }
-
-    [Fact]
-    public void Compose_runs_seed_learner_buffer_two_generators_annotator_and_critic_sim_with_healthchecks()
-    {
-        var services = Yaml.Entries(Yaml.At(ComposeRoot(), "services")!);
-        foreach (var name in new[] { "seed", "learner", "generator-1", "generator-2", "annotator", "critic-sim" })
-            Assert.True(services.ContainsKey(name), $"service {name} missing");
-
-        var nodes = services.Where(s => Yaml.Words(Yaml.At(s.Value, "command")) is [ "node", .. ]).ToList();
-        Assert.Equal(5, nodes.Count);
-        foreach (var (name, service) in nodes)
-        {
-            var command = Yaml.Words(Yaml.At(service, "command"));
-            var seedAt = command.ToList().IndexOf("--seed");
-            Assert.True(seedAt > 0 && command[seedAt + 1] == "seed:4053", $"{name}: {string.Join(' ', command)}");
-            Assert.Contains("--role", command);
-            Assert.Equal(name, Yaml.Scalar(service, "environment.PIPELINE_PUBLIC_HOSTNAME"));
-        }
-
-        string[] Roles(IReadOnlyList<string> command) =>
-            command.Select((w, i) => (w, i)).Where(x => x.w == "--role" && x.i + 1 < command.Count).Select(x => command[x.i + 1]).ToArray();
-        var roles = nodes.ToDictionary(n => n.Key, n => Roles(Yaml.Words(Yaml.At(n.Value, "command"))));
-        Assert.Contains("learner", roles["learner"]);
-        Assert.Contains("buffer", roles["learner"]);
-        Assert.Equal(["generator"], roles["generator-1"]);
-        Assert.Equal(["generator"], roles["generator-2"]);
-        Assert.Equal(["annotator"], roles["annotator"]);
-        Assert.NotEmpty(roles["seed"]);
-
-        var critic = Yaml.Words(Yaml.At(services["critic-sim"], "command"));
-        Assert.Equal(["critic-sim", "--port", "8089", "--task", "sql"], critic.Take(5));
-
-        foreach (var (name, service) in services)
-        {
-            var test = Yaml.Words(Yaml.At(service, "healthcheck.test"));
-            Assert.True(test.Count > 1, $"{name}: no healthcheck");
-        }
-        Assert.Contains("http://127.0.0.1:8558/ready", Yaml.Words(Yaml.At(services["learner"], "healthcheck.test")));
+        var criticService = Assert.Single(K8sDocuments(), d => Yaml.Scalar(d.Root, "kind") == "Service" && Yaml.Scalar(d.Root, "metadata.name") == "critic-sim").Root;
+        Assert.Equal(criticSimPort, Yaml.Scalar(Yaml.Items(Yaml.At(criticService, "spec.ports"))[0], "port"));
     }
 
     [Fact]
@@ -287,6 +648,8 @@ public sealed class DeployManifestsSpec
     [InlineData("args: [\"--header\", \"Authorization: Bearer abcdefghijklmnop1234\"]")]
     [InlineData("x: sk-proj-abcdefghijklmnopqrstuvwxyz")]
     [InlineData("apiVersion: v1\nkind: Secret\nmetadata: {name: k}\nstringData:\n  api-key: abc123")]
+    [InlineData("args: [\"--set\", \"pipeline.rewards.critic.api-key=abc123\"]")]
+    [InlineData("args: [\"--set\", \"pipeline.rewards.critic.api-key-env=sk-proj-abcdefghijklmnopqrstuvwxyz\"]")]
     public void The_credential_scan_catches_literal_keys(string yaml)
     {
         var doc = Assert.Single(Yaml.LoadAll(yaml));
@@ -298,6 +661,8 @@ public sealed class DeployManifestsSpec
     [InlineData("environment:\n  - PIPELINE_CRITIC_API_KEY")]
     [InlineData("env:\n  - name: PIPELINE_CRITIC_API_KEY\n    valueFrom:\n      secretKeyRef: {name: pipeline-critic, key: api-key}")]
     [InlineData("automountServiceAccountToken: false")]
+    [InlineData("args: [\"--set\", \"pipeline.rewards.critic.api-key-env=PIPELINE_CRITIC_API_KEY\"]")]
+    [InlineData("command: [node, --set, cluster.tls.certificate-password-env=PIPELINE_TLS_PASSWORD]")]
     public void The_credential_scan_accepts_references(string yaml)
     {
         var doc = Assert.Single(Yaml.LoadAll(yaml));
@@ -322,6 +687,18 @@ public sealed class DeployManifestsSpec
         var runtimeBase = Regex.Matches(text, @"^FROM (\S+)", RegexOptions.Multiline).Last().Groups[1].Value;
         var resolved = Regex.Replace(runtimeBase, @"\$\{(\w+)\}", m => Regex.Match(text, $@"ARG {m.Groups[1].Value}=(\S+)").Groups[1].Value);
         Assert.Contains(baseMarker, resolved);
+    }
+
+    /// <summary>A fresh named volume takes the ownership of the image folder it is mounted on: the run folder's mount point must exist and belong to the app user.</summary>
+    [Theory]
+    [InlineData("Dockerfile", "\"$APP_UID\"")]
+    [InlineData("Dockerfile.gpu", "1654")]
+    public void The_images_own_the_shared_run_folder_mount_point(string file, string user)
+    {
+        var text = File.ReadAllText(Path.Combine(Deploy, "docker", file));
+        var mount = Assert.Single(ComposeNodes().SelectMany(n => n.Mounts).Where(m => m.Shared).Select(m => m.Path).Distinct());
+        Assert.Contains($"mkdir -p {mount} && chown -R {user} /data", text);
+        Assert.Contains($"USER {user.Trim('"')}", text);
     }
 
     [Fact]

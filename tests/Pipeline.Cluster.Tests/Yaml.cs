@@ -80,8 +80,18 @@ internal static partial class Yaml
         return found;
     }
 
+    // A setting whose name ends in -env (api-key-env, certificate-password-env) holds the NAME of a variable, not a secret.
+    [GeneratedRegex(@"(?i)-env$")]
+    private static partial Regex NamesVariable();
+
+    [GeneratedRegex("^[A-Z_][A-Z0-9_]*$")]
+    private static partial Regex VariableName();
+
     private static bool IsLiteral(string? value) =>
         !string.IsNullOrWhiteSpace(value) && !Reference().IsMatch(value.Trim()) && value is not ("true" or "false");
+
+    private static bool IsLiteral(string name, string? value) =>
+        IsLiteral(value) && !(NamesVariable().IsMatch(name) && VariableName().IsMatch(value!.Trim()));
 
     private static void Scan(YamlNode node, string path, List<string> found)
     {
@@ -91,7 +101,7 @@ internal static partial class Yaml
                 if (KeyShape().IsMatch(v)) found.Add($"{path}: looks like a credential");
                 // Compose list form: - NAME=value
                 var eq = v.IndexOf('=');
-                if (eq > 0 && SecretName().IsMatch(v[..eq]) && !v[..eq].Contains(' ') && IsLiteral(v[(eq + 1)..]))
+                if (eq > 0 && SecretName().IsMatch(v[..eq]) && !v[..eq].Contains(' ') && IsLiteral(v[..eq], v[(eq + 1)..]))
                     found.Add($"{path}: {v[..eq]} has a literal value");
                 break;
             case YamlSequenceNode seq:
@@ -105,7 +115,7 @@ internal static partial class Yaml
                     found.Add($"{path}: env {name} has a literal value");
                 foreach (var (key, child) in entries)
                 {
-                    if (SecretName().IsMatch(key) && child is YamlScalarNode { Value: var s } && IsLiteral(s))
+                    if (SecretName().IsMatch(key) && child is YamlScalarNode { Value: var s } && IsLiteral(key, s))
                         found.Add($"{path}.{key}: literal value");
                     Scan(child, $"{path}.{key}", found);
                 }
