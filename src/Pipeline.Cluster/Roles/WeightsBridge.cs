@@ -91,11 +91,7 @@ public sealed class WeightsBridge : ReceiveActor, IWithTimers
     {
         Context.System.EventStream.Subscribe(Self, typeof(PolicyWeights));
         _mediator.Tell(new Subscribe(ClusterRoles.WeightsTopic, Self));
-        if (_upstream is not null)
-        {
-            Self.Tell(AskLatest.Instance);  // at once (a restarted node should not wait a retry period), then every retry
-            Timers.StartPeriodicTimer("ask", AskLatest.Instance, _retry);
-        }
+        if (_upstream is not null) Timers.StartPeriodicTimer("ask", AskLatest.Instance, _retry);
         Timers.StartPeriodicTimer("expire", Expire.Instance, TimeSpan.FromSeconds(1));
     }
 

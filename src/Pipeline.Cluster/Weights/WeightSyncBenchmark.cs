@@ -91,7 +91,8 @@ public static class WeightSyncBenchmark
                     var start = Stopwatch.GetTimestamp();
                     learner.EventStream.Publish(new PolicyWeights(snapshot));
                     await WaitUntil(() => Enumerable.Range(0, receivers).All(i => arrivals.ContainsKey(($"g{i}", v))),
-                        TimeSpan.FromSeconds(120), $"{mb} MB on every generator node").ConfigureAwait(false);
+                        TimeSpan.FromSeconds(120), $"{mb} MB (v{v}) on every generator node; bridges: " +
+                        string.Join("; ", counters.Select(c => $"newest v{c.NewestVersion}, {c.FromTopic} from topic, {c.ChunksReceived} chunks, {c.FailedTransfers} failed"))).ConfigureAwait(false);
                     var last = Enumerable.Range(0, receivers).Max(i => arrivals[($"g{i}", v)]);
                     times.Add(Stopwatch.GetElapsedTime(start, last).TotalSeconds);
                 }
