@@ -39,6 +39,7 @@ public sealed class ClusterNodes : IAsyncDisposable
     {
         _settings = settings;
         _log = log;
+        TripwireSerializer.Hits.Clear();  // process-wide: earlier specs (TripwireSpec) leave their deliberate hits in it
     }
 
     /// <summary>Log lines that mean a message could not cross a node (serialization failures, oversized frames).</summary>
