@@ -11,17 +11,19 @@ namespace Pipeline.Cluster.Roles;
 /// One bridge per node, whatever its roles.
 /// <list type="bullet">
 /// <item>Weights that appear on the local EventStream newer than any seen (the learner on this node published them) are
-/// cut into <see cref="WeightChunk"/>s of <c>chunkBytes</c> (SHA-256 checked, never a frame over
-/// <c>maximum-frame-size</c>) and each chunk is published to the topic.</item>
-/// <item>Chunks from the topic are put back together by a <see cref="WeightAssembler"/>; a complete, checksum-verified
-/// snapshot newer than any seen goes to the local EventStream. A transfer that stalls past <c>stallTimeout</c> or fails its
-/// checksum is abandoned and the newest weights are asked for again.</item>
+/// kept, and their version is announced on the topic (<see cref="WeightsAvailable"/>: a few bytes).</item>
+/// <item>A node that hears of a version newer than its own pulls the newest weights from the learner node's bridge
+/// (<c>upstream</c>, through a <see cref="LearnerLink"/>), one pull at a time; the snapshot comes back as
+/// <see cref="WeightChunk"/>s of <c>chunkBytes</c> (SHA-256 checked, never a frame over <c>maximum-frame-size</c>), is put
+/// back together by a <see cref="WeightAssembler"/> and published on the node's EventStream. A node that fell behind
+/// skips straight to the newest version. A transfer that stalls past <c>stallTimeout</c> or fails its checksum, or a
+/// pull that gets no chunk within it, is abandoned and pulled again.</item>
 /// <item><see cref="RequestLatestWeights"/> from a local actor (a generator that started late) is answered with the newest
 /// weights this node holds (no serialization); from another node's bridge, with the newest weights in chunks sent to it.
-/// While it holds no weights and knows an <c>upstream</c> (the learner node's bridge, through a <see cref="LearnerLink"/>),
-/// it asks upstream every <c>retry</c>.</item>
+/// While it holds no weights and knows an upstream it asks every <c>retry</c>.</item>
 /// </list>
-/// An older or equal version is ignored, which also stops the bridge's own echoes (it hears its own publications).
+/// (An earlier version pushed every chunk of every version over pub-sub; under load some versions never reached some
+/// nodes, and their generators produced groups the buffer then dropped as stale.)
 /// </summary>
 public sealed class WeightsBridge : ReceiveActor, IWithTimers
 {
@@ -49,12 +51,15 @@ public sealed class WeightsBridge : ReceiveActor, IWithTimers
     private readonly IActorRef _mediator;
     private readonly IActorRef? _upstream;
     private readonly TimeSpan _retry;
+    private readonly TimeSpan _stallTimeout;
     private readonly int _chunkBytes;
     private readonly Counter _counter;
     private readonly WeightAssembler _assembler;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private PolicyWeights? _latest;
     private long _newest = -1;
+    private long _announced = -1;
+    private DateTimeOffset? _pullSince;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -64,20 +69,29 @@ public sealed class WeightsBridge : ReceiveActor, IWithTimers
         _mediator = mediator;
         _upstream = upstream;
         _retry = retry;
+        _stallTimeout = stallTimeout;
         _chunkBytes = chunkBytes;
         _assembler = new WeightAssembler(stallTimeout);
         Receive<PolicyWeights>(FromEventStream);
         Receive<WeightChunk>(FromTopic);
+        Receive<WeightsAvailable>(Announced);
         Receive<RequestLatestWeights>(_ => AnswerLatest());
         Receive<SubscribeAck>(_ => _log.Debug("weights bridge subscribed to '{0}'", ClusterRoles.WeightsTopic));
         Receive<AskLatest>(_ =>
         {
             if (_newest >= 0) { Timers.Cancel("ask"); return; }
-            _upstream?.Tell(RequestLatestWeights.Instance);
+            if (_assembler.InFlight == 0) Pull();  // nothing coming yet (the learner may have had no weights when asked)
         });
         Receive<Expire>(_ =>
         {
-            foreach (var failure in _assembler.Expire(DateTimeOffset.UtcNow)) Abandoned(failure.TransferId, failure.Version, failure.Reason);
+            var now = DateTimeOffset.UtcNow;
+            foreach (var failure in _assembler.Expire(now)) Abandoned(failure.TransferId, failure.Version, failure.Reason);
+            var pullTimeout = _stallTimeout < TimeSpan.FromSeconds(10) ? _stallTimeout : TimeSpan.FromSeconds(10);
+            if (_pullSince is { } since && _assembler.InFlight == 0 && now - since > pullTimeout)
+            {
+                _log.Warning("no weight chunk within {0:0.#} s of asking for v{1}; asking again", pullTimeout.TotalSeconds, _announced);
+                Pull();
+            }
         });
     }
 
@@ -102,8 +116,22 @@ public sealed class WeightsBridge : ReceiveActor, IWithTimers
     {
         if (weights.Version <= _newest) return;
         Keep(weights, fromTopic: false);
-        foreach (var chunk in WeightChunking.Split(weights.Snapshot, _chunkBytes))
-            _mediator.Tell(new Publish(ClusterRoles.WeightsTopic, chunk));
+        _mediator.Tell(new Publish(ClusterRoles.WeightsTopic, new WeightsAvailable(weights.Version)));
+    }
+
+    /// <summary>A version exists on the learner node: pull it unless we hold it or a pull is under way.</summary>
+    private void Announced(WeightsAvailable available)
+    {
+        if (available.Version <= _newest) return;  // ours (the learner node hears its own announcements), or already held
+        _announced = Math.Max(_announced, available.Version);
+        if (_pullSince is null || _assembler.InFlight == 0) Pull();
+    }
+
+    private void Pull()
+    {
+        if (_upstream is null) return;
+        _pullSince = DateTimeOffset.UtcNow;
+        _upstream.Tell(RequestLatestWeights.Instance);
     }
 
     private void FromTopic(WeightChunk chunk)
@@ -117,6 +145,9 @@ public sealed class WeightsBridge : ReceiveActor, IWithTimers
                 var weights = new PolicyWeights(snapshot);
                 Keep(weights, fromTopic: true);
                 Context.System.EventStream.Publish(weights);
+                _assembler.DropUpTo(snapshot.Version);  // other transfers of this version (a retried pull) are not wanted
+                _pullSince = null;
+                if (_announced > _newest) Pull();  // a newer version was announced meanwhile
                 break;
             case WeightChunkOutcome.Failed:
                 Abandoned(result.TransferId, result.Version, result.Reason ?? "failed");
@@ -131,7 +162,7 @@ public sealed class WeightsBridge : ReceiveActor, IWithTimers
     {
         _counter.Failed();
         _log.Warning("weights v{0} (transfer {1}) abandoned: {2}; asking for the newest weights again", version, transfer, reason);
-        _upstream?.Tell(RequestLatestWeights.Instance);
+        Pull();
     }
 
     private void AnswerLatest()

@@ -120,6 +120,23 @@ public sealed class WeightAssembler
         return Finish(id, t);
     }
 
+    /// <summary>
+    /// Forgets, without counting them as failed, the transfers of versions up to <paramref name="version"/> (another
+    /// transfer of a version at least as new has completed: their chunks are no longer wanted). Returns how many.
+    /// </summary>
+    public int DropUpTo(long version)
+    {
+        var dropped = 0;
+        foreach (var (id, t) in _transfers.ToArray())
+        {
+            if (t.Version > version) continue;
+            _transfers.Remove(id);
+            Remember(id, "superseded");
+            dropped++;
+        }
+        return dropped;
+    }
+
     /// <summary>Fails every transfer whose last chunk arrived more than the stall timeout before <paramref name="now"/>.</summary>
     public IReadOnlyList<WeightTransferFailure> Expire(DateTimeOffset now)
     {

@@ -9,3 +9,10 @@ namespace Pipeline.Cluster;
 /// put back together by <see cref="WeightAssembler"/>.
 /// </summary>
 public sealed record WeightChunk(string TransferId, long Version, int Index, int Count, byte[] Data, string Checksum) : IPipelineMessage;
+
+/// <summary>
+/// Published on the weights topic by the learner node's bridge when a new policy version exists: small, so distributed
+/// pub-sub carries versions to every node cheaply; each generator node then pulls the newest snapshot, in chunks, straight
+/// from the learner node's bridge (and skips versions it has fallen behind on).
+/// </summary>
+public sealed record WeightsAvailable(long Version) : IPipelineMessage;
