@@ -88,7 +88,8 @@ public sealed class ConfigLayers
 
     private void CheckKnown(string key, string origin)
     {
-        if (key.StartsWith("akka.", StringComparison.Ordinal) || key.StartsWith("pipeline-torch-dispatcher.", StringComparison.Ordinal)) return;
+        if (key.StartsWith("akka.", StringComparison.Ordinal) || key.StartsWith("pipeline-torch-dispatcher.", StringComparison.Ordinal)
+            || key.StartsWith("pipeline-generator-mailbox.", StringComparison.Ordinal)) return;
         if (!key.StartsWith("pipeline.", StringComparison.Ordinal))
             throw new ConfigException($"unknown key '{key}' in {origin}: settings live under 'pipeline' (or 'akka' for the actor system)");
         if (_defaultLeaves.Contains(key)) return;

@@ -59,7 +59,8 @@ public sealed class Generator : ReceiveActor
 
     public static Props Props(Settings settings, PolicyTokenizer tokenizer, IActorRef buffer, IActorRef annotator, IActorRef learner)
         => Akka.Actor.Props.Create(() => new Generator(settings, tokenizer, buffer, annotator, learner))
-            .WithDispatcher(Dispatchers.Torch);
+            .WithDispatcher(Dispatchers.Torch)
+            .WithMailbox(Dispatchers.GeneratorMailbox);
 
     private int Held => _credits.Count + _ready.Count;
 
@@ -186,4 +187,15 @@ public sealed class Generator : ReceiveActor
         }
         return new RolloutGroup(groupId, prompt, _version, rollouts.MoveToImmutable(), Stopwatch.GetElapsedTime(started));
     }
+}
+
+/// <summary>
+/// A generator's mailbox: new policy weights are taken before credits and prompts already waiting, so the next group is
+/// sampled with the newest weights the node has, not with ones a step older (which the buffer would then drop as stale).
+/// The order among all other messages is kept (stable).
+/// </summary>
+public sealed class GeneratorMailbox(Akka.Actor.Settings settings, Akka.Configuration.Config config)
+    : Akka.Dispatch.UnboundedStablePriorityMailbox(settings, config)
+{
+    protected override int PriorityGenerator(object message) => message is PolicyWeights ? 0 : 1;
 }
