@@ -44,7 +44,7 @@ internal static class BenchClusterCommand
 
         if (parts.Contains("weights"))
         {
-            Console.WriteLine("== weight sync: learner node -> 2 generator nodes (TCP loopback, 256 KiB chunks over distributed pub-sub)");
+            Console.WriteLine("== weight sync: learner node -> 2 generator nodes (TCP loopback; version announced over distributed pub-sub, 256 KiB chunks pulled from the learner node)");
             var sizes = parse.GetValue(Sizes)!.Split(',').Select(int.Parse).ToList();
             await WeightSyncBenchmark.RunAsync(settings, sizes, repeats: 3, receivers: 2, progress: Console.WriteLine);
         }

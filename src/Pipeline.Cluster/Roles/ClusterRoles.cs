@@ -33,8 +33,9 @@ namespace Pipeline.Cluster.Roles;
 /// annotation stage (slow sources through the node's slow-source pool), reaching the buffer and the learner node's
 /// weights bridge through <see cref="LearnerLink"/>s that follow the singleton when it moves.</item>
 /// </list>
-/// Every node gets a <see cref="WeightsBridge"/>: policy weights go from the learner's EventStream over distributed
-/// pub-sub (topic <see cref="WeightsTopic"/>), in SHA-256-checked chunks, to the generators' EventStreams.
+/// Every node gets a <see cref="WeightsBridge"/>: each policy version is announced over distributed pub-sub (topic
+/// <see cref="WeightsTopic"/>) and pulled, in SHA-256-checked chunks, from the learner node's bridge into the generators'
+/// EventStreams.
 /// Every node shares the run folder (tokenizer, checkpoints, <c>cluster-run.json</c>, <c>accounting.json</c>).
 /// Not in cluster mode yet: ONI (refused by <see cref="Validate"/>), critic and rm-trainer roles of their own.
 /// </summary>

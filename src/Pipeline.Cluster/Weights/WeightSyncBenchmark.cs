@@ -23,8 +23,8 @@ public sealed record WeightSyncResult(long Bytes, int Chunks, int Receivers, IRe
 /// <summary>
 /// Weight-sync time on loopback, through the production path: three cluster ActorSystems in this process talking over
 /// real TCP remoting (a learner node and <c>receivers</c> generator nodes, each with its <see cref="WeightsBridge"/>);
-/// a snapshot is published on the learner node's EventStream as the Learner does, cut into 256 KiB chunks, sent over
-/// distributed pub-sub, reassembled and SHA-256-checked on each generator node and published on its EventStream.
+/// a snapshot is published on the learner node's EventStream as the Learner does, its version announced over distributed
+/// pub-sub, pulled by each generator node in 256 KiB chunks, reassembled, SHA-256-checked and published on its EventStream.
 /// The clock runs from the learner's publication to the moment the last generator node's EventStream delivered it.
 /// </summary>
 public static class WeightSyncBenchmark
