@@ -45,7 +45,7 @@ public sealed class ThreeNodeRunSpec(ITestOutputHelper output) : IDisposable
     {
         var clock = Stopwatch.StartNew();
         var settings = PipelineSettings.Load(RepoRoot.Combine("hocon"), "cluster", RepoRoot.Combine("hocon", "smoke.conf"),
-            ["warm-start.max-epochs=1", "grpo.steps=8", "grpo.batch-groups=4", "generation.group-size=4",
+            ["warm-start.max-epochs=1", "grpo.steps=16", "grpo.batch-groups=4", "generation.group-size=4",
              "generation.generators=1", "eval.limit=20", "checkpoint.every-steps=100"]);
         var runDir = Path.Combine(_runs, "run");
         var trouble = new ConcurrentQueue<string>();
@@ -97,9 +97,11 @@ public sealed class ThreeNodeRunSpec(ITestOutputHelper output) : IDisposable
             output.WriteLine($"run {result.Status} after {clock.Elapsed.TotalSeconds:0.0}s: step {result.Step}, policy version {result.PolicyVersion}, " +
                 $"groups from B {nodeB.Groups}, from C {nodeC.Groups}");
 
+            output.WriteLine($"weights: A published {nodeA.WeightsCounter.ToTopic} versions; B took {nodeB.WeightsCounter.FromTopic} (newest v{nodeB.WeightsCounter.NewestVersion}), " +
+                $"C took {nodeC.WeightsCounter.FromTopic} (newest v{nodeC.WeightsCounter.NewestVersion}); failed transfers B {nodeB.WeightsCounter.FailedTransfers}, C {nodeC.WeightsCounter.FailedTransfers}");
             Assert.True(result.Status == RunStatus.Completed, $"run {result.Status}: {result.Error}");
-            Assert.Equal(8, result.Step);
-            Assert.True(result.PolicyVersion >= 8, $"policy version {result.PolicyVersion}");
+            Assert.Equal(16, result.Step);
+            Assert.True(result.PolicyVersion >= 16, $"policy version {result.PolicyVersion}");
             Assert.NotNull(result.WarmStart);
             Assert.NotNull(result.Final);
             Assert.True(nodeB.Groups >= 1, "node B delivered no group");
@@ -109,7 +111,7 @@ public sealed class ThreeNodeRunSpec(ITestOutputHelper output) : IDisposable
             Assert.True(nodeB.WeightsCounter.FromTopic >= 1, "node B received no weights over distributed pub-sub");
             Assert.True(nodeC.WeightsCounter.FromTopic >= 1, "node C received no weights over distributed pub-sub");
             var versions = nodeA.Reports.Where(r => r.Data.ContainsKey("policy/version")).Select(r => r.Data["policy/version"]).ToList();
-            Assert.Equal(8, versions.Count);
+            Assert.Equal(16, versions.Count);
             Assert.Equal(versions.OrderBy(v => v), versions);
             Assert.Equal(droppedUnknown, PipelineMessageSerializer.DroppedUnknown);
             Assert.Equal(droppedCorrupt, PipelineMessageSerializer.DroppedCorrupt);

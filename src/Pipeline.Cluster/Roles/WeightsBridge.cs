@@ -98,7 +98,7 @@ public sealed class WeightsBridge : ReceiveActor, IWithTimers
     /// <param name="upstream">Where to ask for the newest weights (the learner node's bridge); null on the learner node.</param>
     public static Props Props(IActorRef mediator, IActorRef? upstream, Counter? counter = null, TimeSpan? retry = null,
         TimeSpan? stallTimeout = null, int chunkBytes = WeightChunking.DefaultChunkBytes)
-        => Akka.Actor.Props.Create(() => new WeightsBridge(mediator, upstream, counter ?? new Counter(), retry ?? TimeSpan.FromSeconds(1),
+        => Akka.Actor.Props.Create(() => new WeightsBridge(mediator, upstream, counter ?? new Counter(), retry ?? TimeSpan.FromMilliseconds(250),
             stallTimeout ?? TimeSpan.FromSeconds(10), chunkBytes));
 
     protected override void PreStart()
