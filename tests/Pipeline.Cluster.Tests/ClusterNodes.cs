@@ -109,6 +109,44 @@ public sealed class ClusterNodes : IAsyncDisposable
         }
     }
 
+    /// <summary>Like <see cref="WaitUntil(Func{bool}, TimeSpan, string)"/>, logging every node's progress every 10 s and on timeout.</summary>
+    public async Task WaitUntilLogging(Func<bool> condition, TimeSpan deadline, string what)
+    {
+        var until = DateTime.UtcNow + deadline;
+        var nextLog = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (!condition())
+        {
+            if (DateTime.UtcNow > until) throw new TimeoutException($"not reached within {deadline.TotalSeconds:0}s: {what}\n{Progress()}");
+            if (DateTime.UtcNow > nextLog)
+            {
+                _log($"waiting for {what}:\n{Progress()}");
+                nextLog += TimeSpan.FromSeconds(10);
+            }
+            await Task.Delay(50);
+        }
+    }
+
+    /// <summary>Waits for a learner node's run result (bounded), logging progress every 10 s and on timeout.</summary>
+    public async Task<RunResult> CompletionOf(ClusterNode learnerNode, TimeSpan deadline)
+    {
+        var completion = learnerNode.Completion ?? throw new InvalidOperationException("not a learner node");
+        await WaitUntilLogging(() => completion.IsCompleted, deadline, "the run to finish");
+        return await completion;
+    }
+
+    /// <summary>One line per node: steps, the last metrics row's step and stage, groups delivered, weights held and pulled.</summary>
+    public string Progress() => string.Join("\n", _nodes.Select(n =>
+    {
+        var w = n.WeightsCounter;
+        var reports = n.Reports;
+        var last = reports.Count > 0 ? reports[^1] : null;
+        var lastKeys = last is null ? "-" : string.Join(",", last.Data.Keys.Take(4));
+        return $"  {AddressOf(n.System)}: steps {Versions(n).Count}, metrics rows {reports.Count} (last step {last?.Step}, keys {lastKeys}), " +
+            $"groups {n.Groups} (dropped {n.BufferLink.Dropped}, attached {n.BufferLink.Attached}x), weights newest v{w.NewestVersion} " +
+            $"(published {w.ToTopic}, pulled {w.FromTopic}, chunks {w.ChunksReceived}, failed {w.FailedTransfers})" +
+            (n.Completion is { IsCompleted: true } c ? $", run {c.Result.Status}" : "");
+    }));
+
     /// <summary>The policy versions a learner node's metrics recorded, in order.</summary>
     public static List<double> Versions(ClusterNode node)
         => node.Reports.Where(r => r.Data.ContainsKey("policy/version")).Select(r => r.Data["policy/version"]).ToList();

@@ -46,7 +46,7 @@ public sealed class NodeLossSpec(ITestOutputHelper output) : IDisposable
         var (nodeB, nodeC) = (started[0], started[1]);
         nodeA.Begin();
 
-        await ClusterNodes.WaitUntil(() => ClusterNodes.Versions(nodeA).Count >= 4 && nodeC.Groups >= 1, TimeSpan.FromSeconds(90), "4 GRPO steps with C contributing");
+        await cluster.WaitUntilLogging(() => ClusterNodes.Versions(nodeA).Count >= 4 && nodeC.Groups >= 1, TimeSpan.FromSeconds(90), "4 GRPO steps with C contributing");
         var cAddress = ClusterNodes.AddressOf(c);
         await ClusterNodes.BlackholeAsync(a, c);
         await ClusterNodes.BlackholeAsync(b, c);
@@ -72,9 +72,9 @@ public sealed class NodeLossSpec(ITestOutputHelper output) : IDisposable
         // Training goes on with B alone, then the run is interrupted (a long run; the steps after the cut are what count).
         var stepsAtSettle = ClusterNodes.Versions(nodeA).Count;
         var bAtSettle = nodeB.Groups;
-        await ClusterNodes.WaitUntil(() => ClusterNodes.Versions(nodeA).Count >= stepsAtSettle + 4, TimeSpan.FromSeconds(60), "4 more GRPO steps without C");
+        await cluster.WaitUntilLogging(() => ClusterNodes.Versions(nodeA).Count >= stepsAtSettle + 4, TimeSpan.FromSeconds(60), "4 more GRPO steps without C");
         nodeA.Supervisor.Tell(Pipeline.Runtime.Protocol.Interrupt.Instance);
-        var result = await nodeA.Completion!.WaitAsync(TimeSpan.FromSeconds(60));
+        var result = await cluster.CompletionOf(nodeA, TimeSpan.FromSeconds(60));
         output.WriteLine($"run {result.Status} at {clock.Elapsed.TotalSeconds:0.0}s: step {result.Step}; B delivered {nodeB.Groups - bBefore} groups after the cut");
         Assert.True(result.Status == RunStatus.Interrupted, $"run {result.Status}: {result.Error}");
         Assert.True(result.Step >= stepsAtSettle + 4, $"step {result.Step}");
@@ -116,7 +116,7 @@ public sealed class NodeLossSpec(ITestOutputHelper output) : IDisposable
             cluster.StartAsync(c, runDir, ClusterRoles.Generator, ClusterRoles.Annotator));
         node1.Begin();
 
-        await ClusterNodes.WaitUntil(() => ClusterNodes.Versions(node1).Count >= 5, TimeSpan.FromSeconds(90), "5 GRPO steps on the first learner node");
+        await cluster.WaitUntilLogging(() => ClusterNodes.Versions(node1).Count >= 5, TimeSpan.FromSeconds(90), "5 GRPO steps on the first learner node");
         var leave = clock.Elapsed;
         await Akka.Actor.CoordinatedShutdown.Get(a1).Run(Akka.Actor.CoordinatedShutdown.ClusterLeavingReason.Instance).WaitAsync(TimeSpan.FromSeconds(60));
         var first = await node1.Completion!.WaitAsync(TimeSpan.FromSeconds(5));
@@ -124,7 +124,7 @@ public sealed class NodeLossSpec(ITestOutputHelper output) : IDisposable
         output.WriteLine($"first learner node left at {leave.TotalSeconds:0.0}s: {first.Status} at step {first.Step}, versions up to {before.Max()}");
         Assert.Equal(RunStatus.Interrupted, first.Status);
 
-        var result = await node2.Completion!.WaitAsync(TimeSpan.FromSeconds(150));
+        var result = await cluster.CompletionOf(node2, TimeSpan.FromSeconds(150));
         var after = ClusterNodes.Versions(node2);
         output.WriteLine($"second learner node: run {result.Status} at {clock.Elapsed.TotalSeconds:0.0}s, step {result.Step}, version {result.PolicyVersion}; " +
             $"versions {string.Join(",", after)}; links re-attached B {generators[0].BufferLink.Attached}x, C {generators[1].BufferLink.Attached}x");

@@ -46,7 +46,7 @@ public sealed class ThreeNodeRunSpec(ITestOutputHelper output) : IDisposable
         output.WriteLine($"roles started after {clock.Elapsed.TotalSeconds:0.0}s");
 
         nodeA.Begin();
-        var result = await nodeA.Completion!.WaitAsync(TimeSpan.FromSeconds(90));
+        var result = await cluster.CompletionOf(nodeA, TimeSpan.FromSeconds(90));
         output.WriteLine($"run {result.Status} after {clock.Elapsed.TotalSeconds:0.0}s: step {result.Step}, policy version {result.PolicyVersion}, " +
             $"groups from B {nodeB.Groups}, from C {nodeC.Groups}");
 
