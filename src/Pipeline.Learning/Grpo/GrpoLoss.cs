@@ -36,18 +36,18 @@ public static class GrpoLoss
     public static GrpoLossTerms Compute(
         Tensor logp, Tensor logpProx, Tensor logpBehaviour, Tensor? logpRef, Tensor advantages, Tensor mask, GrpoSettings s)
     {
-        var valid = mask.dtype == ScalarType.Bool ? mask : mask.ne(0);
-        var denominator = valid.sum().to_type(ScalarType.Float32).clamp_min(1.0);
+        var valid = mask.dtype == ScalarType.Bool ? mask : mask.Ne(0);
+        var denominator = valid.sum().to_type(ScalarType.Float32).ClampMin(1.0);
         var adv = advantages.dim() < logp.dim() ? advantages.unsqueeze(-1) : advantages; // [N] per sequence -> [N,1]
         adv = adv.to_type(logp.dtype).detach();
         var prox = logpProx.detach();
 
         // Padding takes prox's value so w = 1 there: a NaN under the mask would otherwise leak into grads as 0 * NaN.
         var behaviour = where(valid, logpBehaviour.detach(), prox);
-        var isWeight = (prox - behaviour).exp().clamp_max(s.IsCap);
+        var isWeight = (prox - behaviour).exp().ClampMax(s.IsCap);
         var ratio = (logp - prox).exp();
         var unclipped = -adv * ratio;
-        var clipped = -adv * ratio.clamp(1.0 - s.ClipLow, 1.0 + s.ClipHigh);
+        var clipped = -adv * ratio.Clamp(1.0 - s.ClipLow, 1.0 + s.ClipHigh);
         var pg = maximum(unclipped, clipped) * isWeight;
 
         var zero = zeros_like(pg);
@@ -59,9 +59,9 @@ public static class GrpoLoss
         if (logpRef is not null && s.KlCoef != 0)
         {
             var delta = where(valid, logpRef.detach(), logp.detach()) - logp;
-            var kl = delta.exp() - delta - 1.0;
+            var kl = (delta.exp() - delta).Sub(1.0);
             klMean = where(valid, kl, zero).sum() / denominator;
-            loss = pgMean + s.KlCoef * klMean;
+            loss = pgMean + klMean.Mul(s.KlCoef);
         }
         else
         {
@@ -74,6 +74,6 @@ public static class GrpoLoss
     public static Tensor K3(Tensor logpSampler, Tensor logqOther)
     {
         var delta = logqOther - logpSampler;
-        return delta.exp() - delta - 1.0;
+        return (delta.exp() - delta).Sub(1.0);
     }
 }

@@ -45,7 +45,7 @@ public sealed class GrpoTrainer : IDisposable
             reference.eval();
             _reference = reference;
         }
-        Optimizer = optim.AdamW(policy.parameters(), lr: settings.LearningRate, weight_decay: settings.WeightDecay);
+        Optimizer = new Optim.SafeAdamW(policy.parameters(), settings.LearningRate, settings.WeightDecay);
     }
 
     public optim.Optimizer Optimizer { get; }

@@ -105,5 +105,5 @@ internal sealed class CompletionBatch
     /// <summary>Rows [start, start+count) of every tensor; <paramref name="tokenOffset"/> = completion tokens in rows before <paramref name="start"/>.</summary>
     public CompletionBatch Rows(long start, long count, int tokenOffset, int tokens) =>
         new(Inputs.narrow(0, start, count), Targets.narrow(0, start, count), Mask.narrow(0, start, count),
-            Values?.narrow(0, start, count), TokenIndex.narrow(0, tokenOffset, tokens) - start * Inputs.shape[1], tokens);
+            Values?.narrow(0, start, count), TokenIndex.narrow(0, tokenOffset, tokens).Sub(start * Inputs.shape[1]), tokens);
 }

@@ -51,7 +51,7 @@ public sealed class PolicyModel : nn.Module<Tensor, Tensor>
     {
         var t = tokens.shape[1];
         if (t > Config.ContextLength) throw new ArgumentException($"sequence length {t} exceeds context {Config.ContextLength}");
-        var x = tok_emb.forward(tokens) + pos_emb.forward(arange(t, dtype: ScalarType.Int64, device: tokens.device));
+        var x = tok_emb.forward(tokens) + pos_emb.forward(ScalarOps.Arange(t, tokens.device));
         foreach (var block in blocks) x = block.forward(x);
         return ln_f.forward(x);
     }
@@ -89,13 +89,13 @@ public sealed class PolicyModel : nn.Module<Tensor, Tensor>
         {
             if (name.StartsWith("ln_") || name.Contains(".ln_"))
             {
-                if (name.EndsWith("weight")) p.fill_(1.0); else p.zero_();
+                if (name.EndsWith("weight")) p.Fill_(1.0); else p.zero_();
             }
             else if (name.EndsWith("bias")) p.zero_();
             else
             {
                 var std = name.Contains("attn_out") || name.Contains("mlp_out") ? residualStd : 0.02;
-                p.copy_(randn(p.shape, generator: generator) * std); // init.normal_ ignores its generator in 0.107
+                p.copy_(randn(p.shape, generator: generator).Mul(std)); // init.normal_ ignores its generator in 0.107
             }
         }
     }

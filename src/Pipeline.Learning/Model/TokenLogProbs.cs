@@ -8,7 +8,7 @@ internal static class TokenLogProbs
     /// <summary>Returns [N,T] log-probs of <paramref name="targets"/>; <paramref name="logSoftmax"/> is the full [N,T,V] distribution.</summary>
     public static Tensor Of(Tensor logits, Tensor targets, double temperature, out Tensor logSoftmax)
     {
-        var scaled = temperature == 1.0 ? logits : logits / temperature;
+        var scaled = temperature == 1.0 ? logits : logits.Div(temperature);
         logSoftmax = scaled.log_softmax(-1);
         return logSoftmax.gather(-1, targets.unsqueeze(-1)).squeeze(-1);
     }

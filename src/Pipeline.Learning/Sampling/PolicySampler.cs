@@ -221,7 +221,7 @@ public sealed class PolicySampler
             return (greedy, logits.log_softmax(-1).gather(-1, greedy.unsqueeze(-1)).squeeze(-1));
         }
 
-        var logp = (logits / s.Temperature).log_softmax(-1);
+        var logp = logits.Div(s.Temperature).log_softmax(-1);
         var probs = logp.exp();
         Tensor next;
         if (s.TopP >= 1.0)
@@ -232,8 +232,8 @@ public sealed class PolicySampler
         {
             var (sorted, order) = probs.sort(-1, descending: true);
             // Drop a token when the mass strictly before it already reaches TopP; the top token always survives.
-            var drop = (sorted.cumsum(-1) - sorted) >= s.TopP;
-            var kept = sorted.masked_fill(drop, 0.0);
+            var drop = (sorted.cumsum(-1) - sorted).Ge(s.TopP);
+            var kept = sorted.MaskedFill(drop, 0.0);
             next = order.gather(-1, kept.multinomial(1, false, generator)).squeeze(-1);
         }
         return (next, logp.gather(-1, next.unsqueeze(-1)).squeeze(-1));

@@ -18,7 +18,7 @@ public sealed class SftTrainer : IDisposable
     {
         _policy = policy ?? throw new ArgumentNullException(nameof(policy));
         _maxGradNorm = maxGradNorm;
-        Optimizer = optim.AdamW(policy.parameters(), lr: learningRate, weight_decay: weightDecay);
+        Optimizer = new Optim.SafeAdamW(policy.parameters(), learningRate, weightDecay);
     }
 
     public optim.Optimizer Optimizer { get; }

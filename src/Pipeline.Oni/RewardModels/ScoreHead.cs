@@ -1,3 +1,4 @@
+using Pipeline.Learning;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -46,8 +47,8 @@ public sealed class ScoreHead : nn.Module<Tensor, Tensor>
         {
             if (layer is null) continue;
             var bound = 1.0 / Math.Sqrt(layer.in_features);
-            layer.weight!.copy_((rand(layer.weight.shape, generator: generator) * 2 - 1) * bound);
-            layer.bias!.copy_((rand(layer.bias.shape, generator: generator) * 2 - 1) * bound);
+            layer.weight!.copy_(rand(layer.weight.shape, generator: generator).Mul(2.0).Sub(1.0).Mul(bound));
+            layer.bias!.copy_(rand(layer.bias.shape, generator: generator).Mul(2.0).Sub(1.0).Mul(bound));
         }
     }
 }

@@ -39,7 +39,7 @@ public abstract class TorchRewardModel : IRewardModel, IDisposable
         Head = new ScoreHead(featurizer.Dimension, options.Hidden, options.Seed);
         if (Device.type != DeviceType.CPU) Head.to(Device);
         _parameters = Head.parameters().ToArray();
-        Optimizer = optim.AdamW(Head.parameters(), lr: options.LearningRate, weight_decay: options.WeightDecay);
+        Optimizer = new Pipeline.Learning.Optim.SafeAdamW(Head.parameters(), options.LearningRate, options.WeightDecay);
     }
 
     public abstract string Variant { get; }
