@@ -44,7 +44,10 @@ public sealed class TripwireSpec
         }
         finally
         {
-            await Task.WhenAll(b.Terminate(), a.Terminate()).WaitAsync(TimeSpan.FromSeconds(15));
+            // One after the other: b leaves while a (the leader) can still confirm it. Both at once can leave a waiting for
+            // the split-brain resolver to down a b that is already gone (CI once saw that take longer than 15 s).
+            await b.Terminate().WaitAsync(TimeSpan.FromSeconds(20));
+            await a.Terminate().WaitAsync(TimeSpan.FromSeconds(20));
         }
     }
 }
