@@ -54,6 +54,32 @@ public sealed class WeightChunkingSpec
     }
 
     [Fact]
+    public void A_snapshot_encoded_once_serves_two_transfers_each_of_which_assembles_with_the_checksum_of_the_whole_payload()
+    {
+        var snapshot = FiveMegabytes(version: 8);
+        var encoded = WeightChunking.EncodeInPieces(snapshot);
+        var whole = WeightChunking.Encode(snapshot);
+        Assert.Equal(whole.Count, encoded.Bytes);
+        Assert.Equal(WeightChunking.Checksum(whole), encoded.Checksum);  // hashed while writing = hashed afterwards
+
+        var first = encoded.Chunks("to-node-b");
+        var second = encoded.Chunks("to-node-c");
+        Assert.Equal(encoded.PieceCount, first.Count);
+        Assert.All(first.Zip(second), p => Assert.Same(p.First.Data, p.Second.Data));  // no second copy of the weights
+        Assert.Equal(whole.ToArray(), first.SelectMany(c => c.Data).ToArray());
+        Assert.All(first.SkipLast(1), c => Assert.Equal(WeightChunking.DefaultChunkBytes, c.Data.Length));
+
+        foreach (var transfer in new[] { first, second })
+        {
+            var assembler = new WeightAssembler(Stall);
+            WeightChunkResult? last = null;
+            foreach (var chunk in transfer.Reverse()) last = assembler.Add(chunk, T0);
+            Assert.Equal(WeightChunkOutcome.Completed, last!.Outcome);
+            Assert.Null(Structural.Difference(snapshot, last.Snapshot!));
+        }
+    }
+
+    [Fact]
     public void Serialized_chunks_fit_well_inside_the_remoting_frame_that_cluster_conf_sets()
     {
         var frame = ConfigurationFactory.ParseString(File.ReadAllText(RepoRoot.Combine("hocon", "cluster.conf")))

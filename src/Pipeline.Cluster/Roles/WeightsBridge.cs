@@ -57,6 +57,7 @@ public sealed class WeightsBridge : ReceiveActor, IWithTimers
     private readonly WeightAssembler _assembler;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private PolicyWeights? _latest;
+    private EncodedSnapshot? _encoded;
     private long _newest = -1;
     private long _announced = -1;
     private DateTimeOffset? _pullSince;
@@ -175,7 +176,9 @@ public sealed class WeightsBridge : ReceiveActor, IWithTimers
         }
         // Another node's bridge: the newest weights in chunks, straight to it.
         if (_latest is null) return;
-        foreach (var chunk in WeightChunking.Split(_latest.Snapshot, _chunkBytes)) Sender.Tell(chunk);
+        // Encoded and hashed once per version, whatever the number of nodes pulling it.
+        if (_encoded?.Version != _latest.Version) _encoded = WeightChunking.EncodeInPieces(_latest.Snapshot, _chunkBytes);
+        foreach (var chunk in _encoded.Chunks(WeightChunking.NewTransferId(_latest.Version))) Sender.Tell(chunk);
     }
 
     private void Keep(PolicyWeights weights, bool fromTopic)

@@ -19,20 +19,84 @@ public static class WeightChunking
 
     public static IReadOnlyList<WeightChunk> Split(WeightSnapshot snapshot, int maxChunkBytes = DefaultChunkBytes, string? transferId = null)
     {
+        var encoded = EncodeInPieces(snapshot, maxChunkBytes);
+        return encoded.Chunks(transferId ?? NewTransferId(snapshot.Version));
+    }
+
+    public static string NewTransferId(long version) => $"w{version}-{Guid.NewGuid():N}";
+
+    /// <summary>
+    /// Encodes <paramref name="snapshot"/> straight into pieces of at most <paramref name="maxChunkBytes"/> bytes, hashing
+    /// as it goes: no buffer of the whole payload and no copy of it. The result can be sent to any number of nodes
+    /// (<see cref="EncodedSnapshot.Chunks"/>), so a learner node encodes and hashes each version once, not once per pull.
+    /// </summary>
+    public static EncodedSnapshot EncodeInPieces(WeightSnapshot snapshot, int maxChunkBytes = DefaultChunkBytes)
+    {
         ArgumentNullException.ThrowIfNull(snapshot);
         ArgumentOutOfRangeException.ThrowIfLessThan(maxChunkBytes, 1);
-        var payload = Encode(snapshot).AsSpan();
-        var checksum = Checksum(payload);
-        var id = transferId ?? $"w{snapshot.Version}-{Guid.NewGuid():N}";
-        var count = Math.Max(1, (payload.Length + maxChunkBytes - 1) / maxChunkBytes);
-        var chunks = new WeightChunk[count];
-        for (var i = 0; i < count; i++)
+        using var pieces = new PieceStream(maxChunkBytes);
+        using (var w = new BinaryWriter(pieces, System.Text.Encoding.UTF8, leaveOpen: true))
         {
-            var start = i * maxChunkBytes;
-            var length = Math.Min(maxChunkBytes, payload.Length - start);
-            chunks[i] = new WeightChunk(id, snapshot.Version, i, count, payload.Slice(start, length).ToArray(), checksum);
+            w.Write(PipelineMessageSerializer.FormatVersion);
+            WireCodecs.WriteSnapshot(w, snapshot);
         }
-        return chunks;
+        return new EncodedSnapshot(snapshot.Version, pieces.Finish(out var checksum), checksum);
+    }
+
+    /// <summary>A write-only stream that cuts what is written into fixed-size arrays and SHA-256-hashes it on the way.</summary>
+    private sealed class PieceStream(int pieceBytes) : Stream
+    {
+        private readonly List<byte[]> _pieces = [];
+        private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        private byte[]? _current;
+        private int _used;
+        private long _length;
+
+        public override void Write(ReadOnlySpan<byte> buffer)
+        {
+            _hash.AppendData(buffer);
+            _length += buffer.Length;
+            while (buffer.Length > 0)
+            {
+                if (_current is null || _used == _current.Length)
+                {
+                    _current = new byte[pieceBytes];
+                    _pieces.Add(_current);
+                    _used = 0;
+                }
+                var n = Math.Min(buffer.Length, _current.Length - _used);
+                buffer[..n].CopyTo(_current.AsSpan(_used));
+                _used += n;
+                buffer = buffer[n..];
+            }
+        }
+
+        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+        public override void WriteByte(byte value) => Write([value]);
+
+        public byte[][] Finish(out string checksum)
+        {
+            checksum = Convert.ToHexStringLower(_hash.GetHashAndReset());
+            if (_pieces.Count == 0) return [[]];
+            if (_used < _current!.Length) _pieces[^1] = _current.AsSpan(0, _used).ToArray();
+            return [.. _pieces];
+        }
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing) _hash.Dispose();
+            base.Dispose(disposing);
+        }
+
+        public override bool CanRead => false;
+        public override bool CanSeek => false;
+        public override bool CanWrite => true;
+        public override long Length => _length;
+        public override long Position { get => _length; set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
     }
 
     /// <summary>The bytes that are split: format byte + snapshot layout. At most 2 GiB (a .NET array); larger models need out-of-band transfer.</summary>
@@ -65,4 +129,17 @@ public static class WeightChunking
     }
 
     internal static string Checksum(ReadOnlySpan<byte> payload) => Convert.ToHexStringLower(SHA256.HashData(payload));
+}
+
+/// <summary>A snapshot encoded once into chunk-sized pieces with its SHA-256: the chunks of any number of transfers share the pieces.</summary>
+public sealed class EncodedSnapshot(long version, byte[][] pieces, string checksum)
+{
+    public long Version { get; } = version;
+    public string Checksum { get; } = checksum;
+    public int PieceCount => pieces.Length;
+    public long Bytes => pieces.Sum(p => (long)p.Length);
+
+    /// <summary>The chunks of one transfer (its own id, so a receiver tells a retried pull from the one it abandoned).</summary>
+    public IReadOnlyList<WeightChunk> Chunks(string transferId)
+        => pieces.Select((piece, i) => new WeightChunk(transferId, Version, i, pieces.Length, piece, Checksum)).ToArray();
 }
