@@ -116,7 +116,7 @@ public sealed class ClusterNodes : IAsyncDisposable
         var nextLog = DateTime.UtcNow + TimeSpan.FromSeconds(10);
         while (!condition())
         {
-            if (DateTime.UtcNow > until) throw new TimeoutException($"not reached within {deadline.TotalSeconds:0}s: {what}\n{Progress()}");
+            if (DateTime.UtcNow > until) throw new TimeoutException($"not reached within {deadline.TotalSeconds:0}s: {what}\n{Progress()}\n{await BuffersAsync()}");
             if (DateTime.UtcNow > nextLog)
             {
                 _log($"waiting for {what}:\n{Progress()}");
@@ -132,6 +132,27 @@ public sealed class ClusterNodes : IAsyncDisposable
         var completion = learnerNode.Completion ?? throw new InvalidOperationException("not a learner node");
         await WaitUntilLogging(() => completion.IsCompleted, deadline, "the run to finish");
         return await completion;
+    }
+
+    /// <summary>The books of the buffer on each node that hosts the run (credits granted, outstanding and to whom, groups).</summary>
+    public async Task<string> BuffersAsync()
+    {
+        var lines = new List<string>();
+        foreach (var n in _nodes.Where(n => !n.Supervisor.IsNobody()))
+        {
+            try
+            {
+                var ledger = await n.System.ActorSelection("/user/run/host/supervisor/buffer")
+                    .Ask<BufferLedger>(ReplayBuffer.GetLedger.Instance, TimeSpan.FromSeconds(2));
+                lines.Add($"  buffer on {AddressOf(n.System)}: {ledger with { }} holders [{string.Join(", ", ledger.CreditHolders)}] " +
+                    $"released by [{string.Join(", ", ledger.CreditsReleasedBy.Select(kv => kv.Key + "=" + kv.Value))}]");
+            }
+            catch (Exception e) when (e is TimeoutException or ActorNotFoundException or AskTimeoutException)
+            {
+                lines.Add($"  buffer on {AddressOf(n.System)}: no answer ({e.GetType().Name})");
+            }
+        }
+        return string.Join("\n", lines);
     }
 
     /// <summary>One line per node: steps, the last metrics row's step and stage, groups delivered, weights held and pulled.</summary>

@@ -10,6 +10,7 @@ public sealed class RoleFilesSpec
     [InlineData("buffer", "pipeline.timeouts.credit", "60s", true)]
     [InlineData("generator", "pipeline.generation.generators", "1", false)]  // states the default: scale by nodes
     [InlineData("annotator", "pipeline.rewards.slow-pool.workers", "8", true)]
+    [InlineData("critic", "pipeline.rewards.slow-pool.workers", "32", true)]
     public void Each_role_file_loads_over_cluster_conf_and_sets_its_keys(string role, string key, string expected, bool differsFromDefault)
     {
         var hocon = RepoRoot.Combine("hocon");

@@ -46,6 +46,42 @@ public sealed class ManagementEndpoint : IExtension
     /// Binds the endpoint (once; later calls return the same address) and hands Cluster Bootstrap its self contact point,
     /// as <c>AkkaManagement.Start()</c> would. Returns the advertised base address, e.g. <c>http://10.0.0.5:8558/</c>.
     /// </summary>
+    /// <summary>
+    /// Starts an <see cref="HttpListener"/> on the management port. On Linux the managed listener has a start-up race
+    /// (dotnet/corefx#35191): a client that connects while it starts (another node's bootstrap probing this contact point)
+    /// makes Start throw ArgumentNullException and leaves the half-made listener's socket bound. That attempt is
+    /// retried, after a collection has closed the orphaned socket (so the port binds again), up to 5 times.
+    /// </summary>
+    private HttpListener Bind(string prefixHost, string bind)
+    {
+        const int attempts = 5;
+        var raced = false;
+        for (var attempt = 1; ; attempt++)
+        {
+            var listener = new HttpListener();
+            listener.Prefixes.Add($"http://{prefixHost}:{_settings.EffectiveBindPort}/");
+            try
+            {
+                listener.Start();
+                return listener;
+            }
+            catch (Exception e) when (attempt < attempts && (e is ArgumentNullException || (raced && e is HttpListenerException)))
+            {
+                raced = true;
+                listener.Close();
+                _system.Log.Warning("management endpoint: HttpListener start-up race on port {0} (attempt {1} of {2}); retrying", _settings.EffectiveBindPort, attempt, attempts);
+                GC.Collect();
+                GC.WaitForPendingFinalizers();
+                Thread.Sleep(100 * attempt);
+            }
+            catch (HttpListenerException e)
+            {
+                throw new InvalidOperationException(
+                    $"cannot bind the management endpoint to {bind}:{_settings.EffectiveBindPort} (akka.management.http.bind-hostname / bind-port): {e.Message}", e);
+            }
+        }
+    }
+
     public Uri Start()
     {
         lock (_gate)
@@ -53,17 +89,7 @@ public sealed class ManagementEndpoint : IExtension
             if (_selfBaseUri is not null) return _selfBaseUri;
             var bind = _settings.EffectiveBindHostname;
             var prefixHost = bind is "0.0.0.0" or "::" or "*" or "+" ? "*" : bind.Contains(':') ? $"[{bind}]" : bind;
-            var listener = new HttpListener();
-            listener.Prefixes.Add($"http://{prefixHost}:{_settings.EffectiveBindPort}/");
-            try
-            {
-                listener.Start();
-            }
-            catch (HttpListenerException e)
-            {
-                throw new InvalidOperationException(
-                    $"cannot bind the management endpoint to {bind}:{_settings.EffectiveBindPort} (akka.management.http.bind-hostname / bind-port): {e.Message}", e);
-            }
+            var listener = Bind(prefixHost, bind);
             _listener = listener;
             var host = _settings.Hostname.Contains(':') ? $"[{_settings.Hostname}]" : _settings.Hostname;
             _selfBaseUri = new Uri($"http://{host}:{_settings.Port}/");

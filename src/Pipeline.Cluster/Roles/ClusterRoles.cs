@@ -1,8 +1,10 @@
 using Akka.Actor;
+using Akka.Cluster.Routing;
 using Akka.Cluster.Tools.PublishSubscribe;
 using Akka.Cluster.Tools.Singleton;
 using Akka.Configuration;
 using Akka;
+using Akka.Routing;
 using Pipeline.Core.Configuration;
 using Pipeline.Core.Rewards;
 using Pipeline.Core.Tasks;
@@ -32,12 +34,17 @@ namespace Pipeline.Cluster.Roles;
 /// <item><b>generator,annotator</b> (any number of nodes): <c>pipeline.generation.generators</c> generators and one
 /// annotation stage (slow sources through the node's slow-source pool), reaching the buffer and the learner node's
 /// weights bridge through <see cref="LearnerLink"/>s that follow the singleton when it moves.</item>
+/// <item><b>critic</b> (any number of nodes): a <see cref="SlowSourcePool"/> at <c>/user/critic-pool</c> running the slow
+/// reward sources (the LLM critic) with its bounded queue. With <c>pipeline.cluster.slow-sources = critic-nodes</c>,
+/// generator nodes send their slow-source calls to these pools through a cluster router (consistent hashing on the
+/// request id, so a cancel reaches the pool that runs the call) instead of calling the critic themselves; a call nobody
+/// answers within its deadline is an invalid, masked signal as in local mode.</item>
 /// </list>
 /// Every node gets a <see cref="WeightsBridge"/>: each policy version is announced over distributed pub-sub (topic
 /// <see cref="WeightsTopic"/>) and pulled, in SHA-256-checked chunks, from the learner node's bridge into the generators'
 /// EventStreams.
 /// Every node shares the run folder (tokenizer, checkpoints, <c>cluster-run.json</c>, <c>accounting.json</c>).
-/// Not in cluster mode yet: ONI (refused by <see cref="Validate"/>), critic and rm-trainer roles of their own.
+/// Not in cluster mode yet: ONI (refused by <see cref="Validate"/>), an rm-trainer role, buffer and learner on separate nodes.
 /// </summary>
 public static class ClusterRoles
 {
@@ -45,6 +52,11 @@ public static class ClusterRoles
     public const string Buffer = "buffer";
     public const string Generator = "generator";
     public const string Annotator = "annotator";
+    public const string Critic = "critic";
+    /// <summary>The slow-source pool of a critic node, under <c>/user</c>.</summary>
+    public const string CriticPoolName = "critic-pool";
+    /// <summary>Where generator nodes run their slow reward sources: <c>local</c> (their own pool) or <c>critic-nodes</c>.</summary>
+    public const string SlowSourcesKey = "pipeline.cluster.slow-sources";
     public const string WeightsTopic = "policy-weights";
     public const string SupervisorName = "run";
     public const string BridgeName = "weights-bridge";
@@ -82,6 +94,7 @@ public static class ClusterRoles
         try
         {
             var mediator = DistributedPubSub.Get(system).Mediator;
+            if (roles.Contains(Critic)) StartCriticNode(node, system, settings, runDir, status);
             if (hasLearner) StartLearnerNode(node, system, settings, runDir, mediator, status);
             if (hasGenerator) await StartGeneratorNodeAsync(node, system, settings, runDir, mediator, hasLearner, deadline, status).ConfigureAwait(false);
             return node;
@@ -96,7 +109,7 @@ public static class ClusterRoles
     /// <summary>Throws a <see cref="ConfigException"/> for a role set this version cannot place.</summary>
     public static void Validate(IReadOnlyCollection<string> roles, PipelineSettings settings)
     {
-        var known = new[] { Learner, Buffer, Generator, Annotator };
+        var known = new[] { Learner, Buffer, Generator, Annotator, Critic };
         if (roles.FirstOrDefault(r => !known.Contains(r)) is { } unknown)
             throw new ConfigException($"cluster mode: unknown role '{unknown}' (known in this version: {string.Join(", ", known)})");
         var hasLearner = roles.Contains(Learner) || roles.Contains(Buffer);
@@ -105,9 +118,50 @@ public static class ClusterRoles
             throw new ConfigException("cluster mode: the roles learner and buffer run on the same node in this version");
         if (hasGenerator && !(roles.Contains(Generator) && roles.Contains(Annotator)))
             throw new ConfigException("cluster mode: the roles generator and annotator run on the same node in this version");
-        if (!hasLearner && !hasGenerator)
-            throw new ConfigException($"cluster mode: no known role in [{string.Join(", ", roles)}] (known: learner, buffer, generator, annotator)");
+        if (!hasLearner && !hasGenerator && !roles.Contains(Critic))
+            throw new ConfigException($"cluster mode: no known role in [{string.Join(", ", roles)}] (known: {string.Join(", ", known)})");
+        SlowSourcePlacement(settings);
         if (settings.Oni.Enabled) throw new ConfigException("cluster mode does not run ONI yet");
+    }
+
+    /// <summary>The value of <see cref="SlowSourcesKey"/>: true for <c>critic-nodes</c>, false for <c>local</c> (the default).</summary>
+    public static bool SlowSourcePlacement(PipelineSettings settings)
+    {
+        var value = settings.Hocon.HasPath(SlowSourcesKey) ? settings.Hocon.GetString(SlowSourcesKey) : "local";
+        return value switch
+        {
+            "local" => false,
+            "critic-nodes" => true,
+            _ => throw new ConfigException($"{SlowSourcesKey} = '{value}': expected local (each generator node calls its slow reward sources itself) or critic-nodes (nodes with the role critic call them)"),
+        };
+    }
+
+    /// <summary>A critic node: the run's slow reward sources behind a <see cref="SlowSourcePool"/> that generator nodes reach through their critic router.</summary>
+    private static void StartCriticNode(ClusterNode node, ActorSystem system, PipelineSettings settings, string runDir, Action<string>? status)
+    {
+        var self = AkkaCluster.Get(system).SelfAddress;
+        var task = node.Own(TaskCatalog.Create(settings, Path.Combine(runDir, "nodes", $"critic-{self.Host}-{self.Port}")));
+        var sources = node.OwnSources(RewardSources.Build(settings, task, BuiltInRewardSources.Registry(), w => status?.Invoke("warning: " + w)));
+        var slow = sources.Where(x => x.Source.Kind == RewardSourceKind.Slow).ToDictionary(x => x.Spec.Name, x => x.Source);
+        if (slow.Count == 0)
+            throw new ConfigException($"cluster mode: the role critic runs slow reward sources, and pipeline.rewards names none (sources: {string.Join(", ", sources.Select(x => x.Spec.Name))})");
+        node.CriticPool = system.ActorOf(SlowSourcePool.Props(slow, settings.Rewards.SlowWorkers, settings.Rewards.SlowQueue), CriticPoolName);
+        status?.Invoke($"critic node {self}: slow reward sources [{string.Join(", ", slow.Keys)}] at /user/{CriticPoolName} " +
+            $"({settings.Rewards.SlowWorkers} concurrent calls per source, {settings.Rewards.SlowQueue} queued)");
+    }
+
+    /// <summary>Generator nodes' way to the critic nodes' pools: consistent hashing on the request id, so a cancel follows its call.</summary>
+    private static IActorRef CriticRouter(ActorSystem system)
+    {
+        var paths = new[] { $"/user/{CriticPoolName}" };
+        var group = new ConsistentHashingGroup(paths).WithHashMapping(message => message switch
+        {
+            SlowSourcePool.ScoreRequest request => request.RequestId,
+            SlowSourcePool.CancelScore cancel => cancel.RequestId,
+            _ => message,
+        });
+        return system.ActorOf(new ClusterRouterGroup(group, new ClusterRouterGroupSettings(10_000, paths, allowLocalRoutees: true, useRole: Critic)).Props(),
+            "critic-router");
     }
 
     private static void StartLearnerNode(ClusterNode node, ActorSystem system, PipelineSettings settings, string runDir,
@@ -223,8 +277,12 @@ public static class ClusterRoles
 
         var s = settings;
         var maxInFlight = (s.Grpo.MaxStaleness + 2) * s.Grpo.BatchGroups + s.Generation.Generators;
-        // Slow sources (the LLM critic) through this node's slow-source pool, with its bounded queue, as in local mode.
-        var pooled = SlowSourcePool.Wrap(sources, s.Rewards.SlowWorkers, s.Rewards.SlowQueue, system.ActorOf);
+        // Slow sources (the LLM critic) through this node's slow-source pool, with its bounded queue, as in local mode;
+        // or, with pipeline.cluster.slow-sources = critic-nodes, through a router over the critic nodes' pools.
+        var onCriticNodes = SlowSourcePlacement(s);
+        var pooled = onCriticNodes
+            ? SlowSourcePool.Wrap(sources, CriticRouter(system))
+            : SlowSourcePool.Wrap(sources, s.Rewards.SlowWorkers, s.Rewards.SlowQueue, system.ActorOf);
         var annotator = system.ActorOf(AnnotationStage.Props(pooled, buffer, maxInFlight,
             new RewardComposer(sources.Select(x => x.Spec).ToList(), s.Rewards.Aggregation, s.Rewards.TotalNormalizer)), "annotation");
         // Generators ask the node's bridge for the newest weights: it answers locally, or fetches them in chunks.
@@ -247,7 +305,7 @@ public static class ClusterRoles
                 s.Seed * 1000L + self.Port.GetValueOrDefault() * 16L + i);
             node.Generators.Add(system.ActorOf(Runtime.Actors.Generator.Props(generatorSettings, tokenizer, buffer, annotator, bridge), id));
         }
-        status?.Invoke($"generator node {self}: {s.Generation.Generators} generator(s) and an annotation stage; buffer, prompts and weights through links to the learner node " +
+        status?.Invoke($"generator node {self}: {s.Generation.Generators} generator(s) and an annotation stage{(onCriticNodes ? " (slow reward sources on the critic nodes)" : "")}; buffer, prompts and weights through links to the learner node " +
             $"(Up after {upAt:0.0} s, tokenizer {tokenizerAt - upAt:0.0} s, task and reward sources {taskAt - tokenizerAt:0.0} s, ready after {clock.Elapsed.TotalSeconds:0.0} s)");
     }
 
@@ -282,6 +340,8 @@ public sealed class ClusterNode : IDisposable
     /// <summary>Weight versions this node's bridge took from, or gave to, the pub-sub topic.</summary>
     public WeightsBridge.Counter WeightsCounter { get; } = new();
     public List<IActorRef> Generators { get; } = [];
+    /// <summary>A critic node's slow-source pool; Nobody elsewhere.</summary>
+    public IActorRef CriticPool { get; internal set; } = ActorRefs.Nobody;
     /// <summary>Metrics rows seen on the learner node.</summary>
     public IReadOnlyList<MetricsReport> Reports { get { lock (_reports) return _reports.ToList(); } }
 

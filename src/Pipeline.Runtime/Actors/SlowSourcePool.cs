@@ -88,7 +88,16 @@ public sealed class SlowSourcePool : ReceiveActor
     {
         var slow = sources.Where(x => x.Source.Kind == RewardSourceKind.Slow).ToList();
         if (slow.Count == 0) return sources.Select(x => (x.Source, x.Spec)).ToList();
-        var pool = create(Props(slow.ToDictionary(x => x.Spec.Name, x => x.Source), workers, queue), "slow-rewards");
+        return Wrap(sources, create(Props(slow.ToDictionary(x => x.Spec.Name, x => x.Source), workers, queue), "slow-rewards"));
+    }
+
+    /// <summary>
+    /// The reward sources with the slow ones answered by <paramref name="pool"/>: a <see cref="SlowSourcePool"/>, or a router
+    /// over the pools of other nodes (cluster mode's critic nodes). Only the slow sources' names reach the pool.
+    /// </summary>
+    public static IReadOnlyList<(IRewardSource Source, RewardSourceSpec Spec)> Wrap(IReadOnlyList<(IRewardSource Source, RewardSourceSpec Spec)> sources,
+        IActorRef pool)
+    {
         return sources.Select(x => x.Source.Kind == RewardSourceKind.Slow
                 ? ((IRewardSource)new PooledRewardSource(x.Source, pool, x.Spec.Deadline, x.Spec.Required), x.Spec)
                 : (x.Source, x.Spec))
@@ -186,7 +195,9 @@ public sealed class SlowSourcePool : ReceiveActor
 /// </summary>
 public sealed class PooledRewardSource(IRewardSource inner, IActorRef pool, TimeSpan deadline, bool required = true) : IRewardSource
 {
-    private static long _nextRequest;
+    // Random start: in cluster mode the pools of critic nodes serve the sources of many generator nodes, and a pool keys
+    // its calls by request id, so ids from different processes must not meet (two 2^62 ranges used a few million ids each).
+    private static long _nextRequest = Random.Shared.NextInt64(1L << 62);
 
     public string Name => inner.Name;
     public RewardSourceKind Kind => inner.Kind;
