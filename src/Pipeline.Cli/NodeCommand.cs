@@ -11,14 +11,14 @@ namespace Pipeline.Cli;
 
 /// <summary>
 /// <c>pipeline node --role ... --seed host:port --run DIR</c>: one cluster node; the same actors as <c>train</c>, placed
-/// by role (<see cref="ClusterRoles"/>). First slice: roles learner,buffer on one node and generator,annotator on the
-/// others; every node shares the run folder (the tokenizer is read from it); a fresh run only.
+/// by role (<see cref="ClusterRoles"/>): learner,buffer (the run singleton), generator,annotator (any number), critic (the
+/// slow reward sources, with pipeline.cluster.slow-sources = critic-nodes); every node shares the run folder.
 /// </summary>
 internal static class NodeCommand
 {
     private static readonly Option<string[]> Roles = new("--role")
     {
-        Description = "Roles of this node: learner,buffer (one node) or generator,annotator. Comma-separated or repeated.",
+        Description = "Roles of this node: learner,buffer (the run; more such nodes are standbys), generator,annotator, or critic (slow reward sources, with --set cluster.slow-sources=critic-nodes on every node). Comma-separated or repeated.",
         Required = true,
         AllowMultipleArgumentsPerToken = true,
     };
