@@ -18,6 +18,11 @@ namespace Pipeline.Cluster.Roles;
 /// back together by a <see cref="WeightAssembler"/> and published on the node's EventStream. A node that fell behind
 /// skips straight to the newest version. A transfer that stalls past <c>stallTimeout</c> or fails its checksum, or a
 /// pull that gets no chunk within it, is abandoned and pulled again.</item>
+/// <item>The learner node's bridge also re-announces its newest version every <c>reannounce</c>. A node whose pub-sub
+/// subscription had not yet reached the learner node's mediator when a version was announced (subscriptions spread by
+/// gossip) would otherwise never hear of it; and since the learner publishes only when it steps, and it steps only on
+/// groups fresh enough to train, a generator node stuck on an old version stalled the whole run, its groups all dropped
+/// as stale in a loop (seen in CI: ~10,000 stale groups while the learner waited at version 2).</item>
 /// <item><see cref="RequestLatestWeights"/> from a local actor (a generator that started late) is answered with the newest
 /// weights this node holds (no serialization); from another node's bridge, with the newest weights in chunks sent to it.
 /// While it holds no weights and knows an upstream it asks every <c>retry</c>.</item>
@@ -29,6 +34,7 @@ public sealed class WeightsBridge : ReceiveActor, IWithTimers
 {
     private sealed class AskLatest { public static readonly AskLatest Instance = new(); }
     private sealed class Expire { public static readonly Expire Instance = new(); }
+    private sealed class Reannounce { public static readonly Reannounce Instance = new(); }
 
     /// <summary>What a node's bridge carried: versions that came in over the topic, versions it published, failed transfers.</summary>
     public sealed class Counter
@@ -51,6 +57,7 @@ public sealed class WeightsBridge : ReceiveActor, IWithTimers
     private readonly IActorRef _mediator;
     private readonly IActorRef? _upstream;
     private readonly TimeSpan _retry;
+    private readonly TimeSpan _reannounce;
     private readonly TimeSpan _stallTimeout;
     private readonly int _chunkBytes;
     private readonly Counter _counter;
@@ -64,8 +71,10 @@ public sealed class WeightsBridge : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public WeightsBridge(IActorRef mediator, IActorRef? upstream, Counter counter, TimeSpan retry, TimeSpan stallTimeout, int chunkBytes)
+    public WeightsBridge(IActorRef mediator, IActorRef? upstream, Counter counter, TimeSpan retry, TimeSpan stallTimeout, int chunkBytes,
+        TimeSpan reannounce)
     {
+        _reannounce = reannounce;
         _counter = counter;
         _mediator = mediator;
         _upstream = upstream;
@@ -77,6 +86,10 @@ public sealed class WeightsBridge : ReceiveActor, IWithTimers
         Receive<WeightChunk>(FromTopic);
         Receive<WeightsAvailable>(Announced);
         Receive<RequestLatestWeights>(_ => AnswerLatest());
+        Receive<Reannounce>(_ =>
+        {
+            if (_latest is not null) _mediator.Tell(new Publish(ClusterRoles.WeightsTopic, new WeightsAvailable(_latest.Version)));
+        });
         Receive<SubscribeAck>(_ => _log.Debug("weights bridge subscribed to '{0}'", ClusterRoles.WeightsTopic));
         Receive<AskLatest>(_ =>
         {
@@ -98,15 +111,16 @@ public sealed class WeightsBridge : ReceiveActor, IWithTimers
 
     /// <param name="upstream">Where to ask for the newest weights (the learner node's bridge); null on the learner node.</param>
     public static Props Props(IActorRef mediator, IActorRef? upstream, Counter? counter = null, TimeSpan? retry = null,
-        TimeSpan? stallTimeout = null, int chunkBytes = WeightChunking.DefaultChunkBytes)
+        TimeSpan? stallTimeout = null, int chunkBytes = WeightChunking.DefaultChunkBytes, TimeSpan? reannounce = null)
         => Akka.Actor.Props.Create(() => new WeightsBridge(mediator, upstream, counter ?? new Counter(), retry ?? TimeSpan.FromMilliseconds(250),
-            stallTimeout ?? TimeSpan.FromSeconds(10), chunkBytes));
+            stallTimeout ?? TimeSpan.FromSeconds(10), chunkBytes, reannounce ?? TimeSpan.FromSeconds(1)));
 
     protected override void PreStart()
     {
         Context.System.EventStream.Subscribe(Self, typeof(PolicyWeights));
         _mediator.Tell(new Subscribe(ClusterRoles.WeightsTopic, Self));
         if (_upstream is not null) Timers.StartPeriodicTimer("ask", AskLatest.Instance, _retry);
+        else Timers.StartPeriodicTimer("reannounce", Reannounce.Instance, _reannounce);
         Timers.StartPeriodicTimer("expire", Expire.Instance, TimeSpan.FromSeconds(1));
     }
 
