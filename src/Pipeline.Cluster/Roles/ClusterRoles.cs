@@ -13,6 +13,7 @@ using Pipeline.Learning.Model;
 using Pipeline.Learning.Sampling;
 using Pipeline.Learning.Tokenization;
 using Pipeline.Runtime.Actors;
+using Pipeline.Runtime.Actors.Oni;
 using Pipeline.Runtime.Hosting;
 using Pipeline.Runtime.Metrics;
 using Pipeline.Runtime.Protocol;
@@ -44,7 +45,10 @@ namespace Pipeline.Cluster.Roles;
 /// <see cref="WeightsTopic"/>) and pulled, in SHA-256-checked chunks, from the learner node's bridge into the generators'
 /// EventStreams.
 /// Every node shares the run folder (tokenizer, checkpoints, <c>cluster-run.json</c>, <c>accounting.json</c>).
-/// Not in cluster mode yet: ONI (refused by <see cref="Validate"/>), an rm-trainer role, buffer and learner on separate nodes.
+/// ONI (<c>pipeline.oni.enabled</c>): the critic labeller and the reward-model trainer run with the run singleton; each
+/// generator node sends its groups to the labeller through a link and loads each published reward model from the shared
+/// run folder when <see cref="RewardModelBridge"/> announces it.
+/// Not in cluster mode yet: an rm-trainer role of its own, buffer and learner on separate nodes.
 /// </summary>
 public static class ClusterRoles
 {
@@ -121,7 +125,6 @@ public static class ClusterRoles
         if (!hasLearner && !hasGenerator && !roles.Contains(Critic))
             throw new ConfigException($"cluster mode: no known role in [{string.Join(", ", roles)}] (known: {string.Join(", ", known)})");
         SlowSourcePlacement(settings);
-        if (settings.Oni.Enabled) throw new ConfigException("cluster mode does not run ONI yet");
     }
 
     /// <summary>The value of <see cref="SlowSourcesKey"/>: true for <c>critic-nodes</c>, false for <c>local</c> (the default).</summary>
@@ -171,11 +174,13 @@ public static class ClusterRoles
         TorchRuntime.Configure(settings.TorchThreads);
         File.WriteAllText(Path.Combine(runDir, LocalRun.ConfigSnapshotFile), LocalRun.ConfigSnapshot(settings));
         var task = node.Own(TaskCatalog.Create(settings, runDir));
-        var sources = node.OwnSources(RewardSources.Build(settings, task, BuiltInRewardSources.Registry(), w => status?.Invoke("warning: " + w)));
+        var registry = OniRegistry(settings, runDir);
+        var sources = node.OwnSources(RewardSources.Build(settings, task, registry, w => status?.Invoke("warning: " + w)));
         var tokenizer = SharedTokenizer(settings, task, runDir);
         var policy = PolicyOf(settings, tokenizer);
 
         system.ActorOf(WeightsBridge.Props(mediator, upstream: null, node.WeightsCounter, stallTimeout: settings.Timeouts.Credit), BridgeName);
+        if (settings.Oni.Enabled) system.ActorOf(RewardModelBridge.Props(mediator, publisher: true, runDir), "reward-model-bridge");
         var completion = new TaskCompletionSource<RunResult>(TaskCreationOptions.RunContinuationsAsynchronously);
         RunSupervisor.Inputs Inputs(Learner.ResumePoint? resume, TaskCompletionSource<RunResult> done) =>
             new(settings, runDir, task, tokenizer, policy, resume,
@@ -183,6 +188,11 @@ public static class ClusterRoles
                 resume is null ? null : EvalReportFile.Read(Path.Combine(runDir, "eval_warm_start.json")), done, node.Observe, sources)
             {
                 LocalGenerators = false,
+                // ONI: the critic labeller and the reward-model trainer run with the run (generator nodes send their groups
+                // to the labeller through a link; published reward models reach them through the RewardModelBridge).
+                Oni = settings.Oni.Enabled
+                    ? node.Own(OniSetup.Build(settings, task, registry, runDir, resume is not null, w => status?.Invoke("warning: " + w))!)
+                    : null,
             };
         // The run (RunHost -> RunSupervisor -> buffer, learner, prompts, ...) is a cluster singleton on the oldest learner
         // node; when that node leaves, Handover makes it checkpoint, and the next oldest learner node resumes from it.
@@ -272,8 +282,18 @@ public static class ClusterRoles
         // Reward sources need the task's databases: each generator node builds its own copy (same seed, same data).
         var tokenizerAt = clock.Elapsed.TotalSeconds;
         var task = node.Own(TaskCatalog.Create(settings, Path.Combine(runDir, "nodes", nodeName)));
-        var sources = node.OwnSources(RewardSources.Build(settings, task, BuiltInRewardSources.Registry(), w => status?.Invoke("warning: " + w)));
+        var sources = node.OwnSources(RewardSources.Build(settings, task, OniRegistry(settings, runDir), w => status?.Invoke("warning: " + w)));
         var taskAt = clock.Elapsed.TotalSeconds;
+        IActorRef? labeller = null;
+        if (settings.Oni.Enabled)
+        {
+            // ONI: this node's intrinsic sources take each reward model the learner node's trainer publishes; a sample of
+            // this node's groups goes to the critic labeller with the run.
+            foreach (var intrinsic in sources.Select(x => x.Source).OfType<IntrinsicRewardSource>())
+                system.ActorOf(RewardModelSubscriber.Props(intrinsic), "rm-subscriber-" + intrinsic.Name);
+            if (!learnerHere) system.ActorOf(RewardModelBridge.Props(mediator, publisher: false, runDir), "reward-model-bridge");
+            labeller = system.ActorOf(LearnerLink.Props("critic-labeller", SupervisorChild("critic-labeller")), "labeller-link");
+        }
 
         var s = settings;
         var maxInFlight = (s.Grpo.MaxStaleness + 2) * s.Grpo.BatchGroups + s.Generation.Generators;
@@ -284,7 +304,7 @@ public static class ClusterRoles
             ? SlowSourcePool.Wrap(sources, CriticRouter(system))
             : SlowSourcePool.Wrap(sources, s.Rewards.SlowWorkers, s.Rewards.SlowQueue, system.ActorOf);
         var annotator = system.ActorOf(AnnotationStage.Props(pooled, buffer, maxInFlight,
-            new RewardComposer(sources.Select(x => x.Spec).ToList(), s.Rewards.Aggregation, s.Rewards.TotalNormalizer)), "annotation");
+            new RewardComposer(sources.Select(x => x.Spec).ToList(), s.Rewards.Aggregation, s.Rewards.TotalNormalizer), labeller), "annotation");
         // Generators ask the node's bridge for the newest weights: it answers locally, or fetches them in chunks.
         var bridge = learnerHere
             ? await system.ActorSelection($"/user/{BridgeName}").ResolveOne(TimeSpan.FromSeconds(5)).ConfigureAwait(false)
@@ -307,6 +327,14 @@ public static class ClusterRoles
         }
         status?.Invoke($"generator node {self}: {s.Generation.Generators} generator(s) and an annotation stage{(onCriticNodes ? " (slow reward sources on the critic nodes)" : "")}; buffer, prompts and weights through links to the learner node " +
             $"(Up after {upAt:0.0} s, tokenizer {tokenizerAt - upAt:0.0} s, task and reward sources {taskAt - tokenizerAt:0.0} s, ready after {clock.Elapsed.TotalSeconds:0.0} s)");
+    }
+
+    /// <summary>The built-in reward sources, plus ONI's intrinsic source when ONI is on (it starts from the newest reward model in the run folder, if any).</summary>
+    private static RewardSourceRegistry OniRegistry(PipelineSettings settings, string runDir)
+    {
+        var registry = BuiltInRewardSources.Registry();
+        if (settings.Oni.Enabled) OniSetup.RegisterIntrinsic(registry, settings, runDir, resume: true);
+        return registry;
     }
 
     private static PolicyConfig PolicyOf(PipelineSettings settings, PolicyTokenizer tokenizer)
@@ -340,6 +368,8 @@ public sealed class ClusterNode : IDisposable
     /// <summary>Weight versions this node's bridge took from, or gave to, the pub-sub topic.</summary>
     public WeightsBridge.Counter WeightsCounter { get; } = new();
     public List<IActorRef> Generators { get; } = [];
+    /// <summary>The reward sources this node built (its annotation stage's, or the run's on a learner node).</summary>
+    public IReadOnlyList<IRewardSource> RewardSourcesHere => _sources.SelectMany(x => x.Select(y => y.Source)).ToList();
     /// <summary>A critic node's slow-source pool; Nobody elsewhere.</summary>
     public IActorRef CriticPool { get; internal set; } = ActorRefs.Nobody;
     /// <summary>Metrics rows seen on the learner node.</summary>

@@ -1,0 +1,76 @@
+using Pipeline.Cluster.Roles;
+using Pipeline.Core.Configuration;
+using Pipeline.Rewards.Critic.Simulated;
+using Pipeline.Runtime.Actors;
+using Pipeline.Runtime.Actors.Oni;
+using Pipeline.Runtime.Hosting;
+using Xunit.Abstractions;
+
+namespace Pipeline.Cluster.Tests;
+
+/// <summary>
+/// ONI in cluster mode: the critic labels a sample of the groups that two generator nodes produce, the reward-model
+/// trainer with the run learns from the labels and publishes, and the intrinsic reward source on each generator node
+/// loads the published model from the shared run folder and scores every rollout. Three ActorSystems on loopback, a real
+/// HTTP judge (the simulated one).
+/// </summary>
+public sealed class OniClusterSpec(ITestOutputHelper output) : IDisposable
+{
+    private readonly string _runs = Directory.CreateTempSubdirectory("pipeline-oni-cluster-").FullName;
+
+    public void Dispose()
+    {
+        try { Directory.Delete(_runs, recursive: true); } catch (IOException) { }
+    }
+
+    [Fact]
+    public async Task Generator_nodes_score_with_the_reward_model_the_learner_node_trains_on_critic_labels_of_their_groups()
+    {
+        await using var judge = await SimulatedCriticServer.StartAsync(new SimulatedCriticOptions
+        {
+            Urls = "http://127.0.0.1:0", Latency = TimeSpan.FromMilliseconds(20), Seed = 3,
+        });
+        var settings = PipelineSettings.Load(RepoRoot.Combine("hocon"), "cluster", RepoRoot.Combine("hocon", "smoke.conf"),
+            ["warm-start.max-epochs=1", "grpo.steps=16", "grpo.batch-groups=2", "generation.group-size=4", "generation.generators=1",
+             "eval.limit=10", "checkpoint.every-steps=100", "oni.enabled=on", "rewards=execution,intrinsic",
+             $"rewards.critic.base-url=\"{judge.BaseUrl}\"", "oni.labeller.sampling-rate=0.3", "oni.training.warmup-labels=8",
+             "oni.training.publish-every-versions=2"]);
+        var runDir = Path.Combine(_runs, "run");
+        await using var cluster = new ClusterNodes(settings, output.WriteLine);
+        var a = cluster.Create(ClusterRoles.Learner, ClusterRoles.Buffer);
+        var b = cluster.Create(ClusterRoles.Generator, ClusterRoles.Annotator);
+        var c = cluster.Create(ClusterRoles.Generator, ClusterRoles.Annotator);
+        await cluster.JoinAllAsync(TimeSpan.FromSeconds(20));
+        var nodeA = await cluster.StartAsync(a, runDir, ClusterRoles.Learner, ClusterRoles.Buffer);
+        var started = await Task.WhenAll(cluster.StartAsync(b, runDir, ClusterRoles.Generator, ClusterRoles.Annotator),
+            cluster.StartAsync(c, runDir, ClusterRoles.Generator, ClusterRoles.Annotator));
+        nodeA.Begin();
+        var result = await cluster.CompletionOf(nodeA, TimeSpan.FromSeconds(150));
+
+        var steps = nodeA.Reports.Where(r => r.Data.ContainsKey("policy/version")).ToList();
+        var last = steps[^1].Data;
+        var intrinsic = started.Select(n => n.RewardSourcesHere.OfType<IntrinsicRewardSource>().Single()).ToList();
+        output.WriteLine($"run {result.Status}: {steps.Count} steps; critic labels {last["critic/labels"]}, seen {last["critic/seen_frac"]:P1}; " +
+            $"reward model v{last["rm/version"]}, published v{last["rm/published_version"]}; generator nodes' intrinsic sources at " +
+            string.Join(", ", intrinsic.Select(i => "v" + i.ModelVersion)) + $"; judge answered {judge.Stats.Answered}");
+
+        Assert.True(result.Status == RunStatus.Completed, $"run {result.Status}: {result.Error}");
+        Assert.True(last["critic/labels"] > 8, $"only {last["critic/labels"]} labels");
+        Assert.InRange(last["critic/seen_frac"], 0.01, 0.6);  // the critic saw a sample of the generator nodes' completions
+        Assert.True(last["rm/published_version"] > 0, "the reward-model trainer never published");
+        Assert.NotNull(OniSetup.Latest(runDir));
+        // Each generator node loaded a published reward model from the run folder, without waiting for it: every rollout scored.
+        Assert.All(intrinsic, i => Assert.True(i.ModelVersion > 0, "a generator node's intrinsic source never received a published reward model"));
+        Assert.All(steps, r => Assert.Equal(0.0, r.Data["reward/intrinsic/invalid_frac"]));
+        Assert.True(started.All(n => n.Groups > 0), "a generator node delivered nothing");
+        Assert.True(cluster.WireTrouble.IsEmpty, "messages failed to cross:\n" + string.Join("\n", cluster.WireTrouble));
+        Assert.True(TripwireSerializer.Hits.IsEmpty, "unbound message types tried to cross a node: " + string.Join(", ", TripwireSerializer.Hits.Distinct()));
+    }
+
+    [Theory]
+    [InlineData("/data/runs/r1/reward-model/published/v000004", "/mnt/run", "/mnt/run/reward-model/published/v000004")]
+    [InlineData("runs/r1/reward-model/published", "/srv/r", "/srv/r/reward-model/published")]
+    [InlineData("/elsewhere/model", "/srv/r", "/elsewhere/model")]
+    public void A_published_folder_is_found_under_this_node_s_run_folder(string published, string runDir, string expected)
+        => Assert.Equal(expected, RewardModelBridge.Rebase(published, runDir));
+}
