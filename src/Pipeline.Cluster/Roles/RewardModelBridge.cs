@@ -15,7 +15,10 @@ namespace Pipeline.Cluster.Roles;
 /// as with <see cref="WeightsBridge"/>).</item>
 /// <item>On a generator node: what comes from the topic is published on the node's EventStream with its folder rebased
 /// onto this node's run folder (the part from <c>reward-model/</c> on), so nodes may mount the run folder at different
-/// paths.</item>
+/// paths. Every <c>repeat</c> it also looks in the shared run folder for the newest complete publication
+/// (<see cref="OniSetup.Latest"/>) and publishes that: the folder is the source of truth, the topic only makes it quick
+/// (a run was seen to end with one generator node never hearing of any of 20 publications). Nothing is deduplicated here:
+/// <see cref="IntrinsicRewardSource.Update"/> ignores versions it holds, so a load that failed is simply tried again.</item>
 /// </list>
 /// </summary>
 public sealed class RewardModelBridge : ReceiveActor, IWithTimers
@@ -23,6 +26,7 @@ public sealed class RewardModelBridge : ReceiveActor, IWithTimers
     public const string Topic = "reward-model";
 
     private sealed class Repeat { public static readonly Repeat Instance = new(); }
+    private sealed class Poll { public static readonly Poll Instance = new(); }
 
     private readonly IActorRef _mediator;
     private readonly bool _publisher;
@@ -40,10 +44,19 @@ public sealed class RewardModelBridge : ReceiveActor, IWithTimers
         _repeat = repeat;
         Receive<RewardModelTrainer.RewardModelPublished>(published =>
         {
+            if (!_publisher)
+            {
+                Context.System.EventStream.Publish(published with { Dir = Rebase(published.Dir, _runDir) });
+                return;
+            }
             if (_newest is not null && published.Version <= _newest.Version) return;
             _newest = published;
-            if (_publisher) _mediator.Tell(new Publish(Topic, published));
-            else Context.System.EventStream.Publish(published with { Dir = Rebase(published.Dir, _runDir) });
+            _mediator.Tell(new Publish(Topic, published));
+        });
+        Receive<Poll>(_ =>
+        {
+            if (OniSetup.Latest(_runDir) is { } dir && VersionOf(dir) is { } version)
+                Context.System.EventStream.Publish(new RewardModelTrainer.RewardModelPublished(version, dir));
         });
         Receive<Repeat>(_ =>
         {
@@ -65,10 +78,15 @@ public sealed class RewardModelBridge : ReceiveActor, IWithTimers
         else
         {
             _mediator.Tell(new Subscribe(Topic, Self));
+            Timers.StartPeriodicTimer("poll", Poll.Instance, _repeat);
         }
     }
 
     protected override void PostStop() => Context.System.EventStream.Unsubscribe(Self);
+
+    /// <summary>The version in a publication's folder name (<c>v00000040</c>), or null.</summary>
+    public static long? VersionOf(string dir)
+        => Path.GetFileName(dir.TrimEnd('/', '\\')) is ['v', .. var digits] && long.TryParse(digits, out var v) ? v : null;
 
     /// <summary>The learner node's <paramref name="dir"/> inside this node's <paramref name="runDir"/>: from the <c>reward-model</c> folder on.</summary>
     public static string Rebase(string dir, string runDir)
