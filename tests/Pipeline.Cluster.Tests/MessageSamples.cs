@@ -118,6 +118,7 @@ internal static class MessageSamples
 
         // Pipeline.Cluster
         [typeof(WeightsAvailable)] = () => [new WeightsAvailable(41)],
+        [typeof(WeightsVersionQuery)] = () => [WeightsVersionQuery.Instance],
         [typeof(WeightChunk)] = () => [new WeightChunk("w9-abc", 9, 2, 5, [0, 1, 2, 254, 255], "ab12cd"), new WeightChunk("w0", 0, 0, 1, [], "")],
     };
 }

@@ -33,11 +33,36 @@ public sealed class WeightsBridgeSpec : TestKit
     }
 
     [Fact]
+    public void A_generator_node_bridge_that_hears_no_announcement_asks_the_learner_node_which_version_it_holds_and_pulls_a_newer_one()
+    {
+        var upstream = CreateTestProbe();
+        var bridge = Sys.ActorOf(WeightsBridge.Props(CreateTestProbe().Ref, upstream.Ref, retry: TimeSpan.FromMinutes(1), reannounce: TimeSpan.FromMilliseconds(100)));
+        upstream.ExpectMsg<WeightsVersionQuery>(TimeSpan.FromSeconds(3));
+        upstream.Reply(new WeightsAvailable(5));
+        upstream.FishForMessage(m => m is RequestLatestWeights, TimeSpan.FromSeconds(3));
+        Sys.Stop(bridge);
+    }
+
+    [Fact]
+    public void The_learner_node_bridge_answers_a_version_query_with_the_version_it_holds()
+    {
+        var bridge = Sys.ActorOf(WeightsBridge.Props(CreateTestProbe().Ref, upstream: null));
+        bridge.Tell(WeightsVersionQuery.Instance, TestActor);
+        ExpectNoMsg(TimeSpan.FromMilliseconds(300));  // holds none yet: nothing to say
+        AwaitAssert(() =>
+        {
+            Sys.EventStream.Publish(new PolicyWeights(MessageSamples.Snapshot(version: 12)));
+            bridge.Tell(WeightsVersionQuery.Instance, TestActor);
+            Assert.Equal(new WeightsAvailable(12), ExpectMsg<WeightsAvailable>(TimeSpan.FromMilliseconds(200)));
+        }, TimeSpan.FromSeconds(5));
+    }
+
+    [Fact]
     public void A_generator_node_bridge_announces_nothing_and_pulls_a_version_it_hears_of()
     {
         var mediator = CreateTestProbe();
         var upstream = CreateTestProbe();
-        var bridge = Sys.ActorOf(WeightsBridge.Props(mediator.Ref, upstream.Ref, retry: TimeSpan.FromMinutes(1), reannounce: TimeSpan.FromMilliseconds(100)));
+        var bridge = Sys.ActorOf(WeightsBridge.Props(mediator.Ref, upstream.Ref, retry: TimeSpan.FromMinutes(1), reannounce: TimeSpan.FromMinutes(1)));
         mediator.ExpectMsg<Subscribe>();
 
         bridge.Tell(new WeightsAvailable(7), TestActor);

@@ -23,6 +23,9 @@ namespace Pipeline.Cluster.Roles;
 /// gossip) would otherwise never hear of it; and since the learner publishes only when it steps, and it steps only on
 /// groups fresh enough to train, a generator node stuck on an old version stalled the whole run, its groups all dropped
 /// as stale in a loop (seen in CI: ~10,000 stale groups while the learner waited at version 2).</item>
+/// <item>A generator node's bridge also asks the learner node's bridge every 2 x <c>reannounce</c> which version it holds
+/// (<see cref="WeightsVersionQuery"/>, answered with a <see cref="WeightsAvailable"/>), so it catches up even if no
+/// announcement reaches it.</item>
 /// <item><see cref="RequestLatestWeights"/> from a local actor (a generator that started late) is answered with the newest
 /// weights this node holds (no serialization); from another node's bridge, with the newest weights in chunks sent to it.
 /// While it holds no weights and knows an upstream it asks every <c>retry</c>.</item>
@@ -35,6 +38,7 @@ public sealed class WeightsBridge : ReceiveActor, IWithTimers
     private sealed class AskLatest { public static readonly AskLatest Instance = new(); }
     private sealed class Expire { public static readonly Expire Instance = new(); }
     private sealed class Reannounce { public static readonly Reannounce Instance = new(); }
+    private sealed class CheckVersion { public static readonly CheckVersion Instance = new(); }
 
     /// <summary>What a node's bridge carried: versions that came in over the topic, versions it published, failed transfers.</summary>
     public sealed class Counter
@@ -86,6 +90,12 @@ public sealed class WeightsBridge : ReceiveActor, IWithTimers
         Receive<WeightChunk>(FromTopic);
         Receive<WeightsAvailable>(Announced);
         Receive<RequestLatestWeights>(_ => AnswerLatest());
+        // Learner node: which version do you hold? (a generator node's safety net under the announcements)
+        Receive<WeightsVersionQuery>(_ =>
+        {
+            if (_latest is not null) Sender.Tell(new WeightsAvailable(_latest.Version));
+        });
+        Receive<CheckVersion>(_ => _upstream?.Tell(WeightsVersionQuery.Instance));
         Receive<Reannounce>(_ =>
         {
             if (_latest is not null) _mediator.Tell(new Publish(ClusterRoles.WeightsTopic, new WeightsAvailable(_latest.Version)));
@@ -119,7 +129,11 @@ public sealed class WeightsBridge : ReceiveActor, IWithTimers
     {
         Context.System.EventStream.Subscribe(Self, typeof(PolicyWeights));
         _mediator.Tell(new Subscribe(ClusterRoles.WeightsTopic, Self));
-        if (_upstream is not null) Timers.StartPeriodicTimer("ask", AskLatest.Instance, _retry);
+        if (_upstream is not null)
+        {
+            Timers.StartPeriodicTimer("ask", AskLatest.Instance, _retry);
+            Timers.StartPeriodicTimer("check-version", CheckVersion.Instance, _reannounce * 2);
+        }
         else Timers.StartPeriodicTimer("reannounce", Reannounce.Instance, _reannounce);
         Timers.StartPeriodicTimer("expire", Expire.Instance, TimeSpan.FromSeconds(1));
     }

@@ -16,3 +16,10 @@ public sealed record WeightChunk(string TransferId, long Version, int Index, int
 /// from the learner node's bridge (and skips versions it has fallen behind on).
 /// </summary>
 public sealed record WeightsAvailable(long Version) : IPipelineMessage;
+
+/// <summary>
+/// A generator node's bridge asks the learner node's bridge, every few seconds, which version it holds; the answer is a
+/// <see cref="WeightsAvailable"/> straight back. A safety net under the pub-sub announcements: a node that hears none of
+/// them (its subscription not yet spread, a lost message) still finds a newer version within seconds.
+/// </summary>
+public sealed record WeightsVersionQuery : IPipelineMessage { public static readonly WeightsVersionQuery Instance = new(); }

@@ -67,6 +67,7 @@ internal static class WireCodecs
         // ---- weights ----
         Add<PolicyWeights>("pw1", (w, m) => WriteSnapshot(w, m.Snapshot), r => new PolicyWeights(ReadSnapshot(r)));
         Add<WeightsAvailable>("wav1", (w, m) => w.Write(m.Version), r => new WeightsAvailable(r.ReadInt64()));
+        Add<WeightsVersionQuery>("wvq1", static (_, _) => { }, static _ => WeightsVersionQuery.Instance);
         Add<WeightChunk>("wc1",
             (w, m) => { w.Write(m.TransferId); w.Write(m.Version); w.Write(m.Index); w.Write(m.Count); w.WriteBytes(m.Data); w.Write(m.Checksum); },
             r => new WeightChunk(r.ReadString(), r.ReadInt64(), r.ReadInt32(), r.ReadInt32(), r.ReadBytes(), r.ReadString()));
