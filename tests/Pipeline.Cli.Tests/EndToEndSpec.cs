@@ -18,8 +18,15 @@ public class EndToEndSpec : IDisposable
     private PipelineSettings Settings(params string[] overrides)
         => PipelineSettings.Load(RepoPaths.Hocon, "local", Path.Combine(RepoPaths.Hocon, "smoke.conf"), overrides);
 
+    /// <summary>
+    /// The whole local pipeline on the smoke config: warm-start, 16 GRPO steps that each update the policy, evaluations and
+    /// every artefact. It does not claim the reward rises: on the smoke config it does not within 16 steps (six runs on
+    /// 2026-11-27: mean reward 0.0132 over the first 4 steps every time, 0.0131-0.0142 over the last 4; also over 48
+    /// steps), so a "last > first" check was a coin flip that CI once lost. That GRPO's update raises the log-prob of
+    /// positive-advantage completions is GrpoLossSpec's; that training raises held-out accuracy is the README's train run.
+    /// </summary>
     [Fact]
-    public async Task A_short_run_trains_end_to_end_and_raises_the_mean_reward()
+    public async Task A_short_run_trains_end_to_end_and_every_GRPO_step_updates_the_policy()
     {
         var settings = Settings("grpo.steps=16", "grpo.batch-groups=4", "generation.group-size=6", "warm-start.max-epochs=4");
         var runDir = Path.Combine(_runs, "raise");
@@ -32,11 +39,13 @@ public class EndToEndSpec : IDisposable
         Assert.Equal(16, result.Step);
 
         var rows = MetricsRecorder.ReadAll(Path.Combine(runDir, "metrics.jsonl"));
-        var rewards = rows.Where(r => r.Data.ContainsKey("policy/version")).Select(r => r.Data["reward/mean"]).ToList();
-        Assert.Equal(16, rewards.Count);
-        var first = rewards.Take(4).Average();
-        var last = rewards.TakeLast(4).Average();
-        Assert.True(last > first, $"mean reward did not rise: first 4 steps {first:0.000}, last 4 steps {last:0.000}");
+        var steps = rows.Where(r => r.Data.ContainsKey("policy/version")).Select(r => r.Data).ToList();
+        Assert.Equal(16, steps.Count);
+        // Every step trained on samples with a finite, non-zero gradient and none was skipped.
+        Assert.All(steps, d => Assert.True(d["learner/samples"] > 0 && d.ContainsKey("actor/grad_norm"), "a step trained on nothing"));
+        Assert.All(steps, d => Assert.True(double.IsFinite(d["actor/loss"]) && d["actor/grad_norm"] > 0, $"grad norm {d["actor/grad_norm"]}"));
+        Assert.Equal(0.0, steps[^1]["actor/skipped_steps"]);
+        Assert.All(steps, d => Assert.True(double.IsFinite(d["reward/mean"])));
 
         Assert.True(File.Exists(Path.Combine(runDir, "config.conf")));
         Assert.True(File.Exists(Path.Combine(runDir, "eval_final.json")));
