@@ -123,7 +123,7 @@ internal static class NodeCommand
                 };
             }
 
-            // Generator node: work until the learner node has gone (the run is over) or Ctrl-C.
+            // Generator or critic node: work until the learner node has gone (the run is over) or Ctrl-C.
             var seenLearner = false;
             var firstGroupReported = false;
             DateTime? goneSince = null;
@@ -147,7 +147,10 @@ internal static class NodeCommand
                 }
                 try { await Task.Delay(firstGroupReported ? 500 : 50, ct); } catch (OperationCanceledException) { }
             }
-            Console.WriteLine($"delivered {node.Groups} groups");
+            if (roles.Contains(ClusterRoles.Generator)) Console.WriteLine($"delivered {node.Groups} groups");
+            else if (!node.CriticPool.IsNobody() && await node.CriticPool.Ask<Pipeline.Runtime.Actors.SlowSourcePool.Stats>(
+                         Pipeline.Runtime.Actors.SlowSourcePool.GetStats.Instance, TimeSpan.FromSeconds(2)).ContinueWith(t => t.IsCompletedSuccessfully ? t.Result : null) is { } stats)
+                Console.WriteLine($"critic calls: {stats.Completed} completed, {stats.RejectedFull} rejected (queue full), {stats.ExpiredInQueue} expired in the queue, {stats.Cancelled} cancelled");
             return ct.IsCancellationRequested ? ExitCodes.Interrupted : ExitCodes.Ok;
         }
         finally
