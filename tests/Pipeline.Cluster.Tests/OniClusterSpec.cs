@@ -50,6 +50,10 @@ public sealed class OniClusterSpec(ITestOutputHelper output) : IDisposable
         var steps = nodeA.Reports.Where(r => r.Data.ContainsKey("policy/version")).ToList();
         var last = steps[^1].Data;
         var intrinsic = started.Select(n => n.RewardSourcesHere.OfType<IntrinsicRewardSource>().Single()).ToList();
+        // The first publication can come in the run's last second (a slow machine); a generator node takes it from the topic
+        // at once or from the run folder within 2 s, so give them a bounded moment.
+        await ClusterNodes.WaitUntil(() => intrinsic.All(i => i.ModelVersion > 0), TimeSpan.FromSeconds(10),
+            "every generator node's intrinsic source on a published reward model");
         output.WriteLine($"run {result.Status}: {steps.Count} steps; critic labels {last["critic/labels"]}, seen {last["critic/seen_frac"]:P1}; " +
             $"reward model v{last["rm/version"]}, published v{last["rm/published_version"]}; generator nodes' intrinsic sources at " +
             string.Join(", ", intrinsic.Select(i => "v" + i.ModelVersion)) + $"; judge answered {judge.Stats.Answered}");
