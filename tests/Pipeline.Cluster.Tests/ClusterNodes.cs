@@ -71,6 +71,23 @@ public sealed class ClusterNodes : IAsyncDisposable
         return system;
     }
 
+    /// <summary>hocon/smoke.conf in cluster mode, sized for tests (one warm-start epoch, one generator per node, 2 groups of 4 per batch), then <paramref name="extra"/>.</summary>
+    public static PipelineSettings SmokeSettings(params string[] extra) => PipelineSettings.Load(RepoRoot.Combine("hocon"), "cluster",
+        RepoRoot.Combine("hocon", "smoke.conf"),
+        ["warm-start.max-epochs=1", "grpo.batch-groups=2", "generation.group-size=4", "generation.generators=1", "eval.limit=10", .. extra]);
+
+    /// <summary>A learner node and <paramref name="generators"/> generator nodes: created, joined into one cluster, their roles started.</summary>
+    public async Task<(ActorSystem LearnerSystem, ClusterNode Learner, ActorSystem[] GeneratorSystems, ClusterNode[] Generators)> StartLearnerAndGeneratorsAsync(
+        string runDir, int generators, TimeSpan joinDeadline)
+    {
+        var a = Create(ClusterRoles.Learner, ClusterRoles.Buffer);
+        var gens = Enumerable.Range(0, generators).Select(_ => Create(ClusterRoles.Generator, ClusterRoles.Annotator)).ToArray();
+        await JoinAllAsync(joinDeadline);
+        var learner = await StartAsync(a, runDir, ClusterRoles.Learner, ClusterRoles.Buffer);
+        var started = await Task.WhenAll(gens.Select(g => StartAsync(g, runDir, ClusterRoles.Generator, ClusterRoles.Annotator)));
+        return (a, learner, gens, started);
+    }
+
     public static Address AddressOf(ActorSystem system) => AkkaCluster.Get(system).SelfAddress;
 
     /// <summary>The first system is the seed; waits until every system sees all of them Up.</summary>

@@ -21,10 +21,7 @@ public sealed class CriticRoleSpec(ITestOutputHelper output) : IDisposable
         try { Directory.Delete(_runs, recursive: true); } catch (IOException) { }
     }
 
-    private static PipelineSettings Settings(params string[] extra) => PipelineSettings.Load(RepoRoot.Combine("hocon"), "cluster",
-        RepoRoot.Combine("hocon", "smoke.conf"),
-        ["warm-start.max-epochs=1", "grpo.batch-groups=2", "generation.group-size=4", "generation.generators=1", "eval.limit=10",
-         "checkpoint.every-steps=100", .. extra]);
+    private static PipelineSettings Settings(params string[] extra) => ClusterNodes.SmokeSettings(["checkpoint.every-steps=100", .. extra]);
 
     [Fact]
     public async Task Generator_nodes_score_with_the_critic_on_a_critic_node_and_run_no_critic_calls_of_their_own()

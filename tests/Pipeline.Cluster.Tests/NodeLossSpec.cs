@@ -23,10 +23,7 @@ public sealed class NodeLossSpec(ITestOutputHelper output) : IDisposable
         try { Directory.Delete(_runs, recursive: true); } catch (IOException) { }
     }
 
-    private static PipelineSettings Settings(params string[] extra) => PipelineSettings.Load(RepoRoot.Combine("hocon"), "cluster",
-        RepoRoot.Combine("hocon", "smoke.conf"),
-        ["warm-start.max-epochs=1", "grpo.batch-groups=2", "generation.group-size=4", "generation.generators=1",
-         "eval.limit=10", .. extra]);
+    private static PipelineSettings Settings(params string[] extra) => ClusterNodes.SmokeSettings(extra);
 
     [Fact]
     public async Task A_blackholed_generator_node_is_downed_and_training_continues_with_every_credit_accounted_for()
@@ -35,14 +32,8 @@ public sealed class NodeLossSpec(ITestOutputHelper output) : IDisposable
         var settings = Settings("grpo.steps=1000", "checkpoint.every-steps=1000");
         var runDir = Path.Combine(_runs, "run");
         await using var cluster = new ClusterNodes(settings, output.WriteLine);
-        var a = cluster.Create(ClusterRoles.Learner, ClusterRoles.Buffer);
-        var b = cluster.Create(ClusterRoles.Generator, ClusterRoles.Annotator);
-        var c = cluster.Create(ClusterRoles.Generator, ClusterRoles.Annotator);
-        await cluster.JoinAllAsync(TimeSpan.FromSeconds(20));
-
-        var nodeA = await cluster.StartAsync(a, runDir, ClusterRoles.Learner, ClusterRoles.Buffer);
-        var started = await Task.WhenAll(cluster.StartAsync(b, runDir, ClusterRoles.Generator, ClusterRoles.Annotator),
-            cluster.StartAsync(c, runDir, ClusterRoles.Generator, ClusterRoles.Annotator));
+        var (a, nodeA, generatorSystems, started) = await cluster.StartLearnerAndGeneratorsAsync(runDir, generators: 2, TimeSpan.FromSeconds(20));
+        var (b, c) = (generatorSystems[0], generatorSystems[1]);
         var (nodeB, nodeC) = (started[0], started[1]);
         nodeA.Begin();
 

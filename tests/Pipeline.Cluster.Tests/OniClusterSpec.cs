@@ -30,20 +30,12 @@ public sealed class OniClusterSpec(ITestOutputHelper output) : IDisposable
         {
             Urls = "http://127.0.0.1:0", Latency = TimeSpan.FromMilliseconds(20), Seed = 3,
         });
-        var settings = PipelineSettings.Load(RepoRoot.Combine("hocon"), "cluster", RepoRoot.Combine("hocon", "smoke.conf"),
-            ["warm-start.max-epochs=1", "grpo.steps=16", "grpo.batch-groups=2", "generation.group-size=4", "generation.generators=1",
-             "eval.limit=10", "checkpoint.every-steps=100", "oni.enabled=on", "rewards=execution,intrinsic",
-             $"rewards.critic.base-url=\"{judge.BaseUrl}\"", "oni.labeller.sampling-rate=0.3", "oni.training.warmup-labels=8",
-             "oni.training.publish-every-versions=2"]);
+        var settings = ClusterNodes.SmokeSettings("grpo.steps=16", "checkpoint.every-steps=100", "oni.enabled=on", "rewards=execution,intrinsic",
+            $"rewards.critic.base-url=\"{judge.BaseUrl}\"", "oni.labeller.sampling-rate=0.3", "oni.training.warmup-labels=8",
+            "oni.training.publish-every-versions=2");
         var runDir = Path.Combine(_runs, "run");
         await using var cluster = new ClusterNodes(settings, output.WriteLine);
-        var a = cluster.Create(ClusterRoles.Learner, ClusterRoles.Buffer);
-        var b = cluster.Create(ClusterRoles.Generator, ClusterRoles.Annotator);
-        var c = cluster.Create(ClusterRoles.Generator, ClusterRoles.Annotator);
-        await cluster.JoinAllAsync(TimeSpan.FromSeconds(20));
-        var nodeA = await cluster.StartAsync(a, runDir, ClusterRoles.Learner, ClusterRoles.Buffer);
-        var started = await Task.WhenAll(cluster.StartAsync(b, runDir, ClusterRoles.Generator, ClusterRoles.Annotator),
-            cluster.StartAsync(c, runDir, ClusterRoles.Generator, ClusterRoles.Annotator));
+        var (_, nodeA, _, started) = await cluster.StartLearnerAndGeneratorsAsync(runDir, generators: 2, TimeSpan.FromSeconds(20));
         nodeA.Begin();
         var result = await cluster.CompletionOf(nodeA, TimeSpan.FromSeconds(150));
 

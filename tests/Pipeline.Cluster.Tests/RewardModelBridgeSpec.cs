@@ -26,7 +26,7 @@ public sealed class RewardModelBridgeSpec : TestKit, IDisposable
         File.WriteAllText(Path.Combine(published, "v00000004", "meta.json"), "{}");
         Directory.CreateDirectory(Path.Combine(published, "v00000006"));  // being written: no meta.json yet
         var mediator = CreateTestProbe();
-        Sys.ActorOf(RewardModelBridge.Props(mediator.Ref, publisher: false, _run, repeat: TimeSpan.FromMilliseconds(100)));
+        Sys.ActorOf(RewardModelBridge.Props(mediator.Ref, publisher: false, _run, poll: TimeSpan.FromMilliseconds(100)));
         mediator.ExpectMsg<Subscribe>(s => s.Topic == RewardModelBridge.Topic);
 
         var found = ExpectMsg<RewardModelTrainer.RewardModelPublished>(TimeSpan.FromSeconds(3));
@@ -41,7 +41,7 @@ public sealed class RewardModelBridgeSpec : TestKit, IDisposable
     public void A_publication_from_the_topic_reaches_the_EventStream_with_its_folder_under_this_node_s_run_folder()
     {
         Sys.EventStream.Subscribe(TestActor, typeof(RewardModelTrainer.RewardModelPublished));
-        var bridge = Sys.ActorOf(RewardModelBridge.Props(CreateTestProbe().Ref, publisher: false, _run, repeat: TimeSpan.FromMinutes(1)));
+        var bridge = Sys.ActorOf(RewardModelBridge.Props(CreateTestProbe().Ref, publisher: false, _run, poll: TimeSpan.FromMinutes(1)));
         bridge.Tell(new RewardModelTrainer.RewardModelPublished(9, "/learner/runs/r/reward-model/published/v00000009"), TestActor);
         var local = ExpectMsg<RewardModelTrainer.RewardModelPublished>(m => m.Version == 9);
         Assert.Equal(Path.Combine(_run, "reward-model", "published", "v00000009"), local.Dir);

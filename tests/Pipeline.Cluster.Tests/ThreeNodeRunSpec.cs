@@ -33,17 +33,9 @@ public sealed class ThreeNodeRunSpec(ITestOutputHelper output) : IDisposable
         var droppedUnknown = PipelineMessageSerializer.DroppedUnknown;
         var droppedCorrupt = PipelineMessageSerializer.DroppedCorrupt;
         await using var cluster = new ClusterNodes(settings, output.WriteLine);
-        var a = cluster.Create(ClusterRoles.Learner, ClusterRoles.Buffer);
-        var b = cluster.Create(ClusterRoles.Generator, ClusterRoles.Annotator);
-        var c = cluster.Create(ClusterRoles.Generator, ClusterRoles.Annotator);
-        await cluster.JoinAllAsync(TimeSpan.FromSeconds(15));
-        output.WriteLine($"cluster of 3 Up after {clock.Elapsed.TotalSeconds:0.0}s");
-
-        var nodeA = await cluster.StartAsync(a, runDir, ClusterRoles.Learner, ClusterRoles.Buffer);
-        var started = await Task.WhenAll(cluster.StartAsync(b, runDir, ClusterRoles.Generator, ClusterRoles.Annotator),
-            cluster.StartAsync(c, runDir, ClusterRoles.Generator, ClusterRoles.Annotator));
+        var (_, nodeA, _, started) = await cluster.StartLearnerAndGeneratorsAsync(runDir, generators: 2, TimeSpan.FromSeconds(15));
         var (nodeB, nodeC) = (started[0], started[1]);
-        output.WriteLine($"roles started after {clock.Elapsed.TotalSeconds:0.0}s");
+        output.WriteLine($"cluster of 3 Up and roles started after {clock.Elapsed.TotalSeconds:0.0}s");
 
         nodeA.Begin();
         var result = await cluster.CompletionOf(nodeA, TimeSpan.FromSeconds(90));

@@ -10,12 +10,10 @@ namespace Pipeline.Cluster.Roles;
 /// reward-model trainer publishes on the EventStream, to the generator nodes, whose intrinsic reward sources load the
 /// published model from the shared run folder. The model itself does not travel: only its version and folder.
 /// <list type="bullet">
-/// <item>On the learner node (<c>publisher</c>): each newer publication goes to the topic <see cref="Topic"/>, and the
-/// newest is published again every <c>repeat</c> (a node whose subscription spread after a publication still gets it,
-/// as with <see cref="WeightsBridge"/>).</item>
+/// <item>On the learner node (<c>publisher</c>): each newer publication goes to the topic <see cref="Topic"/>.</item>
 /// <item>On a generator node: what comes from the topic is published on the node's EventStream with its folder rebased
 /// onto this node's run folder (the part from <c>reward-model/</c> on), so nodes may mount the run folder at different
-/// paths. Every <c>repeat</c> it also looks in the shared run folder for the newest complete publication
+/// paths. Every <c>poll</c> it also looks in the shared run folder for the newest complete publication
 /// (<see cref="OniSetup.Latest"/>) and publishes that: the folder is the source of truth, the topic only makes it quick
 /// (a run was seen to end with one generator node never hearing of any of 20 publications). Nothing is deduplicated here:
 /// <see cref="IntrinsicRewardSource.Update"/> ignores versions it holds, so a load that failed is simply tried again.</item>
@@ -25,23 +23,22 @@ public sealed class RewardModelBridge : ReceiveActor, IWithTimers
 {
     public const string Topic = "reward-model";
 
-    private sealed class Repeat { public static readonly Repeat Instance = new(); }
     private sealed class Poll { public static readonly Poll Instance = new(); }
 
     private readonly IActorRef _mediator;
     private readonly bool _publisher;
     private readonly string _runDir;
-    private readonly TimeSpan _repeat;
-    private RewardModelTrainer.RewardModelPublished? _newest;
+    private readonly TimeSpan _poll;
+    private long _newest = -1;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public RewardModelBridge(IActorRef mediator, bool publisher, string runDir, TimeSpan repeat)
+    public RewardModelBridge(IActorRef mediator, bool publisher, string runDir, TimeSpan poll)
     {
         _mediator = mediator;
         _publisher = publisher;
         _runDir = runDir;
-        _repeat = repeat;
+        _poll = poll;
         Receive<RewardModelTrainer.RewardModelPublished>(published =>
         {
             if (!_publisher)
@@ -49,8 +46,8 @@ public sealed class RewardModelBridge : ReceiveActor, IWithTimers
                 Context.System.EventStream.Publish(published with { Dir = Rebase(published.Dir, _runDir) });
                 return;
             }
-            if (_newest is not null && published.Version <= _newest.Version) return;
-            _newest = published;
+            if (published.Version <= _newest) return;
+            _newest = published.Version;
             _mediator.Tell(new Publish(Topic, published));
         });
         Receive<Poll>(_ =>
@@ -58,27 +55,22 @@ public sealed class RewardModelBridge : ReceiveActor, IWithTimers
             if (OniSetup.Latest(_runDir) is { } dir && VersionOf(dir) is { } version)
                 Context.System.EventStream.Publish(new RewardModelTrainer.RewardModelPublished(version, dir));
         });
-        Receive<Repeat>(_ =>
-        {
-            if (_newest is not null) _mediator.Tell(new Publish(Topic, _newest));
-        });
         Receive<SubscribeAck>(_ => { });
     }
 
-    public static Props Props(IActorRef mediator, bool publisher, string runDir, TimeSpan? repeat = null)
-        => Akka.Actor.Props.Create(() => new RewardModelBridge(mediator, publisher, runDir, repeat ?? TimeSpan.FromSeconds(2)));
+    public static Props Props(IActorRef mediator, bool publisher, string runDir, TimeSpan? poll = null)
+        => Akka.Actor.Props.Create(() => new RewardModelBridge(mediator, publisher, runDir, poll ?? TimeSpan.FromSeconds(2)));
 
     protected override void PreStart()
     {
         if (_publisher)
         {
             Context.System.EventStream.Subscribe(Self, typeof(RewardModelTrainer.RewardModelPublished));
-            Timers.StartPeriodicTimer("repeat", Repeat.Instance, _repeat);
         }
         else
         {
             _mediator.Tell(new Subscribe(Topic, Self));
-            Timers.StartPeriodicTimer("poll", Poll.Instance, _repeat);
+            Timers.StartPeriodicTimer("poll", Poll.Instance, _poll);
         }
     }
 
