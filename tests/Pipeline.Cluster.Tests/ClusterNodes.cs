@@ -151,15 +151,18 @@ public sealed class ClusterNodes : IAsyncDisposable
         return await completion;
     }
 
-    /// <summary>The books of the buffer on each node that hosts the run (credits granted, outstanding and to whom, groups).</summary>
+    /// <summary>The replay buffer singleton's path on a buffer node.</summary>
+    public static string BufferPath => "/" + string.Join("/", ClusterRoles.BufferPath);
+
+    /// <summary>The books of the buffer on each node that may host it (credits granted, outstanding and to whom, groups).</summary>
     public async Task<string> BuffersAsync()
     {
         var lines = new List<string>();
-        foreach (var n in _nodes.Where(n => !n.Supervisor.IsNobody()))
+        foreach (var n in _nodes.Where(n => n.System.Settings.Config.GetStringList("akka.cluster.roles").Contains(ClusterRoles.Buffer)))
         {
             try
             {
-                var ledger = await n.System.ActorSelection("/user/run/host/supervisor/buffer")
+                var ledger = await n.System.ActorSelection(BufferPath)
                     .Ask<BufferLedger>(ReplayBuffer.GetLedger.Instance, TimeSpan.FromSeconds(2));
                 lines.Add($"  buffer on {AddressOf(n.System)}: {ledger with { }} holders [{string.Join(", ", ledger.CreditHolders)}] " +
                     $"released by [{string.Join(", ", ledger.CreditsReleasedBy.Select(kv => kv.Key + "=" + kv.Value))}]");

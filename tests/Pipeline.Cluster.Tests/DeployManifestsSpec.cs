@@ -249,19 +249,27 @@ public sealed class DeployManifestsSpec
         }
     }
 
-    /// <summary>The split layout deploy/ used to describe (buffer, generator and annotator apart): refused. (A critic
-    /// node of its own, which that layout also had, is a role since <see cref="CriticRoleSpec"/>.)</summary>
+    /// <summary>Generator and annotator apart: refused in this version (the annotation stage runs beside the generators).</summary>
     [Theory]
-    [InlineData("buffer")]
-    [InlineData("learner")]
     [InlineData("generator")]
     [InlineData("annotator")]
     [InlineData("annotator,critic")]
-    [InlineData("learner,critic")]
-    public void ClusterRoles_refuses_the_role_sets_of_the_old_layout(string roles)
+    [InlineData("learner,generator")]
+    [InlineData("learner,trainer")]
+    public void ClusterRoles_refuses_role_sets_it_cannot_place(string roles)
     {
         Assert.Throws<ConfigException>(() => ClusterRoles.Validate(roles.Split(','), DefaultClusterSettings));
     }
+
+    /// <summary>The learner and the buffer are singletons of their own: together (the usual learner node) or apart (<see cref="BufferNodeSpec"/>).</summary>
+    [Theory]
+    [InlineData("learner,buffer")]
+    [InlineData("learner")]
+    [InlineData("buffer")]
+    [InlineData("learner,critic")]
+    [InlineData("buffer,generator,annotator")]
+    public void ClusterRoles_accepts_the_learner_and_the_buffer_together_or_apart(string roles)
+        => ClusterRoles.Validate(roles.Split(','), DefaultClusterSettings);
 
     [Fact]
     public void Compose_and_Kubernetes_run_exactly_the_two_node_kinds_a_learner_node_and_generator_nodes()

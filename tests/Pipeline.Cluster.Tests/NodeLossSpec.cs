@@ -49,7 +49,7 @@ public sealed class NodeLossSpec(ITestOutputHelper output) : IDisposable
             TimeSpan.FromSeconds(40), "C downed and removed by the majority");
         output.WriteLine($"C removed {(clock.Elapsed - cut).TotalSeconds:0.0}s after the cut");
         // The buffer hears of C's generator's death (remote DeathWatch on the downed node) and settles its credit.
-        var buffer = await a.ActorSelection($"/user/{ClusterRoles.SupervisorName}/{ClusterRoles.SingletonName}/{RunHost.ChildName}/buffer")
+        var buffer = await a.ActorSelection(ClusterNodes.BufferPath)
             .ResolveOne(TimeSpan.FromSeconds(5));
         BufferLedger live = null!;
         await ClusterNodes.WaitUntil(() =>
@@ -73,8 +73,11 @@ public sealed class NodeLossSpec(ITestOutputHelper output) : IDisposable
         var versions = ClusterNodes.Versions(nodeA);
         Assert.Equal(versions.OrderBy(v => v), versions);
 
-        await ClusterNodes.WaitUntil(() => File.Exists(Path.Combine(runDir, RunSupervisor.AccountingFile)), TimeSpan.FromSeconds(20), "the ledger written");
-        var ledger = ClusterNodes.Ledger(runDir);
+        // The buffer (a singleton of its own) outlives the interrupted run; its books, asked for now, are final, and its
+        // ledger file catches up with them within a second or two.
+        var ledger = await buffer.Ask<BufferLedger>(ReplayBuffer.GetLedger.Instance, TimeSpan.FromSeconds(5));
+        await ClusterNodes.WaitUntil(() => BufferLedger.Read(Path.Combine(runDir, RunSupervisor.AccountingFile))?.ToJson() == ledger.ToJson(),
+            TimeSpan.FromSeconds(20), "the ledger file up to date");
         output.WriteLine($"ledger: granted {ledger.CreditsGranted}, accepted {ledger.GroupsAccepted}, served {ledger.GroupsServed}, stale {ledger.GroupsDroppedStale}, " +
             $"late {ledger.GroupsDroppedLate}, expired {ledger.CreditsExpired}, released {ledger.CreditsReleased} " +
             $"[{string.Join(", ", ledger.CreditsReleasedBy.Select(kv => $"{kv.Key}: {kv.Value}"))}], outstanding {ledger.CreditsOutstanding}, in buffer {ledger.GroupsInBuffer}");

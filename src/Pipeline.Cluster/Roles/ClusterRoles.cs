@@ -27,11 +27,14 @@ namespace Pipeline.Cluster.Roles;
 /// same actors local mode runs (<see cref="RunSupervisor"/>, <see cref="Generator"/>, <see cref="AnnotationStage"/>).
 /// This is what <c>pipeline node --role ... --seed host:port</c> calls.
 /// <list type="bullet">
-/// <item><b>learner,buffer</b>: a <see cref="RunHost"/> cluster singleton (<see cref="ClusterSingletonManager"/> at
+/// <item><b>learner</b>: a <see cref="RunHost"/> cluster singleton (<see cref="ClusterSingletonManager"/> at
 /// <c>/user/run</c>, the host at <c>/user/run/host</c>) owning the <see cref="RunSupervisor"/> (<c>.../supervisor</c>)
-/// with replay buffer, learner, prompt source, evaluator and metrics, and no local generators: the buffer and the
-/// learner are its children, so they are singletons with it. More learner nodes are standbys: when the oldest leaves it
-/// checkpoints (CoordinatedShutdown, before-cluster-shutdown) and the next resumes from the newest checkpoint.</item>
+/// with the learner, evaluator and metrics, and no local generators. More learner nodes are standbys: when the oldest
+/// leaves it checkpoints (CoordinatedShutdown, before-cluster-shutdown) and the next resumes from the newest checkpoint.</item>
+/// <item><b>buffer</b>: a <see cref="BufferHost"/> cluster singleton (<c>/user/buffer/host</c>) owning the replay buffer
+/// and the prompt source. The learner reaches it through a <see cref="LearnerLink"/> as generator nodes do, so the two
+/// singletons may share a node (<c>--role learner,buffer</c>, the usual placement) or not; when the buffer's node goes
+/// the next buffer node takes over from the newest checkpoint.</item>
 /// <item><b>generator,annotator</b> (any number of nodes): <c>pipeline.generation.generators</c> generators and one
 /// annotation stage (slow sources through the node's slow-source pool), reaching the buffer and the learner node's
 /// weights bridge through <see cref="LearnerLink"/>s that follow the singleton when it moves.</item>
@@ -48,7 +51,6 @@ namespace Pipeline.Cluster.Roles;
 /// ONI (<c>pipeline.oni.enabled</c>): the critic labeller and the reward-model trainer run with the run singleton; each
 /// generator node sends its groups to the labeller through a link and loads each published reward model from the shared
 /// run folder when <see cref="RewardModelBridge"/> announces it.
-/// Not in cluster mode yet: an rm-trainer role of its own, buffer and learner on separate nodes.
 /// </summary>
 public static class ClusterRoles
 {
@@ -66,6 +68,11 @@ public static class ClusterRoles
     public const string BridgeName = "weights-bridge";
     /// <summary>The singleton's name under its <see cref="ClusterSingletonManager"/> (<c>/user/run/host</c>, a <see cref="RunHost"/>).</summary>
     public const string SingletonName = "host";
+    /// <summary>The buffer singleton's manager under <c>/user</c> (the <see cref="BufferHost"/> is at <c>/user/buffer/host</c>).</summary>
+    public const string BufferManagerName = "buffer";
+
+    /// <summary>Path elements, under a buffer node's root, of the replay buffer.</summary>
+    public static readonly string[] BufferPath = ["user", BufferManagerName, SingletonName, BufferHost.BufferName];
 
     /// <summary>Path elements, under a learner node's root, of the run supervisor's child <paramref name="child"/>.</summary>
     public static string[] SupervisorChild(string child) => ["user", SupervisorName, SingletonName, RunHost.ChildName, child];
@@ -91,7 +98,7 @@ public static class ClusterRoles
         IReadOnlyCollection<string> roles, TimeSpan deadline, Action<string>? status = null)
     {
         Validate(roles, settings);
-        var hasLearner = roles.Contains(Learner) || roles.Contains(Buffer);
+        var hasLearner = roles.Contains(Learner);
         var hasGenerator = roles.Contains(Generator) || roles.Contains(Annotator);
 
         var node = new ClusterNode(system);
@@ -100,6 +107,7 @@ public static class ClusterRoles
             var mediator = DistributedPubSub.Get(system).Mediator;
             if (roles.Contains(Critic)) StartCriticNode(node, system, settings, runDir, status);
             if (hasLearner) StartLearnerNode(node, system, settings, runDir, mediator, status);
+            if (roles.Contains(Buffer)) StartBufferNode(node, system, settings, runDir, status);
             if (hasGenerator) await StartGeneratorNodeAsync(node, system, settings, runDir, mediator, hasLearner, deadline, status).ConfigureAwait(false);
             return node;
         }
@@ -116,13 +124,10 @@ public static class ClusterRoles
         var known = new[] { Learner, Buffer, Generator, Annotator, Critic };
         if (roles.FirstOrDefault(r => !known.Contains(r)) is { } unknown)
             throw new ConfigException($"cluster mode: unknown role '{unknown}' (known in this version: {string.Join(", ", known)})");
-        var hasLearner = roles.Contains(Learner) || roles.Contains(Buffer);
         var hasGenerator = roles.Contains(Generator) || roles.Contains(Annotator);
-        if (hasLearner && !(roles.Contains(Learner) && roles.Contains(Buffer)))
-            throw new ConfigException("cluster mode: the roles learner and buffer run on the same node in this version");
         if (hasGenerator && !(roles.Contains(Generator) && roles.Contains(Annotator)))
             throw new ConfigException("cluster mode: the roles generator and annotator run on the same node in this version");
-        if (!hasLearner && !hasGenerator && !roles.Contains(Critic))
+        if (!roles.Contains(Learner) && !roles.Contains(Buffer) && !hasGenerator && !roles.Contains(Critic))
             throw new ConfigException($"cluster mode: no known role in [{string.Join(", ", roles)}] (known: {string.Join(", ", known)})");
         SlowSourcePlacement(settings);
     }
@@ -173,7 +178,7 @@ public static class ClusterRoles
         Directory.CreateDirectory(runDir);
         TorchRuntime.Configure(settings.TorchThreads);
         File.WriteAllText(Path.Combine(runDir, LocalRun.ConfigSnapshotFile), LocalRun.ConfigSnapshot(settings));
-        var task = node.Own(TaskCatalog.Create(settings, runDir));
+        var task = node.RunTask = node.Own(TaskCatalog.Create(settings, runDir));
         var registry = OniRegistry(settings, runDir);
         var sources = node.OwnSources(RewardSources.Build(settings, task, registry, w => status?.Invoke("warning: " + w)));
         var tokenizer = SharedTokenizer(settings, task, runDir);
@@ -188,6 +193,9 @@ public static class ClusterRoles
                 resume is null ? null : EvalReportFile.Read(Path.Combine(runDir, "eval_warm_start.json")), done, node.Observe, sources)
             {
                 LocalGenerators = false,
+                // The buffer is a singleton of its own (role buffer), here or on another node: the learner asks it for
+                // batches through the node's buffer link, which follows it when it moves.
+                Buffer = BufferLinkOf(node),
                 // ONI: the critic labeller and the reward-model trainer run with the run (generator nodes send their groups
                 // to the labeller through a link; published reward models reach them through the RewardModelBridge).
                 Oni = settings.Oni.Enabled
@@ -228,8 +236,24 @@ public static class ClusterRoles
             }
             return Done.Instance;
         });
-        status?.Invoke($"learner node {AkkaCluster.Get(system).SelfAddress}: run singleton (buffer, learner, prompts, evaluator, metrics) at /user/{SupervisorName}/{SingletonName}");
+        status?.Invoke($"learner node {AkkaCluster.Get(system).SelfAddress}: run singleton (learner, evaluator, metrics) at /user/{SupervisorName}/{SingletonName}");
     }
+
+    /// <summary>A buffer node: the replay buffer and the prompt source as a cluster singleton (<see cref="BufferHost"/>) on the oldest node with the role buffer.</summary>
+    private static void StartBufferNode(ClusterNode node, ActorSystem system, PipelineSettings settings, string runDir, Action<string>? status)
+    {
+        Directory.CreateDirectory(runDir);
+        var self = AkkaCluster.Get(system).SelfAddress;
+        // The prompts come from the task: the learner node's copy when it is this node, else this node's own (same seed, same data).
+        var task = node.RunTask ?? node.Own(TaskCatalog.Create(settings, Path.Combine(runDir, "nodes", $"buffer-{self.Host}-{self.Port}")));
+        system.ActorOf(ClusterSingletonManager.Props(BufferHost.Props(runDir, settings, task), PoisonPill.Instance,
+            ClusterSingletonManagerSettings.Create(system).WithRole(Buffer).WithSingletonName(SingletonName)), BufferManagerName);
+        status?.Invoke($"buffer node {self}: buffer singleton (replay buffer, prompts) at /user/{BufferManagerName}/{SingletonName}");
+    }
+
+    /// <summary>The node's one link to the buffer singleton (created on first use), shared by its learner and generators.</summary>
+    private static IActorRef BufferLinkOf(ClusterNode node)
+        => node.BufferRef ??= node.System.ActorOf(LearnerLink.Props("buffer", BufferPath, node.BufferLink, announce: true, role: Buffer), "buffer-link");
 
     /// <summary>The policy tokenizer of the run: loaded when the run folder has one, else trained and saved (atomically, so two learner nodes cannot interleave).</summary>
     private static PolicyTokenizer SharedTokenizer(PipelineSettings settings, IPipelineTask task, string runDir)
@@ -263,7 +287,7 @@ public static class ClusterRoles
         var upAt = clock.Elapsed.TotalSeconds;
 
         // Local stand-ins for the actors on the learner node; they follow the singleton when it moves.
-        var buffer = system.ActorOf(LearnerLink.Props("buffer", SupervisorChild("buffer"), node.BufferLink, announce: true), "buffer-link");
+        var buffer = BufferLinkOf(node);
         var upstreamBridge = system.ActorOf(LearnerLink.Props("weights", ["user", BridgeName]), "weights-link");
 
         // The tokenizer is trained once, by the learner node, into the run folder every node shares in this version.
@@ -363,6 +387,10 @@ public sealed class ClusterNode : IDisposable
     public Task<RunResult>? Completion { get; internal set; }
     /// <summary>This node's link to the buffer: annotated groups it forwarded, (re-)attachments.</summary>
     public LearnerLink.Counter BufferLink { get; } = new();
+    /// <summary>The link itself (<see cref="ClusterRoles"/> creates it on first use).</summary>
+    internal IActorRef? BufferRef { get; set; }
+    /// <summary>The task the learner node built in the run folder, reused by a buffer singleton on the same node.</summary>
+    internal IPipelineTask? RunTask { get; set; }
     /// <summary>Annotated groups this node sent to the buffer.</summary>
     public long Groups => BufferLink.Groups;
     /// <summary>Weight versions this node's bridge took from, or gave to, the pub-sub topic.</summary>

@@ -6,10 +6,10 @@ using AkkaCluster = Akka.Cluster.Cluster;
 namespace Pipeline.Cluster.Roles;
 
 /// <summary>
-/// A generator node's local stand-in for one actor on the learner node (the replay buffer, the prompt source, the
-/// learner, the learner node's weights bridge). It forwards every message with its sender kept, so replies go straight
-/// back to the asker. It finds its target on the oldest Up member with the role <c>learner</c> (where the run singleton
-/// lives) with <see cref="Identify"/>, watches it, and when the target dies (the singleton moved, the node was downed) it
+/// A node's local stand-in for one actor that lives on another node's singleton (the replay buffer, the critic labeller,
+/// the learner node's weights bridge). It forwards every message with its sender kept, so replies go straight back to
+/// the asker. It finds its target on the oldest Up member with its role (<c>learner</c>, <c>buffer</c>, <c>rm-trainer</c>:
+/// where that role's singleton lives) with <see cref="Identify"/>, watches it, and when the target dies (the singleton moved, the node was downed) it
 /// looks again every <c>retry</c>; meanwhile messages wait in a bounded queue (oldest dropped and counted when full).
 /// When it re-attaches to a new target and <c>announce</c> is set it publishes <see cref="UpstreamChanged"/> on the
 /// node's EventStream, so generators ask the new buffer for credits instead of waiting on the old one.
@@ -32,6 +32,7 @@ public sealed class LearnerLink : ReceiveActor, IWithTimers
 
     private readonly string _name;
     private readonly string[] _path;
+    private readonly string _role;
     private readonly Counter _counter;
     private readonly int _capacity;
     private readonly TimeSpan _retry;
@@ -44,10 +45,11 @@ public sealed class LearnerLink : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public LearnerLink(string name, string[] path, Counter counter, int capacity, TimeSpan retry, bool announce)
+    public LearnerLink(string name, string[] path, string role, Counter counter, int capacity, TimeSpan retry, bool announce)
     {
         _name = name;
         _path = path;
+        _role = role;
         _counter = counter;
         _capacity = capacity;
         _retry = retry;
@@ -66,9 +68,11 @@ public sealed class LearnerLink : ReceiveActor, IWithTimers
     }
 
     /// <param name="name">What the target is, for logs ("buffer").</param>
-    /// <param name="path">Path elements of the target under the learner node's root, e.g. ["user", "run", "host", "supervisor", "buffer"].</param>
-    public static Props Props(string name, string[] path, Counter? counter = null, int capacity = 1024, TimeSpan? retry = null, bool announce = false)
-        => Akka.Actor.Props.Create(() => new LearnerLink(name, path, counter ?? new Counter(), capacity, retry ?? TimeSpan.FromMilliseconds(500), announce));
+    /// <param name="path">Path elements of the target under its node's root, e.g. ["user", "buffer", "host", "buffer"].</param>
+    /// <param name="role">The role whose oldest Up member holds the target (default <c>learner</c>).</param>
+    public static Props Props(string name, string[] path, Counter? counter = null, int capacity = 1024, TimeSpan? retry = null, bool announce = false,
+        string role = ClusterRoles.Learner)
+        => Akka.Actor.Props.Create(() => new LearnerLink(name, path, role, counter ?? new Counter(), capacity, retry ?? TimeSpan.FromMilliseconds(500), announce));
 
     protected override void PreStart() => StartResolving();
 
@@ -83,11 +87,11 @@ public sealed class LearnerLink : ReceiveActor, IWithTimers
         if (_target is not null) { Timers.Cancel("resolve"); return; }
         var cluster = AkkaCluster.Get(Context.System);
         var state = cluster.State;
-        var learner = state.Members
-            .Where(m => m.Status == Akka.Cluster.MemberStatus.Up && m.HasRole(ClusterRoles.Learner) && !state.Unreachable.Contains(m))
+        var holder = state.Members
+            .Where(m => m.Status == Akka.Cluster.MemberStatus.Up && m.HasRole(_role) && !state.Unreachable.Contains(m))
             .OrderBy(m => m, Akka.Cluster.Member.AgeOrdering).FirstOrDefault();
-        if (learner is null) return;
-        var path = _path.Aggregate((ActorPath)new RootActorPath(learner.Address), (p, e) => p / e);
+        if (holder is null) return;
+        var path = _path.Aggregate((ActorPath)new RootActorPath(holder.Address), (p, e) => p / e);
         Context.ActorSelection(path).Tell(new Identify(++_identifyId));
     }
 

@@ -9,12 +9,12 @@ using Pipeline.Runtime.Protocol;
 namespace Pipeline.Cluster.Roles;
 
 /// <summary>
-/// The cluster singleton on learner nodes: it owns the run's <see cref="RunSupervisor"/> (and with it the replay buffer,
-/// the learner, prompts, evaluator and metrics) as its child <c>supervisor</c>. The run folder, shared by the learner
+/// The cluster singleton on learner nodes: it owns the run's <see cref="RunSupervisor"/> (and with it the learner, the
+/// evaluator and metrics; the replay buffer and prompts are the <see cref="BufferHost"/> singleton's) as its child <c>supervisor</c>. The run folder, shared by the learner
 /// nodes, holds <c>cluster-run.json</c> (<see cref="RunMarker"/>): written <c>started</c> when the run begins and
 /// <c>finished</c> when it ends.
 /// <list type="bullet">
-/// <item>First start: creates the supervisor (generator nodes attach to its buffer) and waits for <see cref="StartRun"/>.</item>
+/// <item>First start: creates the supervisor and waits for <see cref="StartRun"/>.</item>
 /// <item>Started elsewhere and not finished (the singleton moved because its node left or died): resumes at once from
 /// the run's newest checkpoint, with the policy version floor set above every version this node has seen published,
 /// so the version never goes backwards. No checkpoint yet: starts the run over.</item>

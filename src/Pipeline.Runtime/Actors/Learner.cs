@@ -77,6 +77,7 @@ public sealed class Learner : ReceiveActor, IWithTimers
     private long _denseTokens;
     private long _stepStarted;
     private long _waitStarted;
+    private bool _awaitingBatch;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -106,10 +107,14 @@ public sealed class Learner : ReceiveActor, IWithTimers
     protected override void PreStart()
     {
         _policy = new PolicyModel(_s.Policy, _s.Pipeline.Seed);
+        // Cluster mode: the buffer is a singleton reached through a link; when the link re-attaches to a new buffer (the
+        // old one's node left or died) the request it held and the version it knew are gone with it.
+        Context.System.EventStream.Subscribe(Self, typeof(UpstreamChanged));
     }
 
     protected override void PostStop()
     {
+        Context.System.EventStream.Unsubscribe(Self);
         _sft?.Dispose();
         _grpo?.Dispose();
         _reference?.Dispose();
@@ -122,6 +127,7 @@ public sealed class Learner : ReceiveActor, IWithTimers
         Receive<StartGrpo>(BeginGrpo);
         Receive<Interrupt>(_ => Context.Parent.Tell(new GrpoCompleted(_step, _version, null, true)));
         Receive<RequestLatestWeights>(_ => { });
+        Receive<UpstreamChanged>(_ => { });
     }
 
     // ---------------- stage 1: supervised warm-start ----------------
@@ -157,6 +163,7 @@ public sealed class Learner : ReceiveActor, IWithTimers
     private void WarmStarting()
     {
         Receive<SftEpoch>(RunEpoch);
+        Receive<UpstreamChanged>(_ => { });
         Receive<Interrupt>(_ =>
         {
             WriteCheckpoint(CheckpointStages.WarmStart, _epoch, _sft!.Optimizer);
@@ -264,6 +271,14 @@ public sealed class Learner : ReceiveActor, IWithTimers
     {
         Receive<TrainingBatch>(Train);
         Receive<RequestLatestWeights>(_ => Sender.Tell(new PolicyWeights(WeightTransfer.Export(_policy, _version))));
+        Receive<UpstreamChanged>(changed =>
+        {
+            if (changed.Name != "buffer") return;
+            _buffer.Tell(new PolicyVersionAdvanced(_version));
+            if (!_awaitingBatch) return;
+            _log.Warning("The buffer was replaced while batch request {0} waited: asking the new one", _requestId);
+            _buffer.Tell(new RequestBatch(_requestId, _s.Pipeline.Grpo.BatchGroups, _version));
+        });
         Receive<BatchDeadline>(d =>
         {
             if (d.RequestId != _requestId) return;
@@ -283,6 +298,7 @@ public sealed class Learner : ReceiveActor, IWithTimers
     {
         _requestId++;
         _waitStarted = Stopwatch.GetTimestamp();
+        _awaitingBatch = true;
         _buffer.Tell(new RequestBatch(_requestId, _s.Pipeline.Grpo.BatchGroups, _version));
         Timers.StartSingleTimer("batch-deadline", new BatchDeadline(_requestId), _s.Pipeline.Timeouts.BatchWait);
     }
@@ -310,7 +326,8 @@ public sealed class Learner : ReceiveActor, IWithTimers
 
     private void Train(TrainingBatch batch)
     {
-        if (batch.RequestId != _requestId) return;
+        if (batch.RequestId != _requestId || !_awaitingBatch) return;
+        _awaitingBatch = false;
         Timers.Cancel("batch-deadline");
         var waited = Stopwatch.GetElapsedTime(_waitStarted).TotalSeconds;
         var g = _s.Pipeline.Grpo;
@@ -412,6 +429,7 @@ public sealed class Learner : ReceiveActor, IWithTimers
         Receive<BatchDeadline>(_ => { });
         Receive<RequestLatestWeights>(_ => { });
         Receive<Interrupt>(_ => { });
+        Receive<UpstreamChanged>(_ => { });
     }
 
     private WeightSnapshot Publish()

@@ -13,8 +13,9 @@ namespace Pipeline.Runtime.Actors;
 /// A group whose id was already accepted is dropped as a duplicate (rollout ids are the group id plus an index), so a
 /// group delivered twice is never trained twice. Every credit ends in exactly one way (a group accepted, released with a
 /// reason, expired, or its generator died), every prompt of a lost credit is reported to the prompt source to be
-/// re-issued once, and the whole ledger (<see cref="BufferLedger"/>) is written to <c>accounting.json</c> when the
-/// buffer stops, when a <c>LedgerPath</c> is set.
+/// re-issued once, and the whole ledger (<see cref="BufferLedger"/>) is written to <c>accounting.json</c> when a
+/// <c>LedgerPath</c> is set: every second while it changes (so a buffer whose process is killed leaves its books at most a
+/// second old) and when the buffer stops.
 /// </summary>
 public sealed class ReplayBuffer : ReceiveActor, IWithTimers
 {
@@ -39,6 +40,7 @@ public sealed class ReplayBuffer : ReceiveActor, IWithTimers
     private readonly Queue<IActorRef> _waitingGenerators = new();
     private (IActorRef Learner, RequestBatch Request)? _pendingBatch;
     private long _nextCreditId = 1;
+    private string? _ledgerWritten;
     private long _droppedStale, _droppedLate, _expired, _released;
     private long _granted, _groupsAccepted, _duplicates, _served, _rolloutsAccepted, _rolloutsServed, _rolloutsStale, _rolloutsLate, _rolloutsDuplicate;
     private readonly Dictionary<string, long> _releasedBy = new(StringComparer.Ordinal);
@@ -58,7 +60,11 @@ public sealed class ReplayBuffer : ReceiveActor, IWithTimers
         Receive<CreditReleased>(HandleReleased);
         Receive<RequestBatch>(HandleRequestBatch);
         Receive<PolicyVersionAdvanced>(HandleVersion);
-        Receive<ExpireCredits>(_ => HandleExpire());
+        Receive<ExpireCredits>(_ =>
+        {
+            HandleExpire();
+            WriteLedger(force: false);
+        });
         Receive<Terminated>(HandleTerminated);
         Receive<GetLedger>(_ => Sender.Tell(Ledger()));
     }
@@ -69,12 +75,18 @@ public sealed class ReplayBuffer : ReceiveActor, IWithTimers
     protected override void PreStart()
         => Timers.StartPeriodicTimer("expire", ExpireCredits.Instance, TimeSpan.FromSeconds(1));
 
-    protected override void PostStop()
+    protected override void PostStop() => WriteLedger(force: true);
+
+    /// <summary>Writes the ledger when a path is set and (unless forced) something changed since the last write.</summary>
+    private void WriteLedger(bool force)
     {
         if (_settings.LedgerPath is not { } path) return;
+        var json = Ledger().ToJson();
+        if (!force && json == _ledgerWritten) return;
         try
         {
-            BufferLedger.Write(path, Ledger());
+            BufferLedger.WriteJson(path, json);
+            _ledgerWritten = json;
         }
         catch (IOException e)
         {
@@ -273,11 +285,16 @@ public sealed record BufferLedger(
         PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower,
     };
 
-    public static void Write(string path, BufferLedger ledger)
+    public string ToJson() => System.Text.Json.JsonSerializer.Serialize(this, Json);
+
+    public static void Write(string path, BufferLedger ledger) => WriteJson(path, ledger.ToJson());
+
+    /// <summary>Writes <paramref name="json"/> (a <see cref="ToJson"/>) to <paramref name="path"/> atomically.</summary>
+    public static void WriteJson(string path, string json)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        var tmp = path + ".tmp";
-        File.WriteAllText(tmp, System.Text.Json.JsonSerializer.Serialize(ledger, Json));
+        var tmp = $"{path}.{Environment.ProcessId}-{Guid.NewGuid():N}.tmp";  // two incarnations (a hand-over) never share one
+        File.WriteAllText(tmp, json);
         File.Move(tmp, path, overwrite: true);
     }
 

@@ -47,6 +47,12 @@ public sealed class RunSupervisor : ReceiveActor
         /// learner node: generators run on generator nodes and reach the buffer, prompts and learner over remoting.
         /// </summary>
         public bool LocalGenerators { get; init; } = true;
+
+        /// <summary>
+        /// The replay buffer to use instead of starting one (with its prompt source) as a child: cluster mode's link to the
+        /// buffer singleton, which may live on another node. Null (the default): this supervisor starts and watches them.
+        /// </summary>
+        public IActorRef? Buffer { get; init; }
     }
 
     /// <summary>The replay buffer's ledger, written into the run folder when the run stops (<see cref="BufferLedger"/>).</summary>
@@ -103,9 +109,14 @@ public sealed class RunSupervisor : ReceiveActor
         _evaluator = Watch(Evaluator.Props(new Evaluator.Settings(s.TorchThreads, _in.Policy, s.Generation.MaxTokens, s.Eval.Limit, s.Seed),
             _in.Tokenizer, _in.Task, _metrics), "evaluator");
         var startVersion = _in.Resume is { Stage: CheckpointStages.Grpo } r ? Math.Max(r.PolicyVersion, r.VersionFloor) : _in.Resume?.VersionFloor ?? 0;
-        _prompts = Watch(PromptSource.Props(_in.Task.RlPrompts, s.Seed, _in.Resume?.DataCursor ?? 0), "prompts");
-        _buffer = Watch(ReplayBuffer.Props(new ReplayBuffer.Settings(s.Grpo.BatchGroups, s.Grpo.MaxStaleness, s.Buffer.Capacity,
-            startVersion, s.Timeouts.Credit) { LedgerPath = Path.Combine(_in.RunDir, AccountingFile) }, _prompts), "buffer");
+        if (_in.Buffer is { } external)
+            _buffer = external;
+        else
+        {
+            _prompts = Watch(PromptSource.Props(_in.Task.RlPrompts, s.Seed, _in.Resume?.DataCursor ?? 0), "prompts");
+            _buffer = Watch(ReplayBuffer.Props(new ReplayBuffer.Settings(s.Grpo.BatchGroups, s.Grpo.MaxStaleness, s.Buffer.Capacity,
+                startVersion, s.Timeouts.Credit) { LedgerPath = Path.Combine(_in.RunDir, AccountingFile) }, _prompts), "buffer");
+        }
         var maxInFlight = (s.Grpo.MaxStaleness + 2) * s.Grpo.BatchGroups + s.Generation.Generators;
         IActorRef? labeller = null;
         if (_in.Oni is { } oni)
