@@ -249,26 +249,31 @@ public sealed class DeployManifestsSpec
         }
     }
 
-    /// <summary>Generator and annotator apart: refused in this version (the annotation stage runs beside the generators).</summary>
+    /// <summary>A role this version does not know: refused, naming it.</summary>
     [Theory]
-    [InlineData("generator")]
-    [InlineData("annotator")]
-    [InlineData("annotator,critic")]
-    [InlineData("learner,generator")]
     [InlineData("learner,trainer")]
-    public void ClusterRoles_refuses_role_sets_it_cannot_place(string roles)
+    [InlineData("generators")]
+    [InlineData("annotater,critic")]
+    public void ClusterRoles_refuses_unknown_roles(string roles)
     {
         Assert.Throws<ConfigException>(() => ClusterRoles.Validate(roles.Split(','), DefaultClusterSettings));
     }
 
-    /// <summary>The learner and the buffer are singletons of their own: together (the usual learner node) or apart (<see cref="BufferNodeSpec"/>).</summary>
+    /// <summary>Every role may have a node of its own or share one: the learner and the buffer are singletons of their own
+    /// (<see cref="BufferNodeSpec"/>), generators may hand their groups to annotator nodes (<see cref="AnnotatorNodeSpec"/>),
+    /// and ONI's trainer is the rm-trainer role's singleton (<see cref="OniClusterSpec"/>).</summary>
     [Theory]
     [InlineData("learner,buffer")]
     [InlineData("learner")]
     [InlineData("buffer")]
     [InlineData("learner,critic")]
     [InlineData("buffer,generator,annotator")]
-    public void ClusterRoles_accepts_the_learner_and_the_buffer_together_or_apart(string roles)
+    [InlineData("generator")]
+    [InlineData("annotator")]
+    [InlineData("annotator,critic")]
+    [InlineData("rm-trainer")]
+    [InlineData("learner,buffer,rm-trainer")]
+    public void ClusterRoles_accepts_each_role_alone_or_together(string roles)
         => ClusterRoles.Validate(roles.Split(','), DefaultClusterSettings);
 
     [Fact]

@@ -10,9 +10,9 @@ namespace Pipeline.Cluster.Tests;
 
 /// <summary>
 /// ONI in cluster mode: the critic labels a sample of the groups that two generator nodes produce, the reward-model
-/// trainer with the run learns from the labels and publishes, and the intrinsic reward source on each generator node
-/// loads the published model from the shared run folder and scores every rollout. Three ActorSystems on loopback, a real
-/// HTTP judge (the simulated one).
+/// trainer on a node of its own (role rm-trainer) learns from the labels and publishes, and the intrinsic reward source on
+/// each generator node loads the published model from the shared run folder and scores every rollout; ONI's counters
+/// reach the learner node's metrics. Four ActorSystems on loopback, a real HTTP judge (the simulated one).
 /// </summary>
 public sealed class OniClusterSpec(ITestOutputHelper output) : IDisposable
 {
@@ -24,7 +24,7 @@ public sealed class OniClusterSpec(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
-    public async Task Generator_nodes_score_with_the_reward_model_the_learner_node_trains_on_critic_labels_of_their_groups()
+    public async Task Generator_nodes_score_with_the_reward_model_the_rm_trainer_node_trains_on_critic_labels_of_their_groups()
     {
         await using var judge = await SimulatedCriticServer.StartAsync(new SimulatedCriticOptions
         {
@@ -35,7 +35,16 @@ public sealed class OniClusterSpec(ITestOutputHelper output) : IDisposable
             "oni.training.publish-every-versions=2");
         var runDir = Path.Combine(_runs, "run");
         await using var cluster = new ClusterNodes(settings, output.WriteLine);
-        var (_, nodeA, _, started) = await cluster.StartLearnerAndGeneratorsAsync(runDir, generators: 2, TimeSpan.FromSeconds(20));
+        var learner = cluster.Create(ClusterRoles.Learner, ClusterRoles.Buffer);
+        var rmTrainer = cluster.Create(ClusterRoles.RmTrainer);
+        var generators = new[] { cluster.Create(ClusterRoles.Generator, ClusterRoles.Annotator), cluster.Create(ClusterRoles.Generator, ClusterRoles.Annotator) };
+        await cluster.JoinAllAsync(TimeSpan.FromSeconds(20));
+        var nodeA = await cluster.StartAsync(learner, runDir, ClusterRoles.Learner, ClusterRoles.Buffer);
+        var trainerNode = await cluster.StartAsync(rmTrainer, runDir, ClusterRoles.RmTrainer);
+        var started = await Task.WhenAll(generators.Select(g => cluster.StartAsync(g, runDir, ClusterRoles.Generator, ClusterRoles.Annotator)));
+        // The labeller and the trainer live on the rm-trainer node only.
+        await rmTrainer.ActorSelection("/" + string.Join("/", ClusterRoles.LabellerPath)).ResolveOne(TimeSpan.FromSeconds(10));
+        await Assert.ThrowsAsync<Akka.Actor.ActorNotFoundException>(() => learner.ActorSelection("/" + string.Join("/", ClusterRoles.LabellerPath)).ResolveOne(TimeSpan.FromSeconds(1)));
         nodeA.Begin();
         var result = await cluster.CompletionOf(nodeA, TimeSpan.FromSeconds(150));
 
@@ -54,6 +63,7 @@ public sealed class OniClusterSpec(ITestOutputHelper output) : IDisposable
         Assert.True(last["critic/labels"] > 8, $"only {last["critic/labels"]} labels");
         Assert.InRange(last["critic/seen_frac"], 0.01, 0.6);  // the critic saw a sample of the generator nodes' completions
         Assert.True(last["rm/published_version"] > 0, "the reward-model trainer never published");
+        Assert.True(trainerNode.WeightsCounter.NewestVersion > 0, "the rm-trainer node never heard of a policy version (its trainer trains a few steps per version)");
         Assert.NotNull(OniSetup.Latest(runDir));
         // Each generator node loaded a published reward model from the run folder, without waiting for it: every rollout scored.
         Assert.All(intrinsic, i => Assert.True(i.ModelVersion > 0, "a generator node's intrinsic source never received a published reward model"));

@@ -43,14 +43,16 @@ namespace Pipeline.Cluster.Roles;
 /// generator nodes send their slow-source calls to these pools through a cluster router (consistent hashing on the
 /// request id, so a cancel reaches the pool that runs the call) instead of calling the critic themselves; a call nobody
 /// answers within its deadline is an invalid, masked signal as in local mode.</item>
-/// </list>
 /// Every node gets a <see cref="WeightsBridge"/>: each policy version is announced over distributed pub-sub (topic
 /// <see cref="WeightsTopic"/>) and pulled, in SHA-256-checked chunks, from the learner node's bridge into the generators'
 /// EventStreams.
 /// Every node shares the run folder (tokenizer, checkpoints, <c>cluster-run.json</c>, <c>accounting.json</c>).
-/// ONI (<c>pipeline.oni.enabled</c>): the critic labeller and the reward-model trainer run with the run singleton; each
-/// generator node sends its groups to the labeller through a link and loads each published reward model from the shared
-/// run folder when <see cref="RewardModelBridge"/> announces it.
+/// <item><b>rm-trainer</b> (ONI, <c>pipeline.oni.enabled</c>): an <see cref="OniHost"/> cluster singleton
+/// (<c>/user/oni/host</c>) with the critic labeller and the reward-model trainer. Each generator node sends a sample of its
+/// groups to the labeller through a link and loads each published reward model from the shared run folder when the
+/// <see cref="RewardModelBridge"/> announces it; ONI's counters reach the learner's metrics (<see cref="RemoteMetrics"/>).
+/// Give the role to the learner node (<c>--role learner,buffer,rm-trainer</c>) or to nodes of its own.</item>
+/// </list>
 /// </summary>
 public static class ClusterRoles
 {
@@ -59,8 +61,17 @@ public static class ClusterRoles
     public const string Generator = "generator";
     public const string Annotator = "annotator";
     public const string Critic = "critic";
+    public const string RmTrainer = "rm-trainer";
+    /// <summary>The ONI singleton's manager under <c>/user</c> (the <see cref="OniHost"/> is at <c>/user/oni/host</c>).</summary>
+    public const string OniManagerName = "oni";
+    /// <summary>Where the learner node takes in ONI's counters (<see cref="RemoteMetricsReceiver"/>), under <c>/user</c>.</summary>
+    public const string OniMetricsName = "oni-metrics";
+    /// <summary>Path elements, under an rm-trainer node's root, of ONI's critic labeller.</summary>
+    public static readonly string[] LabellerPath = ["user", OniManagerName, SingletonName, OniHost.LabellerName];
     /// <summary>The slow-source pool of a critic node, under <c>/user</c>.</summary>
     public const string CriticPoolName = "critic-pool";
+    /// <summary>The annotation stage of an annotator node, under <c>/user</c>.</summary>
+    public const string AnnotationName = "annotation";
     /// <summary>Where generator nodes run their slow reward sources: <c>local</c> (their own pool) or <c>critic-nodes</c>.</summary>
     public const string SlowSourcesKey = "pipeline.cluster.slow-sources";
     public const string WeightsTopic = "policy-weights";
@@ -108,7 +119,8 @@ public static class ClusterRoles
             if (roles.Contains(Critic)) StartCriticNode(node, system, settings, runDir, status);
             if (hasLearner) StartLearnerNode(node, system, settings, runDir, mediator, status);
             if (roles.Contains(Buffer)) StartBufferNode(node, system, settings, runDir, status);
-            if (hasGenerator) await StartGeneratorNodeAsync(node, system, settings, runDir, mediator, hasLearner, deadline, status).ConfigureAwait(false);
+            if (roles.Contains(RmTrainer)) StartRmTrainerNode(node, system, settings, runDir, mediator, status);
+            if (hasGenerator) await StartGeneratorNodeAsync(node, system, settings, runDir, mediator, roles, deadline, status).ConfigureAwait(false);
             return node;
         }
         catch
@@ -121,13 +133,11 @@ public static class ClusterRoles
     /// <summary>Throws a <see cref="ConfigException"/> for a role set this version cannot place.</summary>
     public static void Validate(IReadOnlyCollection<string> roles, PipelineSettings settings)
     {
-        var known = new[] { Learner, Buffer, Generator, Annotator, Critic };
+        var known = new[] { Learner, Buffer, Generator, Annotator, Critic, RmTrainer };
         if (roles.FirstOrDefault(r => !known.Contains(r)) is { } unknown)
             throw new ConfigException($"cluster mode: unknown role '{unknown}' (known in this version: {string.Join(", ", known)})");
         var hasGenerator = roles.Contains(Generator) || roles.Contains(Annotator);
-        if (hasGenerator && !(roles.Contains(Generator) && roles.Contains(Annotator)))
-            throw new ConfigException("cluster mode: the roles generator and annotator run on the same node in this version");
-        if (!roles.Contains(Learner) && !roles.Contains(Buffer) && !hasGenerator && !roles.Contains(Critic))
+        if (!roles.Contains(Learner) && !roles.Contains(Buffer) && !hasGenerator && !roles.Contains(Critic) && !roles.Contains(RmTrainer))
             throw new ConfigException($"cluster mode: no known role in [{string.Join(", ", roles)}] (known: {string.Join(", ", known)})");
         SlowSourcePlacement(settings);
     }
@@ -184,8 +194,10 @@ public static class ClusterRoles
         var tokenizer = SharedTokenizer(settings, task, runDir);
         var policy = PolicyOf(settings, tokenizer);
 
-        system.ActorOf(WeightsBridge.Props(mediator, upstream: null, node.WeightsCounter, stallTimeout: settings.Timeouts.Credit), BridgeName);
-        if (settings.Oni.Enabled) system.ActorOf(RewardModelBridge.Props(mediator, publisher: true, runDir), "reward-model-bridge");
+        node.WeightsBridgeRef = system.ActorOf(WeightsBridge.Props(mediator, upstream: null, node.WeightsCounter, stallTimeout: settings.Timeouts.Credit), BridgeName);
+        // ONI: the rm-trainer node reports its counters here, for the learner's metrics rows.
+        var oniMetrics = new RemoteMetrics();
+        if (settings.Oni.Enabled) system.ActorOf(RemoteMetricsReceiver.Props(oniMetrics), OniMetricsName);
         var completion = new TaskCompletionSource<RunResult>(TaskCreationOptions.RunContinuationsAsynchronously);
         RunSupervisor.Inputs Inputs(Learner.ResumePoint? resume, TaskCompletionSource<RunResult> done) =>
             new(settings, runDir, task, tokenizer, policy, resume,
@@ -196,11 +208,8 @@ public static class ClusterRoles
                 // The buffer is a singleton of its own (role buffer), here or on another node: the learner asks it for
                 // batches through the node's buffer link, which follows it when it moves.
                 Buffer = BufferLinkOf(node),
-                // ONI: the critic labeller and the reward-model trainer run with the run (generator nodes send their groups
-                // to the labeller through a link; published reward models reach them through the RewardModelBridge).
-                Oni = settings.Oni.Enabled
-                    ? node.Own(OniSetup.Build(settings, task, registry, runDir, resume is not null, w => status?.Invoke("warning: " + w))!)
-                    : null,
+                // ONI's labeller and trainer are the rm-trainer role's singleton (OniHost); its counters arrive here.
+                ExtraMetrics = settings.Oni.Enabled ? [oniMetrics] : [],
             };
         // The run (RunHost -> RunSupervisor -> buffer, learner, prompts, ...) is a cluster singleton on the oldest learner
         // node; when that node leaves, Handover makes it checkpoint, and the next oldest learner node resumes from it.
@@ -251,6 +260,41 @@ public static class ClusterRoles
         status?.Invoke($"buffer node {self}: buffer singleton (replay buffer, prompts) at /user/{BufferManagerName}/{SingletonName}");
     }
 
+    /// <summary>An rm-trainer node: ONI's critic labeller and reward-model trainer as a cluster singleton (<see cref="OniHost"/>) on the oldest node with the role.</summary>
+    private static void StartRmTrainerNode(ClusterNode node, ActorSystem system, PipelineSettings settings, string runDir, IActorRef mediator,
+        Action<string>? status)
+    {
+        var self = AkkaCluster.Get(system).SelfAddress;
+        if (!settings.Oni.Enabled)
+        {
+            status?.Invoke($"rm-trainer node {self}: ONI is off (pipeline.oni.enabled = off), so this role has nothing to do");
+            return;
+        }
+        Directory.CreateDirectory(runDir);
+        var task = node.RunTask ?? node.Own(TaskCatalog.Create(settings, Path.Combine(runDir, "nodes", $"rm-trainer-{self.Host}-{self.Port}")));
+        var registry = BuiltInRewardSources.Registry();
+        // The trainer takes a few training steps per policy version: it hears of versions from this node's weights bridge.
+        WeightsBridgeOf(node, system, settings, mediator);
+        system.ActorOf(RewardModelBridge.Props(mediator, publisher: true, runDir), "reward-model-bridge");
+        var metrics = system.ActorOf(LearnerLink.Props("oni-metrics", ["user", OniMetricsName], capacity: 16), "oni-metrics-link");
+        system.ActorOf(ClusterSingletonManager.Props(
+                OniHost.Props(runDir, resume => OniSetup.Build(settings, task, registry, runDir, resume, w => status?.Invoke("warning: " + w))!, metrics),
+                PoisonPill.Instance, ClusterSingletonManagerSettings.Create(system).WithRole(RmTrainer).WithSingletonName(SingletonName)),
+            OniManagerName);
+        status?.Invoke($"rm-trainer node {self}: ONI singleton (critic labeller '{settings.Oni.LabelSource}', reward-model trainer) at /user/{OniManagerName}/{SingletonName}");
+    }
+
+    /// <summary>
+    /// The node's weights bridge (created on first use; the learner node creates its own first, with no upstream): it pulls
+    /// each announced version from the learner node's bridge and publishes it on this node's EventStream.
+    /// </summary>
+    private static IActorRef WeightsBridgeOf(ClusterNode node, ActorSystem system, PipelineSettings settings, IActorRef mediator)
+    {
+        if (node.WeightsBridgeRef is { } bridge) return bridge;
+        var upstream = system.ActorOf(LearnerLink.Props("weights", ["user", BridgeName]), "weights-link");
+        return node.WeightsBridgeRef = system.ActorOf(WeightsBridge.Props(mediator, upstream, node.WeightsCounter, stallTimeout: settings.Timeouts.Credit), BridgeName);
+    }
+
     /// <summary>The node's one link to the buffer singleton (created on first use), shared by its learner and generators.</summary>
     private static IActorRef BufferLinkOf(ClusterNode node)
         => node.BufferRef ??= node.System.ActorOf(LearnerLink.Props("buffer", BufferPath, node.BufferLink, announce: true, role: Buffer), "buffer-link");
@@ -275,9 +319,15 @@ public static class ClusterRoles
         }
     }
 
+    /// <summary>
+    /// A generator and/or annotator node. With both roles the generators hand their groups to this node's annotation stage;
+    /// with generator alone, to the annotator nodes' stages through a round-robin cluster router; with annotator alone the
+    /// node runs only an annotation stage at <c>/user/annotation</c> for the generator-only nodes.
+    /// </summary>
     private static async Task StartGeneratorNodeAsync(ClusterNode node, ActorSystem system, PipelineSettings settings, string runDir,
-        IActorRef mediator, bool learnerHere, TimeSpan deadline, Action<string>? status)
+        IActorRef mediator, IReadOnlyCollection<string> roles, TimeSpan deadline, Action<string>? status)
     {
+        var (generating, annotating) = (roles.Contains(Generator), roles.Contains(Annotator));
         var until = DateTime.UtcNow + deadline;
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var cluster = AkkaCluster.Get(system);
@@ -285,10 +335,64 @@ public static class ClusterRoles
         cluster.RegisterOnMemberUp(() => up.TrySetResult());
         await up.Task.WaitAsync(Remaining(until)).ConfigureAwait(false);
         var upAt = clock.Elapsed.TotalSeconds;
+        var self = cluster.SelfAddress;
+        var nodeName = $"{self.Host}-{self.Port}";
+        var s = settings;
 
-        // Local stand-ins for the actors on the learner node; they follow the singleton when it moves.
+        // A local stand-in for the buffer singleton; it follows the singleton when it moves.
         var buffer = BufferLinkOf(node);
-        var upstreamBridge = system.ActorOf(LearnerLink.Props("weights", ["user", BridgeName]), "weights-link");
+        IActorRef annotator;
+        var annotation = "";
+        if (annotating)
+        {
+            // Reward sources need the task's databases: each node builds its own copy (same seed, same data).
+            var task = node.Own(TaskCatalog.Create(settings, Path.Combine(runDir, "nodes", nodeName)));
+            var sources = node.OwnSources(RewardSources.Build(settings, task, OniRegistry(settings, runDir), w => status?.Invoke("warning: " + w)));
+            IActorRef? labeller = null;
+            if (settings.Oni.Enabled)
+            {
+                // ONI: this node's intrinsic sources take each reward model the rm-trainer node publishes; a sample of the
+                // groups scored here goes to the critic labeller on the rm-trainer node.
+                foreach (var intrinsic in sources.Select(x => x.Source).OfType<IntrinsicRewardSource>())
+                    system.ActorOf(RewardModelSubscriber.Props(intrinsic), "rm-subscriber-" + intrinsic.Name);
+                if (!roles.Contains(RmTrainer)) system.ActorOf(RewardModelBridge.Props(mediator, publisher: false, runDir), "reward-model-bridge");
+                labeller = system.ActorOf(LearnerLink.Props("critic-labeller", LabellerPath, role: RmTrainer), "labeller-link");
+            }
+            var maxInFlight = (s.Grpo.MaxStaleness + 2) * s.Grpo.BatchGroups + s.Generation.Generators;
+            // Slow sources (the LLM critic) through this node's slow-source pool, with its bounded queue, as in local mode;
+            // or, with pipeline.cluster.slow-sources = critic-nodes, through a router over the critic nodes' pools.
+            var onCriticNodes = SlowSourcePlacement(s);
+            var pooled = onCriticNodes
+                ? SlowSourcePool.Wrap(sources, CriticRouter(system))
+                : SlowSourcePool.Wrap(sources, s.Rewards.SlowWorkers, s.Rewards.SlowQueue, system.ActorOf);
+            annotator = system.ActorOf(AnnotationStage.Props(pooled, buffer, maxInFlight,
+                new RewardComposer(sources.Select(x => x.Spec).ToList(), s.Rewards.Aggregation, s.Rewards.TotalNormalizer), labeller), AnnotationName);
+            annotation = $"an annotation stage at /user/{AnnotationName}{(onCriticNodes ? " (slow reward sources on the critic nodes)" : "")} " +
+                $"(task and reward sources {clock.Elapsed.TotalSeconds - upAt:0.0} s)";
+        }
+        else
+        {
+            // Generator only: groups go to the annotator nodes' stages. Wait (bounded) until one is Up.
+            annotator = AnnotatorRouter(system, node.AnnotatorCounter);
+            while (!cluster.State.Members.Any(m => m.Status == Akka.Cluster.MemberStatus.Up && m.HasRole(Annotator)))
+            {
+                if (DateTime.UtcNow > until) throw new TimeoutException("cluster mode: no node with the role annotator was Up within the deadline");
+                await Task.Delay(100).ConfigureAwait(false);
+            }
+            annotation = "groups to the annotator nodes (round robin)";
+        }
+
+        // Wait (bounded) until the buffer link found the buffer, so a run that starts now finds this node ready.
+        while (node.BufferLink.Attached == 0)
+        {
+            if (DateTime.UtcNow > until) throw new TimeoutException("cluster mode: the buffer did not answer within the deadline");
+            await Task.Delay(100).ConfigureAwait(false);
+        }
+        if (!generating)
+        {
+            status?.Invoke($"annotator node {self}: {annotation}; buffer through a link (ready after {clock.Elapsed.TotalSeconds:0.0} s)");
+            return;
+        }
 
         // The tokenizer is trained once, by the learner node, into the run folder every node shares in this version.
         var tokenizerDir = Path.Combine(runDir, "tokenizer");
@@ -300,46 +404,8 @@ public static class ClusterRoles
         var tokenizer = PolicyTokenizer.Load(tokenizerDir);
         var policy = PolicyOf(settings, tokenizer);
         TorchRuntime.Configure(settings.TorchThreads);
-
-        var self = cluster.SelfAddress;
-        var nodeName = $"{self.Host}-{self.Port}";
-        // Reward sources need the task's databases: each generator node builds its own copy (same seed, same data).
-        var tokenizerAt = clock.Elapsed.TotalSeconds;
-        var task = node.Own(TaskCatalog.Create(settings, Path.Combine(runDir, "nodes", nodeName)));
-        var sources = node.OwnSources(RewardSources.Build(settings, task, OniRegistry(settings, runDir), w => status?.Invoke("warning: " + w)));
-        var taskAt = clock.Elapsed.TotalSeconds;
-        IActorRef? labeller = null;
-        if (settings.Oni.Enabled)
-        {
-            // ONI: this node's intrinsic sources take each reward model the learner node's trainer publishes; a sample of
-            // this node's groups goes to the critic labeller with the run.
-            foreach (var intrinsic in sources.Select(x => x.Source).OfType<IntrinsicRewardSource>())
-                system.ActorOf(RewardModelSubscriber.Props(intrinsic), "rm-subscriber-" + intrinsic.Name);
-            if (!learnerHere) system.ActorOf(RewardModelBridge.Props(mediator, publisher: false, runDir), "reward-model-bridge");
-            labeller = system.ActorOf(LearnerLink.Props("critic-labeller", SupervisorChild("critic-labeller")), "labeller-link");
-        }
-
-        var s = settings;
-        var maxInFlight = (s.Grpo.MaxStaleness + 2) * s.Grpo.BatchGroups + s.Generation.Generators;
-        // Slow sources (the LLM critic) through this node's slow-source pool, with its bounded queue, as in local mode;
-        // or, with pipeline.cluster.slow-sources = critic-nodes, through a router over the critic nodes' pools.
-        var onCriticNodes = SlowSourcePlacement(s);
-        var pooled = onCriticNodes
-            ? SlowSourcePool.Wrap(sources, CriticRouter(system))
-            : SlowSourcePool.Wrap(sources, s.Rewards.SlowWorkers, s.Rewards.SlowQueue, system.ActorOf);
-        var annotator = system.ActorOf(AnnotationStage.Props(pooled, buffer, maxInFlight,
-            new RewardComposer(sources.Select(x => x.Spec).ToList(), s.Rewards.Aggregation, s.Rewards.TotalNormalizer), labeller), "annotation");
         // Generators ask the node's bridge for the newest weights: it answers locally, or fetches them in chunks.
-        var bridge = learnerHere
-            ? await system.ActorSelection($"/user/{BridgeName}").ResolveOne(TimeSpan.FromSeconds(5)).ConfigureAwait(false)
-            : system.ActorOf(WeightsBridge.Props(mediator, upstreamBridge, node.WeightsCounter, stallTimeout: s.Timeouts.Credit), BridgeName);
-
-        // Wait (bounded) until the buffer link found the learner node, so a run that starts now finds generators ready.
-        while (node.BufferLink.Attached == 0)
-        {
-            if (DateTime.UtcNow > until) throw new TimeoutException("cluster mode: the learner node's buffer did not answer within the deadline");
-            await Task.Delay(100).ConfigureAwait(false);
-        }
+        var bridge = WeightsBridgeOf(node, system, s, mediator);
 
         var sampling = new SamplingSettings(s.Generation.Temperature, s.Generation.TopP, s.Generation.MaxTokens, [tokenizer.Eos]);
         for (var i = 0; i < s.Generation.Generators; i++)
@@ -349,8 +415,28 @@ public static class ClusterRoles
                 s.Seed * 1000L + self.Port.GetValueOrDefault() * 16L + i);
             node.Generators.Add(system.ActorOf(Runtime.Actors.Generator.Props(generatorSettings, tokenizer, buffer, annotator, bridge), id));
         }
-        status?.Invoke($"generator node {self}: {s.Generation.Generators} generator(s) and an annotation stage{(onCriticNodes ? " (slow reward sources on the critic nodes)" : "")}; buffer, prompts and weights through links to the learner node " +
-            $"(Up after {upAt:0.0} s, tokenizer {tokenizerAt - upAt:0.0} s, task and reward sources {taskAt - tokenizerAt:0.0} s, ready after {clock.Elapsed.TotalSeconds:0.0} s)");
+        status?.Invoke($"generator node {self}: {s.Generation.Generators} generator(s), {annotation}; buffer, prompts and weights through links " +
+            $"(Up after {upAt:0.0} s, ready after {clock.Elapsed.TotalSeconds:0.0} s)");
+    }
+
+    /// <summary>A generator-only node's way to the annotator nodes' stages: round robin over <c>/user/annotation</c> on nodes with the role annotator, counting the groups sent.</summary>
+    private static IActorRef AnnotatorRouter(ActorSystem system, LearnerLink.Counter counter)
+    {
+        var paths = new[] { $"/user/{AnnotationName}" };
+        var router = system.ActorOf(new ClusterRouterGroup(new RoundRobinGroup(paths),
+            new ClusterRouterGroupSettings(10_000, paths, allowLocalRoutees: false, useRole: Annotator)).Props(), "annotator-router");
+        return system.ActorOf(Akka.Actor.Props.Create(() => new CountingRelay(router, counter)), "annotators");
+    }
+
+    /// <summary>Forwards everything to one target (sender kept), counting the groups (<see cref="GeneratedGroup"/>) that pass.</summary>
+    private sealed class CountingRelay : ReceiveActor
+    {
+        public CountingRelay(IActorRef target, LearnerLink.Counter counter)
+            => ReceiveAny(m =>
+            {
+                if (m is GeneratedGroup) counter.Group();
+                target.Forward(m);
+            });
     }
 
     /// <summary>The built-in reward sources, plus ONI's intrinsic source when ONI is on (it starts from the newest reward model in the run folder, if any).</summary>
@@ -389,10 +475,14 @@ public sealed class ClusterNode : IDisposable
     public LearnerLink.Counter BufferLink { get; } = new();
     /// <summary>The link itself (<see cref="ClusterRoles"/> creates it on first use).</summary>
     internal IActorRef? BufferRef { get; set; }
+    /// <summary>The node's weights bridge (<see cref="ClusterRoles"/> creates it on first use).</summary>
+    internal IActorRef? WeightsBridgeRef { get; set; }
     /// <summary>The task the learner node built in the run folder, reused by a buffer singleton on the same node.</summary>
     internal IPipelineTask? RunTask { get; set; }
-    /// <summary>Annotated groups this node sent to the buffer.</summary>
-    public long Groups => BufferLink.Groups;
+    /// <summary>Groups a generator-only node sent to the annotator nodes.</summary>
+    public LearnerLink.Counter AnnotatorCounter { get; } = new();
+    /// <summary>Groups this node delivered: annotated groups sent to the buffer, or (generator only) groups sent to annotator nodes.</summary>
+    public long Groups => BufferLink.Groups + AnnotatorCounter.Groups;
     /// <summary>Weight versions this node's bridge took from, or gave to, the pub-sub topic.</summary>
     public WeightsBridge.Counter WeightsCounter { get; } = new();
     public List<IActorRef> Generators { get; } = [];

@@ -53,6 +53,9 @@ public sealed class RunSupervisor : ReceiveActor
         /// buffer singleton, which may live on another node. Null (the default): this supervisor starts and watches them.
         /// </summary>
         public IActorRef? Buffer { get; init; }
+
+        /// <summary>More counters for the learner's metrics rows (cluster mode: ONI's, reported by the rm-trainer node).</summary>
+        public IReadOnlyList<IReportsMetrics> ExtraMetrics { get; init; } = [];
     }
 
     /// <summary>The replay buffer's ledger, written into the run folder when the run stops (<see cref="BufferLedger"/>).</summary>
@@ -131,7 +134,8 @@ public sealed class RunSupervisor : ReceiveActor
         _learner = Watch(Learner.Props(new Learner.Settings(s, _in.Policy, _in.RunDir, _in.Resume)
             {
                 SourceMetrics = _in.Sources.Select(x => x.Source).OfType<IReportsMetrics>()
-                    .Concat(_in.Oni is { } o ? new object?[] { o.Stats, o.LabelCritic }.OfType<IReportsMetrics>() : []).ToList(),
+                    .Concat(_in.Oni is { } o ? new object?[] { o.Stats, o.LabelCritic }.OfType<IReportsMetrics>() : [])
+                    .Concat(_in.ExtraMetrics).ToList(),
             }, _in.Tokenizer, _in.Task,
             _buffer, _metrics, _evaluator), "learner");
     }

@@ -1,0 +1,103 @@
+using Akka.Actor;
+using Akka.Event;
+using Pipeline.Core.Protocol;
+using Pipeline.Core.Rewards;
+using Pipeline.Runtime.Actors.Oni;
+using Pipeline.Runtime.Hosting;
+
+namespace Pipeline.Cluster.Roles;
+
+/// <summary>
+/// ONI's cluster singleton on rm-trainer nodes (<c>/user/oni/host</c>): the critic labeller (child <c>critic-labeller</c>,
+/// which generator nodes send their groups to through a link) and the reward-model trainer it feeds (child
+/// <c>rm-trainer</c>, which publishes each model into the shared run folder and on this node's EventStream, where the
+/// <see cref="RewardModelBridge"/> announces it). Every second it sends ONI's counters (labels, reward-model version and
+/// loss, critic queue) to the learner node (<see cref="RemoteMetrics"/>), so the run's metrics show them as in local mode.
+/// A run under way (the singleton moved) resumes from the newest published reward model; a finished run starts nothing.
+/// </summary>
+public sealed class OniHost : ReceiveActor, IWithTimers
+{
+    public const string TrainerName = "rm-trainer";
+    public const string LabellerName = "critic-labeller";
+
+    private sealed class Report { public static readonly Report Instance = new(); }
+
+    private readonly string _runDir;
+    private readonly Func<bool, OniParts> _build;
+    private readonly IActorRef _metrics;
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private OniParts? _parts;
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    /// <param name="build">Builds ONI's parts; its argument says whether to resume from the run folder's newest reward model.</param>
+    /// <param name="metrics">Where ONI's counters go every second (a link to the learner node's <see cref="RemoteMetrics"/> receiver).</param>
+    public OniHost(string runDir, Func<bool, OniParts> build, IActorRef metrics)
+    {
+        _runDir = runDir;
+        _build = build;
+        _metrics = metrics;
+        Receive<Report>(_ =>
+        {
+            if (_parts is null) return;
+            var data = new Dictionary<string, double>(StringComparer.Ordinal);
+            _parts.Stats.AddMetrics(data);
+            (_parts.LabelCritic as IReportsMetrics)?.AddMetrics(data);
+            _metrics.Tell(new MetricsReport(0, data));
+        });
+    }
+
+    public static Props Props(string runDir, Func<bool, OniParts> build, IActorRef metrics)
+        => Akka.Actor.Props.Create(() => new OniHost(runDir, build, metrics));
+
+    protected override void PreStart()
+    {
+        var marker = RunMarker.Read(_runDir);
+        if (marker is { Status: "finished" })
+        {
+            _log.Info("The run in {0} has finished; the ONI singleton has nothing to do", _runDir);
+            return;
+        }
+        var resume = marker is not null;
+        _parts = _build(resume);
+        var trainer = Context.ActorOf(RewardModelTrainer.Props(_parts.TrainerModel, _parts.Trainer, _parts.Stats), TrainerName);
+        Context.ActorOf(CriticLabeller.Props(_parts.LabelCritic, trainer, _parts.Labeller, _parts.Stats), LabellerName);
+        if (resume) _log.Warning("Taking over ONI for the run in {0}: reward model from {1}", _runDir, OniSetup.Latest(_runDir) ?? "scratch (none published yet)");
+        Timers.StartPeriodicTimer("report", Report.Instance, TimeSpan.FromSeconds(1));
+    }
+
+    /// <summary>The children (trainer, labeller) have stopped by now; the critic client and the encoder go with them.</summary>
+    protected override void PostStop() => _parts?.Dispose();
+}
+
+/// <summary>
+/// Counters another node reports (ONI's, from the rm-trainer node), added to the learner's metrics rows: the newest
+/// snapshot that <see cref="RemoteMetricsReceiver"/> took in, at most about a second old.
+/// </summary>
+public sealed class RemoteMetrics : IReportsMetrics
+{
+    private volatile IReadOnlyDictionary<string, double> _latest = new Dictionary<string, double>();
+
+    /// <summary>How many snapshots arrived.</summary>
+    public long Received => Interlocked.Read(ref _received);
+    private long _received;
+
+    internal void Set(IReadOnlyDictionary<string, double> data)
+    {
+        _latest = data;
+        Interlocked.Increment(ref _received);
+    }
+
+    public void AddMetrics(IDictionary<string, double> data)
+    {
+        foreach (var (key, value) in _latest) data[key] = value;
+    }
+}
+
+/// <summary>Takes <see cref="MetricsReport"/>s sent from other nodes into a <see cref="RemoteMetrics"/> (on the learner node, at <c>/user/oni-metrics</c>).</summary>
+public sealed class RemoteMetricsReceiver : ReceiveActor
+{
+    public RemoteMetricsReceiver(RemoteMetrics metrics) => Receive<MetricsReport>(r => metrics.Set(r.Data));
+
+    public static Props Props(RemoteMetrics metrics) => Akka.Actor.Props.Create(() => new RemoteMetricsReceiver(metrics));
+}
