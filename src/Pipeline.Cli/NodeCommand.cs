@@ -11,14 +11,15 @@ namespace Pipeline.Cli;
 
 /// <summary>
 /// <c>pipeline node --role ... --seed host:port --run DIR</c>: one cluster node; the same actors as <c>train</c>, placed
-/// by role (<see cref="ClusterRoles"/>): learner,buffer (the run singleton), generator,annotator (any number), critic (the
-/// slow reward sources, with pipeline.cluster.slow-sources = critic-nodes); every node shares the run folder.
+/// by role (<see cref="ClusterRoles"/>): learner and buffer (two singletons, usually on one node), generator and annotator
+/// (any number, together or apart), critic (the slow reward sources, with pipeline.cluster.slow-sources = critic-nodes),
+/// rm-trainer (ONI's labeller and reward-model trainer); every node shares the run folder.
 /// </summary>
 internal static class NodeCommand
 {
     private static readonly Option<string[]> Roles = new("--role")
     {
-        Description = "Roles of this node: learner,buffer (the run; more such nodes are standbys), generator,annotator, or critic (slow reward sources, with --set cluster.slow-sources=critic-nodes on every node). Comma-separated or repeated.",
+        Description = "Roles of this node: learner, buffer (singletons; usually together as learner,buffer; more such nodes are standbys), generator, annotator (usually together), critic (slow reward sources, with --set cluster.slow-sources=critic-nodes on every node), rm-trainer (ONI's labeller and reward-model trainer). Comma-separated or repeated.",
         Required = true,
         AllowMultipleArgumentsPerToken = true,
     };
@@ -58,8 +59,8 @@ internal static class NodeCommand
     {
         var command = new Command("node", """
             Join an Akka.Cluster as one node of a run: the same actors as 'train', placed by role.
-            The learner node (--role learner,buffer) runs the run supervisor as a cluster singleton and exits with the run's
-            result; generator nodes (--role generator,annotator) generate and score groups until the learner node leaves.
+            The learner node (--role learner,buffer) runs the learner and the buffer as cluster singletons and exits with the
+            run's result; generator nodes (--role generator,annotator) generate and score groups until the learner node leaves.
             """)
         {
             CommonOptions.Config, CommonOptions.Set, CommonOptions.HoconDir, Roles, Seeds, Host, Port, Run, WaitGenerators, Bootstrap,
@@ -147,7 +148,7 @@ internal static class NodeCommand
                 }
                 try { await Task.Delay(firstGroupReported ? 500 : 50, ct); } catch (OperationCanceledException) { }
             }
-            if (roles.Contains(ClusterRoles.Generator)) Console.WriteLine($"delivered {node.Groups} groups");
+            if (roles.Contains(ClusterRoles.Generator) || roles.Contains(ClusterRoles.Annotator)) Console.WriteLine($"delivered {node.Groups} groups");
             else if (!node.CriticPool.IsNobody() && await node.CriticPool.Ask<Pipeline.Runtime.Actors.SlowSourcePool.Stats>(
                          Pipeline.Runtime.Actors.SlowSourcePool.GetStats.Instance, TimeSpan.FromSeconds(2)).ContinueWith(t => t.IsCompletedSuccessfully ? t.Result : null) is { } stats)
                 Console.WriteLine($"critic calls: {stats.Completed} completed, {stats.RejectedFull} rejected (queue full), {stats.ExpiredInQueue} expired in the queue, {stats.Cancelled} cancelled");
