@@ -16,9 +16,19 @@ namespace Pipeline.Learning;
 /// <see cref="Div"/> 0 of 56,224 (ScalarSafetySpec, Long). Worse than the exception: the freed memory may already hold
 /// another scalar, and the op then silently uses a wrong constant (a learning rate, a clip bound). Each method here
 /// disposes its Scalar after the call returns, which both frees it deterministically and keeps it reachable for the whole call.
+/// TorchSharp also makes such Scalars itself: <c>a + b</c> is <c>a.add(b)</c>, which is <c>a.add(b, 1)</c> with an implicit
+/// alpha (likewise <c>add_(x)</c>, <c>arange(n)</c>'s start and step, <c>square()</c>, ...; the list, found by walking
+/// TorchSharp's IL, is banned too). Under forced collections <c>tensor + tensor</c> failed 30 of 60,028 times and
+/// <see cref="Plus"/> 0 of 56,554; a CI run lost its learner to AdamW's <c>add_(eps)</c> this way. <see cref="Plus"/>,
+/// <see cref="Plus_"/> and the rest pass rooted static constants for those.
 /// </remarks>
 public static class ScalarOps
 {
+    // Rooted for the life of the process (static), so never finalized: the constants TorchSharp's own overloads would make
+    // implicitly (add's alpha = 1, arange's start = 0 and step = 1) and drop while the native op still reads them.
+    private static readonly Scalar Zero = 0.ToScalar();
+    private static readonly Scalar One = 1.ToScalar();
+
     /// <summary>Runs <paramref name="op"/> on <paramref name="t"/> with <paramref name="value"/> as a Scalar that lives, and is
     /// disposed, around the call. The ops are static lambdas: no delegate or closure is allocated per call.</summary>
     private static Tensor With(Tensor t, Scalar value, Func<Tensor, Scalar, Tensor> op)
@@ -26,7 +36,13 @@ public static class ScalarOps
         using (value) return op(t, value);
     }
 
-    public static Tensor Add(this Tensor t, double value) => With(t, value.ToScalar(), static (t, s) => t.add(s));
+    public static Tensor Add(this Tensor t, double value) => With(t, value.ToScalar(), static (t, s) => t.add(s, One));
+
+    /// <summary><paramref name="a"/> + <paramref name="b"/> (TorchSharp's <c>+</c> makes an implicit alpha Scalar).</summary>
+    public static Tensor Plus(this Tensor a, Tensor b) => a.add(b, One);
+
+    /// <summary>In place: <paramref name="a"/> += <paramref name="b"/>.</summary>
+    public static Tensor Plus_(this Tensor a, Tensor b) => a.add_(b, One);
     public static Tensor Sub(this Tensor t, double value) => With(t, value.ToScalar(), static (t, s) => t.sub(s));
     /// <summary>Integer subtraction (an Int64 tensor stays Int64).</summary>
     public static Tensor Sub(this Tensor t, long value) => With(t, value.ToScalar(), static (t, s) => t.sub(s));
@@ -34,7 +50,7 @@ public static class ScalarOps
     public static Tensor Div(this Tensor t, double value) => With(t, value.ToScalar(), static (t, s) => t.div(s));
     public static Tensor Mul_(this Tensor t, double value) => With(t, value.ToScalar(), static (t, s) => t.mul_(s));
     public static Tensor Div_(this Tensor t, double value) => With(t, value.ToScalar(), static (t, s) => t.div_(s));
-    public static Tensor Add_(this Tensor t, double value) => With(t, value.ToScalar(), static (t, s) => t.add_(s));
+    public static Tensor Add_(this Tensor t, double value) => With(t, value.ToScalar(), static (t, s) => t.add_(s, One));
     /// <summary>In place: <paramref name="t"/> += <paramref name="alpha"/> * <paramref name="other"/>.</summary>
     public static Tensor AddScaled_(this Tensor t, Tensor other, double alpha)
     {
@@ -81,6 +97,6 @@ public static class ScalarOps
     public static Tensor Arange(long end, Device device)
     {
         using var s = end.ToScalar();
-        return arange(s, dtype: ScalarType.Int64, device: device);
+        return arange(Zero, s, One, dtype: ScalarType.Int64, device: device);
     }
 }

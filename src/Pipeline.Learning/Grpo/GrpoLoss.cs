@@ -61,7 +61,7 @@ public static class GrpoLoss
             var delta = where(valid, logpRef.detach(), logp.detach()) - logp;
             var kl = (delta.exp() - delta).Sub(1.0);
             klMean = where(valid, kl, zero).sum() / denominator;
-            loss = pgMean + klMean.Mul(s.KlCoef);
+            loss = pgMean.Plus(klMean.Mul(s.KlCoef));
         }
         else
         {

@@ -51,7 +51,7 @@ public sealed class PolicyModel : nn.Module<Tensor, Tensor>
     {
         var t = tokens.shape[1];
         if (t > Config.ContextLength) throw new ArgumentException($"sequence length {t} exceeds context {Config.ContextLength}");
-        var x = tok_emb.forward(tokens) + pos_emb.forward(ScalarOps.Arange(t, tokens.device));
+        var x = tok_emb.forward(tokens).Plus(pos_emb.forward(ScalarOps.Arange(t, tokens.device)));
         foreach (var block in blocks) x = block.forward(x);
         return ln_f.forward(x);
     }
@@ -70,7 +70,7 @@ public sealed class PolicyModel : nn.Module<Tensor, Tensor>
     {
         var t = tokens.shape[1];
         var start = cache.Length;
-        var x = tok_emb.forward(tokens) + pos_emb.forward(positions);
+        var x = tok_emb.forward(tokens).Plus(pos_emb.forward(positions));
         for (var i = 0; i < blocks.Count; i++) x = blocks[i].Forward(x, cache.Layers[i], start, attnMask, causal);
         cache.Length = start + t;
         return Head(ln_f.forward(x.narrow(1, t - 1, 1).squeeze(1)));

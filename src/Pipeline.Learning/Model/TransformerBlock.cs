@@ -48,7 +48,7 @@ internal sealed class TransformerBlock : nn.Module<Tensor, Tensor>
         var v = parts[2];
         if (cache is not null) (k, v) = cache.Append(k, v, start);
         var att = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask: attnMask, is_casual: causal);
-        x = x + attn_out.forward(att.transpose(1, 2).reshape(b, t, d));
-        return x + mlp_out.forward(nn.functional.gelu(mlp_in.forward(ln_mlp.forward(x))));
+        x = x.Plus(attn_out.forward(att.transpose(1, 2).reshape(b, t, d)));
+        return x.Plus(mlp_out.forward(nn.functional.gelu(mlp_in.forward(ln_mlp.forward(x)))));
     }
 }
