@@ -112,7 +112,11 @@ internal static class NodeCommand
                 }
                 Console.WriteLine($"{want} generator node(s) Up: starting the run in {runDir}");
                 node.Begin();
-                await using var onCancel = ct.Register(() => node.Supervisor.Tell(Pipeline.Runtime.Protocol.Interrupt.Instance));
+                await using var onCancel = ct.Register(() =>
+                {
+                    Console.WriteLine("interrupted: the run writes a checkpoint and stops");
+                    node.Supervisor.Tell(Pipeline.Runtime.Protocol.Interrupt.Instance);
+                });
                 var result = await node.Completion!;
                 Console.WriteLine($"run {result.Status}: step {result.Step}, policy version {result.PolicyVersion}" +
                     (result.Final is { } f ? $", final accuracy {f.Overall.Accuracy:P1}" : "") + (result.Error is { } e ? $" ({e})" : ""));

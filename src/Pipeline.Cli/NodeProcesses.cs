@@ -60,10 +60,14 @@ internal sealed class ChildProcess : IDisposable
     /// <summary>SIGKILL: no shutdown hooks, no leaving the cluster; the others must notice by themselves.</summary>
     public void KillHard() => _process.Kill(entireProcessTree: true);
 
-    /// <summary>SIGINT (Ctrl-C): the node checkpoints and leaves the cluster.</summary>
+    /// <summary>
+    /// SIGTERM, which the node treats as Ctrl-C (it checkpoints and leaves the cluster) and which every orchestrator sends.
+    /// Not SIGINT: a process started from a non-interactive shell's background job inherits SIGINT as ignored, and .NET
+    /// keeps it ignored, so a SIGINT would never arrive (seen when the test suite itself ran in the background).
+    /// </summary>
     public void Interrupt()
     {
-        using var kill = Process.Start(new ProcessStartInfo("kill", ["-INT", _process.Id.ToString()]) { UseShellExecute = false })!;
+        using var kill = Process.Start(new ProcessStartInfo("kill", ["-TERM", _process.Id.ToString()]) { UseShellExecute = false })!;
         kill.WaitForExit(5000);
     }
 
@@ -71,13 +75,15 @@ internal sealed class ChildProcess : IDisposable
     {
         try
         {
+            var until = DateTime.UtcNow + timeout;
             var exited = _process.WaitForExitAsync();
             while (!exited.IsCompleted)
             {
+                if (DateTime.UtcNow > until) return false;
                 SampleCpu();
-                await Task.WhenAny(exited, Task.Delay(200)).WaitAsync(timeout).ConfigureAwait(false);
+                await Task.WhenAny(exited, Task.Delay(200)).ConfigureAwait(false);
             }
-            await exited.WaitAsync(timeout).ConfigureAwait(false);
+            await exited.ConfigureAwait(false);
             return true;
         }
         catch (TimeoutException)

@@ -50,7 +50,7 @@ public sealed class KillGeneratorSpec(ITestOutputHelper output) : IDisposable
             await Until(() => RunMetrics.Steps(run).Count >= rejoinedAt + 20, TimeSpan.FromSeconds(90), "20 more GRPO steps", learner);
 
             learner.Interrupt();
-            Assert.True(await learner.WaitAsync(TimeSpan.FromSeconds(90)), "the learner node did not stop after Ctrl-C:\n" + learner.Output);
+            Assert.True(await learner.WaitAsync(TimeSpan.FromSeconds(90)), "the learner node did not stop after SIGTERM (its Ctrl-C):\n" + learner.Output);
             output.WriteLine(learner.Output.Split('\n').LastOrDefault(l => l.StartsWith("run ")) ?? "(no result line)");
             Assert.True(learner.ExitCode == 130, $"learner exited {learner.ExitCode}:\n{learner.Output}");
             Assert.True(await b.WaitAsync(TimeSpan.FromSeconds(60)) && await c2.WaitAsync(TimeSpan.FromSeconds(60)),
