@@ -11,8 +11,10 @@ namespace Pipeline.Cluster.Tests;
 /// <summary>
 /// Generators and annotators on separate nodes: a generator-only node sends its groups round robin to two annotator
 /// nodes, which score them and hand them to the buffer. When one annotator node is cut off (throttler blackhole) the
-/// split-brain resolver downs it, the router drops it, the credits of the groups lost with it expire and their prompts are
-/// re-issued, and training goes on through the other annotator node. Four ActorSystems on loopback in this process.
+/// generator node stops sending to it as soon as it is unreachable; once the split-brain resolver has downed and removed
+/// it, the credits of the groups it may still have held are released as "annotator's node lost" (their prompts
+/// re-issued) rather than waiting for the credit timeout; training goes on through the other annotator node. Four
+/// ActorSystems on loopback in this process.
 /// </summary>
 public sealed class AnnotatorNodeSpec(ITestOutputHelper output) : IDisposable
 {
@@ -27,7 +29,7 @@ public sealed class AnnotatorNodeSpec(ITestOutputHelper output) : IDisposable
     public async Task Generator_only_nodes_use_the_annotator_nodes_and_training_survives_losing_one()
     {
         var clock = Stopwatch.StartNew();
-        var settings = ClusterNodes.SmokeSettings("grpo.steps=1000", "checkpoint.every-steps=1000", "timeouts.credit=5s");
+        var settings = ClusterNodes.SmokeSettings("grpo.steps=1000", "checkpoint.every-steps=1000", "timeouts.credit=120s");
         var runDir = Path.Combine(_runs, "run");
         await using var cluster = new ClusterNodes(settings, output.WriteLine);
         var learner = cluster.Create(ClusterRoles.Learner, ClusterRoles.Buffer);
@@ -62,15 +64,17 @@ public sealed class AnnotatorNodeSpec(ITestOutputHelper output) : IDisposable
         var ledger = await buffer.Ask<BufferLedger>(ReplayBuffer.GetLedger.Instance, TimeSpan.FromSeconds(5));
         output.WriteLine($"run {result.Status} at step {result.Step}; A2 delivered {a2.Groups - a2AtCut} groups after the cut; ledger: granted {ledger.CreditsGranted}, " +
             $"accepted {ledger.GroupsAccepted}, served {ledger.GroupsServed}, stale {ledger.GroupsDroppedStale}, late {ledger.GroupsDroppedLate}, " +
-            $"expired {ledger.CreditsExpired}, released {ledger.CreditsReleased}, outstanding {ledger.CreditsOutstanding}");
+            $"expired {ledger.CreditsExpired}, released {ledger.CreditsReleased} [{string.Join(", ", ledger.CreditsReleasedBy.Select(kv => $"{kv.Key}: {kv.Value}"))}], outstanding {ledger.CreditsOutstanding}");
 
         Assert.True(result.Status == RunStatus.Interrupted, $"run {result.Status}: {result.Error}");
         Assert.True(result.Step >= stepsAtCut + 4, $"step {result.Step}");
         Assert.True(a2.Groups > a2AtCut, "the remaining annotator node delivered nothing after the cut");
         Assert.True(ledger.Balanced, "the buffer's books do not balance");
-        // Groups lost with the cut-off annotator never arrive: their credits expire (5 s here) instead of staying outstanding,
-        // so at the end only the generator's own lookahead (at most 2 credits) is out.
+        // Groups lost with the cut-off annotator were released when it was removed, not left to the (here 120 s) credit
+        // timeout: nothing expired, and at the end only the generator's own lookahead (at most 2 credits) is out.
+        Assert.Equal(0, ledger.CreditsExpired);
         Assert.InRange(ledger.CreditsOutstanding, 0, 2);
+        Assert.All(ledger.CreditsReleasedBy.Keys, reason => Assert.Equal("annotator's node lost", reason));
         Assert.True(cluster.WireTrouble.IsEmpty, "messages failed to cross:\n" + string.Join("\n", cluster.WireTrouble));
         Assert.True(TripwireSerializer.Hits.IsEmpty, "unbound message types tried to cross a node: " + string.Join(", ", TripwireSerializer.Hits.Distinct()));
     }

@@ -321,7 +321,7 @@ public static class ClusterRoles
 
     /// <summary>
     /// A generator and/or annotator node. With both roles the generators hand their groups to this node's annotation stage;
-    /// with generator alone, to the annotator nodes' stages through a round-robin cluster router; with annotator alone the
+    /// with generator alone, to the annotator nodes' stages round robin (<see cref="AnnotatorRelay"/>); with annotator alone the
     /// node runs only an annotation stage at <c>/user/annotation</c> for the generator-only nodes.
     /// </summary>
     private static async Task StartGeneratorNodeAsync(ClusterNode node, ActorSystem system, PipelineSettings settings, string runDir,
@@ -373,7 +373,7 @@ public static class ClusterRoles
         else
         {
             // Generator only: groups go to the annotator nodes' stages. Wait (bounded) until one is Up.
-            annotator = AnnotatorRouter(system, node.AnnotatorCounter);
+            annotator = system.ActorOf(AnnotatorRelay.Props(buffer, node.AnnotatorCounter), "annotators");
             while (!cluster.State.Members.Any(m => m.Status == Akka.Cluster.MemberStatus.Up && m.HasRole(Annotator)))
             {
                 if (DateTime.UtcNow > until) throw new TimeoutException("cluster mode: no node with the role annotator was Up within the deadline");
@@ -417,26 +417,6 @@ public static class ClusterRoles
         }
         status?.Invoke($"generator node {self}: {s.Generation.Generators} generator(s), {annotation}; buffer, prompts and weights through links " +
             $"(Up after {upAt:0.0} s, ready after {clock.Elapsed.TotalSeconds:0.0} s)");
-    }
-
-    /// <summary>A generator-only node's way to the annotator nodes' stages: round robin over <c>/user/annotation</c> on nodes with the role annotator, counting the groups sent.</summary>
-    private static IActorRef AnnotatorRouter(ActorSystem system, LearnerLink.Counter counter)
-    {
-        var paths = new[] { $"/user/{AnnotationName}" };
-        var router = system.ActorOf(new ClusterRouterGroup(new RoundRobinGroup(paths),
-            new ClusterRouterGroupSettings(10_000, paths, allowLocalRoutees: false, useRole: Annotator)).Props(), "annotator-router");
-        return system.ActorOf(Akka.Actor.Props.Create(() => new CountingRelay(router, counter)), "annotators");
-    }
-
-    /// <summary>Forwards everything to one target (sender kept), counting the groups (<see cref="GeneratedGroup"/>) that pass.</summary>
-    private sealed class CountingRelay : ReceiveActor
-    {
-        public CountingRelay(IActorRef target, LearnerLink.Counter counter)
-            => ReceiveAny(m =>
-            {
-                if (m is GeneratedGroup) counter.Group();
-                target.Forward(m);
-            });
     }
 
     /// <summary>The built-in reward sources, plus ONI's intrinsic source when ONI is on (it starts from the newest reward model in the run folder, if any).</summary>
