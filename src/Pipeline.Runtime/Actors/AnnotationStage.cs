@@ -130,7 +130,10 @@ public sealed class AnnotationStage : ReceiveActor
         try
         {
             // Task.Run: a source that blocks before its first await must not block the actor or escape its deadline.
-            signals = await Task.Run(() => source.ScoreAsync(group, deadline.Token), deadline.Token)
+            // Not cancelled before it starts: an optional slow source's call is issued even when its group left first (on a
+            // busy machine the group can leave before the call was scheduled), so its late answer still reaches the labels.
+            var token = deadline.Token;
+            signals = await Task.Run(() => source.ScoreAsync(group, token))
                 .WaitAsync(spec.Deadline, stopping).ConfigureAwait(false);
         }
         catch (Exception e) when (e is TimeoutException or OperationCanceledException)
