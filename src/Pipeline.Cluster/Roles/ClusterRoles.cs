@@ -85,9 +85,6 @@ public static class ClusterRoles
     /// <summary>Path elements, under a buffer node's root, of the replay buffer.</summary>
     public static readonly string[] BufferPath = ["user", BufferManagerName, SingletonName, BufferHost.BufferName];
 
-    /// <summary>Path elements, under a learner node's root, of the run supervisor's child <paramref name="child"/>.</summary>
-    public static string[] SupervisorChild(string child) => ["user", SupervisorName, SingletonName, RunHost.ChildName, child];
-
     /// <summary>The node's ActorSystem config: its address and roles over the pipeline settings (cluster.conf layered in) and the wire binding.</summary>
     public static Config NodeConfig(PipelineSettings settings, string hostname, int port, IEnumerable<string> roles)
         => ConfigurationFactory.ParseString($$"""
