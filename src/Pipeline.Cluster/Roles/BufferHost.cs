@@ -44,7 +44,7 @@ public sealed class BufferHost : ReceiveActor, IWithTimers
         _task = task;
         Receive<CheckMarker>(_ =>
         {
-            if (RunMarker.Read(_runDir) is not { Status: "finished" }) return;
+            if (!RunMarker.HasFinished(_runDir)) return;
             _log.Info("The run in {0} has finished: stopping the buffer (it writes the run's ledger)", _runDir);
             Timers.Cancel("marker");
             Context.Stop(_buffer);
@@ -58,7 +58,7 @@ public sealed class BufferHost : ReceiveActor, IWithTimers
     protected override void PreStart()
     {
         var marker = RunMarker.Read(_runDir);
-        if (marker is { Status: "finished" })
+        if (marker?.IsFinished == true)
         {
             _log.Info("The run in {0} has finished (step {1}); the buffer singleton has nothing to do", _runDir, marker.Step);
             return;

@@ -53,7 +53,7 @@ public sealed class OniHost : ReceiveActor, IWithTimers
     protected override void PreStart()
     {
         var marker = RunMarker.Read(_runDir);
-        if (marker is { Status: "finished" })
+        if (marker?.IsFinished == true)
         {
             _log.Info("The run in {0} has finished; the ONI singleton has nothing to do", _runDir);
             return;

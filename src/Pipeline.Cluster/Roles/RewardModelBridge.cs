@@ -6,12 +6,12 @@ using Pipeline.Runtime.Hosting;
 namespace Pipeline.Cluster.Roles;
 
 /// <summary>
-/// ONI in cluster mode: carries <see cref="RewardModelTrainer.RewardModelPublished"/> from the learner node, where the
-/// reward-model trainer publishes on the EventStream, to the generator nodes, whose intrinsic reward sources load the
+/// ONI in cluster mode: carries <see cref="RewardModelTrainer.RewardModelPublished"/> from the rm-trainer node, where
+/// the reward-model trainer (<see cref="OniHost"/>) publishes on the EventStream, to the annotating nodes, whose intrinsic reward sources load the
 /// published model from the shared run folder. The model itself does not travel: only its version and folder.
 /// <list type="bullet">
-/// <item>On the learner node (<c>publisher</c>): each newer publication goes to the topic <see cref="Topic"/>.</item>
-/// <item>On a generator node: what comes from the topic is published on the node's EventStream with its folder rebased
+/// <item>On the rm-trainer node (<c>publisher</c>): each newer publication goes to the topic <see cref="Topic"/>.</item>
+/// <item>On any other node with an annotation stage: what comes from the topic is published on the node's EventStream with its folder rebased
 /// onto this node's run folder (the part from <c>reward-model/</c> on), so nodes may mount the run folder at different
 /// paths. Every <c>poll</c> it also looks in the shared run folder for the newest complete publication
 /// (<see cref="OniSetup.Latest"/>) and publishes that: the folder is the source of truth, the topic only makes it quick
@@ -80,7 +80,7 @@ public sealed class RewardModelBridge : ReceiveActor, IWithTimers
     public static long? VersionOf(string dir)
         => Path.GetFileName(dir.TrimEnd('/', '\\')) is ['v', .. var digits] && long.TryParse(digits, out var v) ? v : null;
 
-    /// <summary>The learner node's <paramref name="dir"/> inside this node's <paramref name="runDir"/>: from the <c>reward-model</c> folder on.</summary>
+    /// <summary>The rm-trainer node's <paramref name="dir"/> inside this node's <paramref name="runDir"/>: from the <c>reward-model</c> folder on.</summary>
     public static string Rebase(string dir, string runDir)
     {
         var parts = dir.Replace('\\', '/').Split('/', StringSplitOptions.RemoveEmptyEntries);

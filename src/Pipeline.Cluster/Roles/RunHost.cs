@@ -57,7 +57,7 @@ public sealed class RunHost : ReceiveActor
         {
             if (_started || _supervisor.IsNobody()) return;
             _started = true;
-            RunMarker.Write(_runDir, new RunMarker("started", 0, 0, null));
+            RunMarker.Write(_runDir, new RunMarker(RunMarker.Started, 0, 0, null));
             _supervisor.Tell(StartRun.Instance);
         });
         Receive<Interrupt>(m => _supervisor.Forward(m));
@@ -88,7 +88,7 @@ public sealed class RunHost : ReceiveActor
             CreateSupervisor(null);
             return;
         }
-        if (marker.Status == "finished")
+        if (marker.IsFinished)
         {
             _log.Info("The run in {0} has finished (step {1}); this singleton has nothing to do", _runDir, marker.Step);
             _nodeResult.TrySetResult(new RunResult(RunStatus.Completed, _runDir, null, null, marker.Step, marker.PolicyVersion, "finished on another node"));
@@ -118,7 +118,7 @@ public sealed class RunHost : ReceiveActor
     {
         var r = finished.Result;
         // Interrupted (Ctrl-C, or a hand-over) leaves the run open for whoever holds the singleton next.
-        if (r.Status != RunStatus.Interrupted) RunMarker.Write(_runDir, new RunMarker("finished", r.Step, r.PolicyVersion, r.Status.ToString()));
+        if (r.Status != RunStatus.Interrupted) RunMarker.Write(_runDir, new RunMarker(RunMarker.Finished, r.Step, r.PolicyVersion, r.Status.ToString()));
         _nodeResult.TrySetResult(r);
         Context.Stop(_supervisor);
     }
@@ -127,6 +127,15 @@ public sealed class RunHost : ReceiveActor
 /// <summary>The run's state in its folder, shared by learner nodes (<see cref="RunHost.MarkerFile"/>).</summary>
 public sealed record RunMarker(string Status, long Step, long PolicyVersion, string? Result)
 {
+    public const string Started = "started";
+    public const string Finished = "finished";
+
+    /// <summary>The run ended (completed or failed); an interrupted run stays <see cref="Started"/> for whoever resumes it.</summary>
+    public bool IsFinished => Status == Finished;
+
+    /// <summary>Whether the run in <paramref name="runDir"/> has finished.</summary>
+    public static bool HasFinished(string runDir) => Read(runDir)?.IsFinished == true;
+
     private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
     public static RunMarker? Read(string runDir)

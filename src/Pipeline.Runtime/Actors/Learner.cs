@@ -46,6 +46,7 @@ public sealed class Learner : ReceiveActor, IWithTimers
     public sealed record StartGrpo(WeightSnapshot Reference);
     private sealed record SftEpoch(int Epoch);
     private sealed record BatchDeadline(long RequestId);
+    private const string BatchDeadlineTimer = "batch-deadline";
 
     private readonly Settings _s;
     private readonly PolicyTokenizer _tokenizer;
@@ -77,7 +78,6 @@ public sealed class Learner : ReceiveActor, IWithTimers
     private long _denseTokens;
     private long _stepStarted;
     private long _waitStarted;
-    private bool _awaitingBatch;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -275,7 +275,7 @@ public sealed class Learner : ReceiveActor, IWithTimers
         {
             if (changed.Name != "buffer") return;
             _buffer.Tell(new PolicyVersionAdvanced(_version));
-            if (!_awaitingBatch) return;
+            if (!Timers.IsTimerActive(BatchDeadlineTimer)) return;  // no batch request is waiting
             _log.Warning("The buffer was replaced while batch request {0} waited: asking the new one", _requestId);
             _buffer.Tell(new RequestBatch(_requestId, _s.Pipeline.Grpo.BatchGroups, _version));
         });
@@ -298,9 +298,8 @@ public sealed class Learner : ReceiveActor, IWithTimers
     {
         _requestId++;
         _waitStarted = Stopwatch.GetTimestamp();
-        _awaitingBatch = true;
         _buffer.Tell(new RequestBatch(_requestId, _s.Pipeline.Grpo.BatchGroups, _version));
-        Timers.StartSingleTimer("batch-deadline", new BatchDeadline(_requestId), _s.Pipeline.Timeouts.BatchWait);
+        Timers.StartSingleTimer(BatchDeadlineTimer, new BatchDeadline(_requestId), _s.Pipeline.Timeouts.BatchWait);
     }
 
     /// <summary>Dense feedback: the spans valid signals marked on the completion, as per-token advantage bonuses.</summary>
@@ -326,9 +325,8 @@ public sealed class Learner : ReceiveActor, IWithTimers
 
     private void Train(TrainingBatch batch)
     {
-        if (batch.RequestId != _requestId || !_awaitingBatch) return;
-        _awaitingBatch = false;
-        Timers.Cancel("batch-deadline");
+        if (batch.RequestId != _requestId) return;
+        Timers.Cancel(BatchDeadlineTimer);
         var waited = Stopwatch.GetElapsedTime(_waitStarted).TotalSeconds;
         var g = _s.Pipeline.Grpo;
 
