@@ -74,7 +74,7 @@ internal static class MessageSamples
 
         // Pipeline.Runtime.Protocol
         [typeof(RequestCredit)] = () => [new RequestCredit("generator-2")],
-        [typeof(Credit)] = () => [new Credit(77, 3), new Credit(long.MaxValue, long.MinValue)],
+        [typeof(Credit)] = () => [new Credit(77, 3, 2), new Credit(long.MaxValue, long.MinValue, long.MaxValue)],
         [typeof(CreditReleased)] = () => [new CreditReleased(77, "generation failed: CUDA OOM")],
         [typeof(RequestPrompt)] = () => [new RequestPrompt("generator-1", 12)],
         [typeof(PromptSettled)] = () => [new PromptSettled(12, true), new PromptSettled(13, false)],

@@ -107,11 +107,11 @@ public sealed class PipelineMessageSerializerSpec() : Akka.TestKit.Xunit2.TestKi
     public void The_bytes_of_simple_messages_are_pinned_so_the_format_does_not_drift()
     {
         // version byte 01, little-endian int64s / 7-bit-length UTF-8 strings. Changing these breaks mixed-version clusters.
-        Assert.Equal("012A000000000000000700000000000000", Convert.ToHexString(PipelineMessageSerializer.Encode(new Credit(42, 7))));
+        Assert.Equal("012A0000000000000007000000000000000600000000000000", Convert.ToHexString(PipelineMessageSerializer.Encode(new Credit(42, 7, 6))));
         Assert.Equal("010367C3BC", Convert.ToHexString(PipelineMessageSerializer.Encode(new RequestCredit("gü"))));
         Assert.Equal("01", Convert.ToHexString(PipelineMessageSerializer.Encode(Interrupt.Instance)));
         Assert.Equal(4711, Serializer.Identifier);
-        Assert.Equal("cr1", Serializer.Manifest(new Credit(42, 7)));
+        Assert.Equal("cr2", Serializer.Manifest(new Credit(42, 7, 6)));
     }
 
     [Fact]

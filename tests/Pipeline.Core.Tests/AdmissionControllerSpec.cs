@@ -75,4 +75,41 @@ public class AdmissionControllerSpec
         Assert.Throws<InvalidOperationException>(() => c.OnAccepted());
         Assert.Throws<InvalidOperationException>(() => c.OnReleased());
     }
+
+    [Fact]
+    public void Each_grant_names_the_oldest_version_its_group_can_be_trained_with()
+    {
+        // B = 2, eta = 1, resumed at version 3: 6 groups consumed. Slots 6,7 fill the batch asked for at v3 (a group from
+        // v2 is still fresh there), slots 8,9 the batch at v4 (needs v3 or newer).
+        var c = new AdmissionController(batchGroups: 2, maxStaleness: 1, version: 3);
+        var mins = new List<long>();
+        while (c.TryGrant(out var min)) mins.Add(min);
+        Assert.Equal([2L, 2L, 3L, 3L], mins);
+        Assert.All(mins, m => Assert.True(m <= c.Version));
+
+        // The learner moves to v4 after taking the first batch: two more slots, for the batch at v5 (needs v4).
+        c.OnAccepted(); c.OnAccepted();
+        c.OnVersion(4);
+        Assert.True(c.TryGrant(out var next));
+        Assert.Equal(4, next);
+
+        // A group dropped as stale frees its slot; the next grant refills that slot, for the same batch.
+        c.OnAccepted();
+        c.OnDiscardedAfterAcceptance();
+        Assert.Equal(2, c.Capacity);
+        Assert.True(c.TryGrant(out var refill));
+        Assert.Equal(4, refill);
+    }
+
+    [Fact]
+    public void With_no_staleness_allowed_a_group_must_be_sampled_with_the_version_that_trains_on_it()
+    {
+        var c = new AdmissionController(batchGroups: 3, maxStaleness: 0);
+        for (var i = 0; i < 3; i++) { Assert.True(c.TryGrant(out var min)); Assert.Equal(0, min); }
+        Assert.False(c.TryGrant(out _));
+        for (var i = 0; i < 3; i++) c.OnAccepted();
+        c.OnVersion(1);
+        Assert.True(c.TryGrant(out var afterStep));
+        Assert.Equal(1, afterStep);
+    }
 }

@@ -34,6 +34,17 @@ public class ReplayBufferSpec(ITestOutputHelper output) : Akka.TestKit.Xunit2.Te
         return learner.ExpectMsg<TrainingBatch>(Soon);
     }
 
+    [Fact]
+    public void Each_credit_names_the_oldest_policy_version_its_group_can_still_be_trained_with()
+    {
+        // B = 2, eta = 1, resumed at v3: the first two credits fill the batch the learner asks for at v3 (v2 is fresh
+        // enough there), the next two the batch at v4 (v3 or newer).
+        var buffer = Buffer(batchGroups: 2, maxStaleness: 1, startVersion: 3);
+        var generator = CreateTestProbe();
+        var mins = Enumerable.Range(0, 4).Select(_ => AskCredit(buffer, generator).MinPolicyVersion).ToList();
+        Assert.Equal([2L, 2L, 3L, 3L], mins);
+    }
+
     [Theory]
     [InlineData(1, 1, 0)] // (1 + 0 + 1) * 1 = 2
     [InlineData(2, 1, 0)] // (1 + 0 + 1) * 2 = 4

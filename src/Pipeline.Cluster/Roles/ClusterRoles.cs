@@ -409,8 +409,9 @@ public static class ClusterRoles
         {
             var id = $"generator-{nodeName}-{i}";
             var generatorSettings = new Runtime.Actors.Generator.Settings(s.TorchThreads, id, policy, sampling, s.Generation.GroupSize,
-                s.Seed * 1000L + self.Port.GetValueOrDefault() * 16L + i);
-            node.Generators.Add(system.ActorOf(Runtime.Actors.Generator.Props(generatorSettings, tokenizer, buffer, annotator, bridge), id));
+                s.Seed * 1000L + self.Port.GetValueOrDefault() * 16L + i, s.Generation.WeightsWait);
+            node.Generators.Add(system.ActorOf(Runtime.Actors.Generator.Props(generatorSettings, tokenizer, buffer, annotator, bridge,
+                node.GeneratorCounter), id));
         }
         status?.Invoke($"generator node {self}: {s.Generation.Generators} generator(s), {annotation}; buffer, prompts and weights through links " +
             $"(Up after {upAt:0.0} s, ready after {clock.Elapsed.TotalSeconds:0.0} s)");
@@ -458,6 +459,8 @@ public sealed class ClusterNode : IDisposable
     internal IPipelineTask? RunTask { get; set; }
     /// <summary>Groups a generator-only node sent to the annotator nodes.</summary>
     public LearnerLink.Counter AnnotatorCounter { get; } = new();
+    /// <summary>This node's generators: credits held for newer weights, groups sampled with older ones.</summary>
+    public Runtime.Actors.Generator.Counter GeneratorCounter { get; } = new();
     /// <summary>Groups this node delivered: annotated groups sent to the buffer, or (generator only) groups sent to annotator nodes.</summary>
     public long Groups => BufferLink.Groups + AnnotatorCounter.Groups;
     /// <summary>Weight versions this node's bridge took from, or gave to, the pub-sub topic.</summary>

@@ -38,7 +38,8 @@ internal static class WireCodecs
 
         // ---- admission ----
         Add<RequestCredit>("rqc1", (w, m) => w.Write(m.GeneratorId), r => new RequestCredit(r.ReadString()));
-        Add<Credit>("cr1", (w, m) => { w.Write(m.CreditId); w.Write(m.LearnerVersion); }, r => new Credit(r.ReadInt64(), r.ReadInt64()));
+        Add<Credit>("cr2", (w, m) => { w.Write(m.CreditId); w.Write(m.LearnerVersion); w.Write(m.MinPolicyVersion); },
+            r => new Credit(r.ReadInt64(), r.ReadInt64(), r.ReadInt64()));
         Add<CreditReleased>("crl1", (w, m) => { w.Write(m.CreditId); w.Write(m.Reason); }, r => new CreditReleased(r.ReadInt64(), r.ReadString()));
 
         // ---- prompts ----

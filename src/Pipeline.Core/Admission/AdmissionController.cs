@@ -30,9 +30,21 @@ public sealed class AdmissionController
 
     public long Capacity => (_maxStaleness + Version + 1) * _batchGroups - (Accepted + Running);
 
-    public bool TryGrant()
+    public bool TryGrant() => TryGrant(out _);
+
+    /// <summary>
+    /// Grants one group if there is room. <paramref name="minFreshVersion"/>: the oldest policy version the group may be
+    /// sampled with and still be fresh enough to train. The k-th group admitted since the start (counting from 0) fills
+    /// batch k / B, which the learner asks for at version k / B; a group sampled with version g is trained only if
+    /// k / B - g &lt;= eta. Admission never lets k / B exceed Version + eta, so this is never above <see cref="Version"/>.
+    /// (A hint, not a promise: groups arrive out of order and released slots are refilled, so the batch a group lands in
+    /// can differ by one.)
+    /// </summary>
+    public bool TryGrant(out long minFreshVersion)
     {
+        minFreshVersion = 0;
         if (Capacity <= 0) return false;
+        minFreshVersion = Math.Max(0, (Accepted + Running) / _batchGroups - _maxStaleness);
         Running++;
         return true;
     }

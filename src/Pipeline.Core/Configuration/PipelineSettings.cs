@@ -7,7 +7,8 @@ public sealed record SqlTaskSettings(int SftExamples, int RlExamples, int HeldOu
 public sealed record TaskSettings(string Name, SqlTaskSettings Sql);
 public sealed record PolicySettings(int VocabSize, int DModel, int Layers, int Heads, int Context);
 public sealed record WarmStartSettings(bool Enabled, int MaxEpochs, int BatchSize, double LearningRate, double WeightDecay, int Patience, double ValidationFraction);
-public sealed record GenerationSettings(int Generators, int GroupSize, double Temperature, double TopP, int MaxTokens);
+/// <param name="WeightsWait">How long a generator holds a credit whose group needs newer weights than it has (cluster mode: weights still on their way) before it samples anyway.</param>
+public sealed record GenerationSettings(int Generators, int GroupSize, double Temperature, double TopP, int MaxTokens, TimeSpan WeightsWait);
 public sealed record BufferSettings(int Capacity);
 public sealed record GrpoRunSettings(int Steps, int BatchGroups, int MaxStaleness, double LearningRate, double WeightDecay, double MaxGradNorm,
     double ClipLow, double ClipHigh, double KlCoef, double IsCap, int Epochs, int MiniBatches);
@@ -127,7 +128,8 @@ public sealed record PipelineSettings(
                 r.Int(p + "generation.group-size", 2, 1024),
                 r.Double(p + "generation.temperature", 0, 10),
                 r.Double(p + "generation.top-p", 0.0001, 1),
-                r.Int(p + "generation.max-tokens", 1, 8192)),
+                r.Int(p + "generation.max-tokens", 1, 8192),
+                r.Duration(p + "generation.weights-wait")),
             RewardSources: sources,
             Rewards: rewards,
             Oni: new OniSettings(

@@ -22,10 +22,35 @@ namespace Pipeline.Runtime.Actors;
 /// hidden behind generation instead of adding to it. It never holds more than the group being sampled plus one
 /// credit; an extra grant is handed back.
 /// </para>
+/// <para>
+/// Each credit names the oldest policy version its group may be sampled with and still be trained
+/// (<see cref="Credit.MinPolicyVersion"/>). When this generator's weights are older (in cluster mode new weights reach a
+/// generator node tens of milliseconds after the learner publishes them) it holds the credit until newer weights arrive,
+/// at most <see cref="Settings.WeightsWait"/>, instead of sampling a group the buffer would drop as stale; after that it
+/// samples anyway. In one process weights arrive before the credit that needs them, so it never waits there.
+/// </para>
 /// </summary>
-public sealed class Generator : ReceiveActor
+public sealed class Generator : ReceiveActor, IWithTimers
 {
-    public sealed record Settings(int Threads, string Id, PolicyConfig Policy, SamplingSettings Sampling, int GroupSize, long Seed);
+    /// <param name="WeightsWait">How long a credit is held waiting for weights at least its <see cref="Credit.MinPolicyVersion"/>.</param>
+    public sealed record Settings(int Threads, string Id, PolicyConfig Policy, SamplingSettings Sampling, int GroupSize, long Seed,
+        TimeSpan WeightsWait = default);
+
+    private sealed class WeightsWaitOver { public static readonly WeightsWaitOver Instance = new(); }
+
+    /// <summary>What a generator did about credits that needed newer weights than it held (shared with tests and metrics).</summary>
+    public sealed class Counter
+    {
+        private long _waited, _waitedTicks, _sampledOld;
+        /// <summary>Credits held until newer weights came.</summary>
+        public long Waited => Interlocked.Read(ref _waited);
+        /// <summary>Total time credits were held so.</summary>
+        public TimeSpan WaitedFor => TimeSpan.FromTicks(Interlocked.Read(ref _waitedTicks));
+        /// <summary>Groups sampled with weights older than their credit asked for (no newer weights within the wait).</summary>
+        public long SampledOld => Interlocked.Read(ref _sampledOld);
+        internal void Wait(TimeSpan waited) { Interlocked.Increment(ref _waited); Interlocked.Add(ref _waitedTicks, waited.Ticks); }
+        internal void Old() => Interlocked.Increment(ref _sampledOld);
+    }
 
     /// <summary>Credits held besides the group being sampled.</summary>
     private const int Lookahead = 1;
@@ -45,10 +70,19 @@ public sealed class Generator : ReceiveActor
     private PolicySampler? _sampler;
     private long _version = -1;
     private bool _requested;
+    private readonly Counter _counter;
+    /// <summary>Since when the next ready credit has been held for newer weights (null: not held).</summary>
+    private long? _heldSince;
+    /// <summary>The hold's timer fired: the held credit's group is sampled with the weights there are.</summary>
+    private bool _holdOver;
+
+    public ITimerScheduler Timers { get; set; } = null!;
 
     /// <param name="learner">Answers <see cref="RequestLatestWeights"/> (the learner, or in cluster mode the node's weights bridge).</param>
-    public Generator(Settings settings, PolicyTokenizer tokenizer, IActorRef buffer, IActorRef annotator, IActorRef learner)
+    public Generator(Settings settings, PolicyTokenizer tokenizer, IActorRef buffer, IActorRef annotator, IActorRef learner,
+        Counter? counter = null)
     {
+        _counter = counter ?? new Counter();
         _learner = learner;
         _settings = settings;
         _tokenizer = tokenizer;
@@ -57,8 +91,9 @@ public sealed class Generator : ReceiveActor
         WaitingForWeights();
     }
 
-    public static Props Props(Settings settings, PolicyTokenizer tokenizer, IActorRef buffer, IActorRef annotator, IActorRef learner)
-        => Akka.Actor.Props.Create(() => new Generator(settings, tokenizer, buffer, annotator, learner))
+    public static Props Props(Settings settings, PolicyTokenizer tokenizer, IActorRef buffer, IActorRef annotator, IActorRef learner,
+        Counter? counter = null)
+        => Akka.Actor.Props.Create(() => new Generator(settings, tokenizer, buffer, annotator, learner, counter))
             .WithDispatcher(Dispatchers.Torch)
             .WithMailbox(Dispatchers.GeneratorMailbox);
 
@@ -95,7 +130,17 @@ public sealed class Generator : ReceiveActor
 
     private void Running()
     {
-        Receive<PolicyWeights>(Apply);
+        Receive<PolicyWeights>(w =>
+        {
+            Apply(w);
+            Pump();  // a credit held for these weights goes now
+        });
+        Receive<WeightsWaitOver>(_ =>
+        {
+            if (_heldSince is null) return;  // the held credit went (its upstream changed)
+            _holdOver = true;
+            Pump();
+        });
         Receive<Credit>(credit =>
         {
             _requested = false;
@@ -124,6 +169,7 @@ public sealed class Generator : ReceiveActor
             _credits.Clear();
             _earlyPrompts.Clear();
             _ready.Clear();
+            EndHold();
             _requested = false;
             RequestMore();
         });
@@ -138,12 +184,53 @@ public sealed class Generator : ReceiveActor
 
     private void Pump()
     {
-        while (_ready.TryDequeue(out var next))
+        while (_ready.TryPeek(out var next))
         {
+            if (!WeightsFreshEnough(next.Credit)) break;
+            _ready.Dequeue();
             RequestMore();  // the next credit and its prompt travel while this group is sampled
             Generate(next.Credit, next.Prompt);
         }
         RequestMore();
+    }
+
+    /// <summary>
+    /// True when the credit's group may be sampled now: the weights are at least its minimum version, or the credit has
+    /// been held for <see cref="Settings.WeightsWait"/> already. Otherwise the credit is held (a timer ends the wait).
+    /// </summary>
+    private bool WeightsFreshEnough(Credit credit)
+    {
+        if (credit.MinPolicyVersion <= _version || _settings.WeightsWait <= TimeSpan.Zero)
+        {
+            if (_heldSince is { } since) _counter.Wait(Stopwatch.GetElapsedTime(since));
+            EndHold();
+            return true;
+        }
+        if (_holdOver)
+        {
+            _log.Warning("Generator {0}: no weights of v{1} or newer within {2:0.###} s (holding v{3}); sampling credit {4} anyway, " +
+                "the buffer will likely drop its group as stale", _settings.Id, credit.MinPolicyVersion, _settings.WeightsWait.TotalSeconds,
+                _version, credit.CreditId);
+            _counter.Old();
+            EndHold();
+            return true;
+        }
+        if (_heldSince is null)
+        {
+            _heldSince = Stopwatch.GetTimestamp();
+            Timers.StartSingleTimer("weights-wait", WeightsWaitOver.Instance, _settings.WeightsWait);
+            _log.Debug("Generator {0}: credit {1} needs v{2}, holding v{3}; waiting for newer weights", _settings.Id, credit.CreditId,
+                credit.MinPolicyVersion, _version);
+        }
+        return false;
+    }
+
+    private void EndHold()
+    {
+        if (_heldSince is null && !_holdOver) return;
+        _heldSince = null;
+        _holdOver = false;
+        Timers.Cancel("weights-wait");
     }
 
     private void Apply(PolicyWeights weights)

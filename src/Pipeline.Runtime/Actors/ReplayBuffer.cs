@@ -122,11 +122,11 @@ public sealed class ReplayBuffer : ReceiveActor, IWithTimers
     private bool TryGrant(IActorRef generator)
     {
         if (_groups.Count + _admission.Running >= _settings.Capacity) return false;
-        if (!_admission.TryGrant()) return false;
+        if (!_admission.TryGrant(out var minVersion)) return false;
         var id = _nextCreditId++;
         _granted++;
         _credits[id] = new Outstanding(generator, DateTime.UtcNow + _settings.CreditTimeout);
-        generator.Tell(new Credit(id, _admission.Version));
+        generator.Tell(new Credit(id, _admission.Version, minVersion));
         // The credit's prompt goes straight from the prompt source to the generator: one hop instead of a round trip.
         if (!_prompts.IsNobody()) _prompts.Tell(new RequestPrompt(generator.Path.Name, id), generator);
         return true;

@@ -8,8 +8,13 @@ namespace Pipeline.Runtime.Protocol;
 // ---- admission (generator <-> replay buffer) ----
 /// <summary>A generator asks for permission to start one group.</summary>
 public sealed record RequestCredit(string GeneratorId) : IPipelineMessage;
-/// <summary>Permission to start exactly one group; the id travels with the group so the buffer can match it.</summary>
-public sealed record Credit(long CreditId, long LearnerVersion) : IPipelineMessage;
+/// <summary>
+/// Permission to start exactly one group; the id travels with the group so the buffer can match it.
+/// <paramref name="MinPolicyVersion"/>: the oldest policy version the group can be sampled with and still be fresh enough
+/// to train when its batch is asked for (see <c>AdmissionController.TryGrant</c>). A generator whose weights are older
+/// waits a while for newer ones instead of sampling a group the buffer would drop as stale.
+/// </summary>
+public sealed record Credit(long CreditId, long LearnerVersion, long MinPolicyVersion = 0) : IPipelineMessage;
 /// <summary>A granted group will not arrive (generation failed, annotation overloaded); its slot reopens.</summary>
 public sealed record CreditReleased(long CreditId, string Reason) : IPipelineMessage;
 
