@@ -16,6 +16,7 @@ namespace Pipeline.Cli;
 internal static class BenchClusterCommand
 {
     private static readonly Option<int> Steps = new("--steps") { Description = "GRPO steps of the local and the 3-process run.", DefaultValueFactory = _ => 40 };
+    private static readonly Option<int> Repeats = new("--repeats") { Description = "Local/3-process pairs of the throughput part, run one after the other (the ratio's median is printed).", DefaultValueFactory = _ => 1 };
     private static readonly Option<string> Sizes = new("--sizes") { Description = "Weight-sync sizes in MB, comma-separated.", DefaultValueFactory = _ => "1,16,128" };
     private static readonly Option<string> Parts = new("--parts") { Description = "Which parts: weights,throughput,kill (comma-separated).", DefaultValueFactory = _ => "weights,throughput,kill" };
     private static readonly Option<DirectoryInfo> Out = new("--out") { Description = "Where the runs go.", DefaultValueFactory = _ => new DirectoryInfo(Path.Combine("runs", "bench-cluster")) };
@@ -24,7 +25,7 @@ internal static class BenchClusterCommand
     {
         var command = new Command("cluster", "Cluster mode: weight-sync time vs size, local vs 3-process rollouts/s, recovery after kill -9 of a generator.")
         {
-            CommonOptions.Config, CommonOptions.Set, CommonOptions.HoconDir, Steps, Sizes, Parts, Out,
+            CommonOptions.Config, CommonOptions.Set, CommonOptions.HoconDir, Steps, Repeats, Sizes, Parts, Out,
         };
         command.SetAction((parse, _) => RunAsync(parse));
         return command;
@@ -53,46 +54,73 @@ internal static class BenchClusterCommand
         if (parts.Contains("throughput"))
         {
             var steps = parse.GetValue(Steps);
-            Console.WriteLine($"== rollouts/s: local mode (2 generators in one process) vs 3 processes (learner node + 2 generator nodes with 1 generator each), {steps} GRPO steps each");
-            var localDir = Path.Combine(outDir, "local");
-            double localCpu, clusterCpu = 0;
-            using (var local = ChildProcess.Start("local", ["train", .. common, "--set", $"run-dir={outDir}", "--set", "run-name=local",
-                       "--set", $"grpo.steps={steps}", "--set", "generation.generators=2"]))
+            var repeats = parse.GetValue(Repeats);
+            Console.WriteLine($"== rollouts/s: local mode (2 generators in one process) vs 3 processes (learner node + 2 generator nodes with 1 generator each), " +
+                $"{steps} GRPO steps each, {repeats} pair(s) run one after the other");
+            var ratios = new List<double>();
+            for (var i = 0; i < repeats; i++)
             {
-                if (!await local.WaitAsync(TimeSpan.FromMinutes(20)) || local.ExitCode != 0)
-                    throw new InvalidOperationException($"local run failed:\n{local.Output}");
-                localCpu = local.CpuSeconds;
+                var pairDir = repeats == 1 ? outDir : Path.Combine(outDir, $"pair-{i + 1}");
+                var (l, c, localCpu, learnerCpu, generatorCpu) = await ThroughputPairAsync(pairDir, common, steps);
+                var skip = Math.Min(5, steps / 4);
+                Console.WriteLine($"pair {i + 1}, first {skip} steps skipped:");
+                Console.WriteLine($"  local:     {l}");
+                Console.WriteLine($"  3-process: {c}");
+                Console.WriteLine($"  cluster / local = {c.RolloutsPerSec / l.RolloutsPerSec:P1}");
+                Console.WriteLine($"  CPU seconds for the whole run (warm-start included): local {localCpu:0.0}, 3 processes {learnerCpu + generatorCpu.Sum():0.0} " +
+                    $"(learner {learnerCpu:0.0}, generators {string.Join(" + ", generatorCpu.Select(g => g.ToString("0.0")))})");
+                ratios.Add(c.RolloutsPerSec / l.RolloutsPerSec);
             }
-            var clusterDir = Path.Combine(outDir, "cluster");
-            var (learner, generators) = StartCluster(clusterDir, common, steps);
-            try
+            if (repeats > 1)
             {
-                var sampler = Task.Run(async () =>
-                {
-                    while (!learner.HasExited) { foreach (var g in generators) g.SampleCpu(); await Task.Delay(200); }
-                });
-                if (!await learner.WaitAsync(TimeSpan.FromMinutes(20)) || learner.ExitCode != 0)
-                    throw new InvalidOperationException($"cluster run failed:\n{learner.Output}");
-                await sampler;
+                var sorted = ratios.Order().ToList();
+                var median = sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
+                Console.WriteLine($"cluster / local over {repeats} pairs: {string.Join(", ", ratios.Select(r => r.ToString("P1")))}; median {median:P1}");
             }
-            finally
-            {
-                foreach (var g in generators) { await g.WaitAsync(TimeSpan.FromSeconds(30)); g.Dispose(); }
-                learner.Dispose();
-                clusterCpu = learner.CpuSeconds + generators.Sum(g => g.CpuSeconds);
-            }
-            var skip = Math.Min(5, steps / 4);
-            var l = RunMetrics.Throughput(localDir, skip);
-            var c = RunMetrics.Throughput(clusterDir, skip);
-            Console.WriteLine($"local:     {l.RolloutsPerSec:0.0} rollouts/s over {l.Steps} steps (first {skip} skipped)");
-            Console.WriteLine($"3-process: {c.RolloutsPerSec:0.0} rollouts/s over {c.Steps} steps (first {skip} skipped)");
-            Console.WriteLine($"cluster / local = {c.RolloutsPerSec / l.RolloutsPerSec:P1}");
-            Console.WriteLine($"CPU seconds for the whole run (warm-start included): local {localCpu:0.0}, 3 processes {clusterCpu:0.0} " +
-                $"(learner {learner.CpuSeconds:0.0}, generators {string.Join(" + ", generators.Select(g => g.CpuSeconds.ToString("0.0")))})");
         }
 
         if (parts.Contains("kill")) await KillAsync(Path.Combine(outDir, "kill"), common);
         return ExitCodes.Ok;
+    }
+
+    /// <summary>One local run, then one 3-process run of the same config; each one's figures and CPU-seconds.</summary>
+    private static async Task<(RunMetrics.Summary Local, RunMetrics.Summary Cluster, double LocalCpu, double LearnerCpu, List<double> GeneratorCpu)>
+        ThroughputPairAsync(string outDir, string[] common, int steps)
+    {
+        var localDir = Path.Combine(outDir, "local");
+        double localCpu;
+        using (var local = ChildProcess.Start("local", ["train", .. common, "--set", $"run-dir={outDir}", "--set", "run-name=local",
+                   "--set", $"grpo.steps={steps}", "--set", "generation.generators=2"]))
+        {
+            if (!await local.WaitAsync(TimeSpan.FromMinutes(20)) || local.ExitCode != 0)
+                throw new InvalidOperationException($"local run failed:\n{local.Output}");
+            localCpu = local.CpuSeconds;
+        }
+        var clusterDir = Path.Combine(outDir, "cluster");
+        var (learner, generators) = StartCluster(clusterDir, common, steps);
+        try
+        {
+            var sampler = Task.Run(async () =>
+            {
+                while (!learner.HasExited) { foreach (var g in generators) g.SampleCpu(); await Task.Delay(200); }
+            });
+            if (!await learner.WaitAsync(TimeSpan.FromMinutes(20)) || learner.ExitCode != 0)
+                throw new InvalidOperationException($"cluster run failed:\n{learner.Output}");
+            await sampler;
+        }
+        finally
+        {
+            foreach (var g in generators) { await g.WaitAsync(TimeSpan.FromSeconds(30)); g.Dispose(); }
+            learner.Dispose();
+        }
+        foreach (var g in generators)
+        {
+            var held = g.Output.Split('\n').FirstOrDefault(line => line.StartsWith("credits held for newer weights", StringComparison.Ordinal));
+            if (held is not null) Console.WriteLine($"  {g.Name}: {held.Trim()}");
+        }
+        var skip = Math.Min(5, steps / 4);
+        return (RunMetrics.Throughput(localDir, skip), RunMetrics.Throughput(clusterDir, skip), localCpu, learner.CpuSeconds,
+            generators.Select(g => g.CpuSeconds).ToList());
     }
 
     private static string Show(double? seconds) => seconds is { } s ? $"+{s:0.0} s" : "never (within 90 s)";

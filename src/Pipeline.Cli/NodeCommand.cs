@@ -153,6 +153,12 @@ internal static class NodeCommand
                 try { await Task.Delay(firstGroupReported ? 500 : 50, ct); } catch (OperationCanceledException) { }
             }
             if (roles.Contains(ClusterRoles.Generator) || roles.Contains(ClusterRoles.Annotator)) Console.WriteLine($"delivered {node.Groups} groups");
+            if (roles.Contains(ClusterRoles.Generator))
+            {
+                var g = node.GeneratorCounter;
+                Console.WriteLine($"credits held for newer weights: {g.Waited} ({g.WaitedFor.TotalSeconds:0.0} s in all); " +
+                    $"groups sampled with weights older than their credit asked for: {g.SampledOld}");
+            }
             else if (!node.CriticPool.IsNobody() && await node.CriticPool.Ask<Pipeline.Runtime.Actors.SlowSourcePool.Stats>(
                          Pipeline.Runtime.Actors.SlowSourcePool.GetStats.Instance, TimeSpan.FromSeconds(2)).ContinueWith(t => t.IsCompletedSuccessfully ? t.Result : null) is { } stats)
                 Console.WriteLine($"critic calls: {stats.Completed} completed, {stats.RejectedFull} rejected (queue full), {stats.ExpiredInQueue} expired in the queue, {stats.Cancelled} cancelled");

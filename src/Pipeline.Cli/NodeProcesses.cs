@@ -109,11 +109,14 @@ internal sealed class ChildProcess : IDisposable
 /// <summary>Reads a run's metrics.jsonl: the GRPO steps' rollouts and step times.</summary>
 internal static class RunMetrics
 {
-    /// <summary>GRPO step rows (those with <c>policy/version</c>) as (rollouts, step seconds), in order.</summary>
-    public static List<(double Rollouts, double Seconds)> Steps(string runDir)
+    /// <summary>One GRPO step row: rollouts, step seconds, the learner's update and batch-wait seconds, the buffer's stale drops so far.</summary>
+    public sealed record Step(double Rollouts, double Seconds, double Update, double Wait, double DroppedStale);
+
+    /// <summary>GRPO step rows (those with <c>policy/version</c>), in order.</summary>
+    public static List<Step> Steps(string runDir)
     {
         var path = Path.Combine(runDir, "metrics.jsonl");
-        var rows = new List<(double, double)>();
+        var rows = new List<Step>();
         if (!File.Exists(path)) return rows;
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
         using var reader = new StreamReader(stream);
@@ -124,17 +127,28 @@ internal static class RunMetrics
             try { data = JsonDocument.Parse(line).RootElement.GetProperty("data"); }
             catch (JsonException) { continue; }  // a line being written
             if (!data.TryGetProperty("policy/version", out _) || !data.TryGetProperty("timing_s/step", out var step)) continue;
-            var rate = data.TryGetProperty("throughput/rollouts_per_s", out var r) ? r.GetDouble() : 0;
-            rows.Add((rate * step.GetDouble(), step.GetDouble()));
+            double Get(string key) => data.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetDouble() : 0;
+            rows.Add(new Step(Get("throughput/rollouts_per_s") * step.GetDouble(), step.GetDouble(), Get("timing_s/update"), Get("timing_s/wait"),
+                Get("buffer/dropped_stale")));
         }
         return rows;
     }
 
-    /// <summary>Rollouts per second over the steps after the first <paramref name="skip"/> (warm-up of generators and JIT).</summary>
-    public static (double RolloutsPerSec, int Steps) Throughput(string runDir, int skip)
+    /// <summary>A run's figures over the GRPO steps after the first few (warm-up of generators and JIT).</summary>
+    public sealed record Summary(double RolloutsPerSec, int Steps, double UpdateSeconds, double WaitSeconds, double DroppedStale)
     {
-        var steps = Steps(runDir).Skip(skip).ToList();
+        public override string ToString() => $"{RolloutsPerSec:0.0} rollouts/s over {Steps} steps (learner per step: update {UpdateSeconds:0.000} s, " +
+            $"waiting for a batch {WaitSeconds:0.000} s; groups dropped stale in the whole run: {DroppedStale:0})";
+    }
+
+    /// <summary>Rollouts per second (and the learner's time per step) over the steps after the first <paramref name="skip"/>.</summary>
+    public static Summary Throughput(string runDir, int skip)
+    {
+        var all = Steps(runDir);
+        var steps = all.Skip(skip).ToList();
         var seconds = steps.Sum(s => s.Seconds);
-        return (seconds > 0 ? steps.Sum(s => s.Rollouts) / seconds : 0, steps.Count);
+        return new Summary(seconds > 0 ? steps.Sum(s => s.Rollouts) / seconds : 0, steps.Count,
+            steps.Count > 0 ? steps.Average(s => s.Update) : 0, steps.Count > 0 ? steps.Average(s => s.Wait) : 0,
+            all.Count > 0 ? all[^1].DroppedStale : 0);
     }
 }

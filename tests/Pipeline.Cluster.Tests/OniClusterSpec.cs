@@ -30,7 +30,7 @@ public sealed class OniClusterSpec(ITestOutputHelper output) : IDisposable
         {
             Urls = "http://127.0.0.1:0", Latency = TimeSpan.FromMilliseconds(20), Seed = 3,
         });
-        var settings = ClusterNodes.SmokeSettings("grpo.steps=16", "checkpoint.every-steps=100", "oni.enabled=on", "rewards=execution,intrinsic",
+        var settings = ClusterNodes.SmokeSettings("grpo.steps=30", "checkpoint.every-steps=100", "oni.enabled=on", "rewards=execution,intrinsic",
             $"rewards.critic.base-url=\"{judge.BaseUrl}\"", "oni.labeller.sampling-rate=0.3", "oni.training.warmup-labels=8",
             "oni.training.publish-every-versions=2");
         var runDir = Path.Combine(_runs, "run");
