@@ -56,14 +56,14 @@ internal static class BenchClusterCommand
             var steps = parse.GetValue(Steps);
             var repeats = parse.GetValue(Repeats);
             Console.WriteLine($"== rollouts/s: local mode (2 generators in one process) vs 3 processes (learner node + 2 generator nodes with 1 generator each), " +
-                $"{steps} GRPO steps each, {repeats} pair(s) run one after the other");
+                $"{steps} GRPO steps each, {repeats} pair(s) run one after the other (every second pair runs the 3-process run first)");
             var ratios = new List<double>();
             for (var i = 0; i < repeats; i++)
             {
                 var pairDir = repeats == 1 ? outDir : Path.Combine(outDir, $"pair-{i + 1}");
-                var (l, c, localCpu, learnerCpu, generatorCpu) = await ThroughputPairAsync(pairDir, common, steps);
+                var (l, c, localCpu, learnerCpu, generatorCpu) = await ThroughputPairAsync(pairDir, common, steps, clusterFirst: i % 2 == 1);
                 var skip = Math.Min(5, steps / 4);
-                Console.WriteLine($"pair {i + 1}, first {skip} steps skipped:");
+                Console.WriteLine($"pair {i + 1} ({(i % 2 == 1 ? "3-process run first" : "local run first")}), first {skip} steps skipped:");
                 Console.WriteLine($"  local:     {l}");
                 Console.WriteLine($"  3-process: {c}");
                 Console.WriteLine($"  cluster / local = {c.RolloutsPerSec / l.RolloutsPerSec:P1}");
@@ -83,44 +83,54 @@ internal static class BenchClusterCommand
         return ExitCodes.Ok;
     }
 
-    /// <summary>One local run, then one 3-process run of the same config; each one's figures and CPU-seconds.</summary>
+    /// <summary>
+    /// One local run and one 3-process run of the same config, in the order given (pairs alternate it, so neither mode
+    /// always runs on a machine just warmed or tired by the other); each one's figures and CPU-seconds.
+    /// </summary>
     private static async Task<(RunMetrics.Summary Local, RunMetrics.Summary Cluster, double LocalCpu, double LearnerCpu, List<double> GeneratorCpu)>
-        ThroughputPairAsync(string outDir, string[] common, int steps)
+        ThroughputPairAsync(string outDir, string[] common, int steps, bool clusterFirst)
     {
-        var localDir = Path.Combine(outDir, "local");
-        double localCpu;
-        using (var local = ChildProcess.Start("local", ["train", .. common, "--set", $"run-dir={outDir}", "--set", "run-name=local",
-                   "--set", $"grpo.steps={steps}", "--set", "generation.generators=2"]))
+        double localCpu = 0, learnerCpu = 0;
+        var generatorCpu = new List<double>();
+        async Task Local()
         {
+            using var local = ChildProcess.Start("local", ["train", .. common, "--set", $"run-dir={outDir}", "--set", "run-name=local",
+                "--set", $"grpo.steps={steps}", "--set", "generation.generators=2"]);
             if (!await local.WaitAsync(TimeSpan.FromMinutes(20)) || local.ExitCode != 0)
                 throw new InvalidOperationException($"local run failed:\n{local.Output}");
             localCpu = local.CpuSeconds;
         }
-        var clusterDir = Path.Combine(outDir, "cluster");
-        var (learner, generators) = StartCluster(clusterDir, common, steps);
-        try
+        async Task Cluster()
         {
-            var sampler = Task.Run(async () =>
+            var (learner, generators) = StartCluster(Path.Combine(outDir, "cluster"), common, steps);
+            try
             {
-                while (!learner.HasExited) { foreach (var g in generators) g.SampleCpu(); await Task.Delay(200); }
-            });
-            if (!await learner.WaitAsync(TimeSpan.FromMinutes(20)) || learner.ExitCode != 0)
-                throw new InvalidOperationException($"cluster run failed:\n{learner.Output}");
-            await sampler;
+                var sampler = Task.Run(async () =>
+                {
+                    while (!learner.HasExited) { foreach (var g in generators) g.SampleCpu(); await Task.Delay(200); }
+                });
+                if (!await learner.WaitAsync(TimeSpan.FromMinutes(20)) || learner.ExitCode != 0)
+                    throw new InvalidOperationException($"cluster run failed:\n{learner.Output}");
+                await sampler;
+            }
+            finally
+            {
+                foreach (var g in generators) { await g.WaitAsync(TimeSpan.FromSeconds(30)); g.Dispose(); }
+                learner.Dispose();
+            }
+            learnerCpu = learner.CpuSeconds;
+            generatorCpu.AddRange(generators.Select(g => g.CpuSeconds));
+            foreach (var g in generators)
+            {
+                var held = g.Output.Split('\n').FirstOrDefault(line => line.StartsWith("credits held for newer weights", StringComparison.Ordinal));
+                if (held is not null) Console.WriteLine($"  {g.Name}: {held.Trim()}");
+            }
         }
-        finally
-        {
-            foreach (var g in generators) { await g.WaitAsync(TimeSpan.FromSeconds(30)); g.Dispose(); }
-            learner.Dispose();
-        }
-        foreach (var g in generators)
-        {
-            var held = g.Output.Split('\n').FirstOrDefault(line => line.StartsWith("credits held for newer weights", StringComparison.Ordinal));
-            if (held is not null) Console.WriteLine($"  {g.Name}: {held.Trim()}");
-        }
+        if (clusterFirst) { await Cluster(); await Local(); }
+        else { await Local(); await Cluster(); }
         var skip = Math.Min(5, steps / 4);
-        return (RunMetrics.Throughput(localDir, skip), RunMetrics.Throughput(clusterDir, skip), localCpu, learner.CpuSeconds,
-            generators.Select(g => g.CpuSeconds).ToList());
+        return (RunMetrics.Throughput(Path.Combine(outDir, "local"), skip), RunMetrics.Throughput(Path.Combine(outDir, "cluster"), skip),
+            localCpu, learnerCpu, generatorCpu);
     }
 
     private static string Show(double? seconds) => seconds is { } s ? $"+{s:0.0} s" : "never (within 90 s)";
