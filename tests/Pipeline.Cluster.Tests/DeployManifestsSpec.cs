@@ -236,7 +236,7 @@ public sealed class DeployManifestsSpec
     public void Every_node_runs_a_role_set_that_ClusterRoles_accepts()
     {
         var nodes = AkkaNodes().ToList();
-        Assert.True(nodes.Count >= 5, $"{nodes.Count} Akka nodes: {string.Join("; ", nodes)}");
+        Assert.True(nodes.Count >= 7, $"{nodes.Count} Akka nodes: {string.Join("; ", nodes)}");
         foreach (var node in nodes)
         {
             var roles = Roles(node);
@@ -276,23 +276,36 @@ public sealed class DeployManifestsSpec
     public void ClusterRoles_accepts_each_role_alone_or_together(string roles)
         => ClusterRoles.Validate(roles.Split(','), DefaultClusterSettings);
 
+    /// <summary>
+    /// The layout: one learner node (learner and buffer singletons), generator-only nodes, and an annotator node of its own
+    /// that scores every generator node's groups (a generator-only node hands them to the Up annotator nodes, see
+    /// <see cref="AnnotatorNodeSpec"/>). No node combines generator and annotator.
+    /// </summary>
     [Fact]
-    public void Compose_and_Kubernetes_run_exactly_the_two_node_kinds_a_learner_node_and_generator_nodes()
+    public void Compose_and_Kubernetes_run_a_learner_node_generator_only_nodes_and_an_annotator_node()
     {
         string Kind(Node n) => string.Join(",", Roles(n).Order(StringComparer.Ordinal));
         var compose = ComposeNodes().ToDictionary(n => n.Name, Kind);
         Assert.Equal(new Dictionary<string, string>
         {
             ["learner"] = "buffer,learner",
-            ["generator-1"] = "annotator,generator",
-            ["generator-2"] = "annotator,generator",
+            ["generator-1"] = "generator",
+            ["generator-2"] = "generator",
+            ["annotator"] = "annotator",
         }, compose);
         var k8s = KubernetesNodes().ToDictionary(n => n.Name, n => (Kind(n), n.Replicas));
         Assert.Equal(new Dictionary<string, (string, int)>
         {
             ["pipeline-learner"] = ("buffer,learner", 1),
-            ["pipeline-generator"] = ("annotator,generator", 2),
+            ["pipeline-generator"] = ("generator", 2),
+            ["pipeline-annotator"] = ("annotator", 1),
         }, k8s);
+        // Generator-only nodes wait (bounded) for an Up annotator node: wherever generators run, an annotator node runs too.
+        foreach (var nodes in new[] { ComposeNodes(), KubernetesNodes() })
+        {
+            Assert.All(nodes.Where(n => Roles(n).Contains(ClusterRoles.Generator)), n => Assert.DoesNotContain(ClusterRoles.Annotator, Roles(n)));
+            Assert.True(nodes.Where(n => Roles(n).Contains(ClusterRoles.Annotator)).Sum(n => n.Replicas) >= 1);
+        }
 
         // The learner node starts the run once --wait-generators generator nodes are Up: no more than will ever run.
         var learner = Assert.Single(ComposeNodes(), n => Roles(n).Contains(ClusterRoles.Learner));
@@ -382,7 +395,8 @@ public sealed class DeployManifestsSpec
             // Every node service's management endpoint, by its service name, and nothing else.
             Assert.Equal(nodes.Select(n => $"{n.Name}:{bootstrap.ManagementPort}").Order(StringComparer.Ordinal),
                 bootstrap.ConfigEndpoints.Select(e => $"{e.Host}:{e.Port}").Order(StringComparer.Ordinal));
-            Assert.InRange(bootstrap.RequiredContactPoints, 2, nodes.Count);
+            // All of them: the cluster forms once every node service answers.
+            Assert.Equal(nodes.Count, bootstrap.RequiredContactPoints);
 
             // Bound on every interface inside the container, advertised as the service name the others dial.
             Assert.Equal("0.0.0.0", Single(node, "--host"));
@@ -401,15 +415,23 @@ public sealed class DeployManifestsSpec
     }
 
     /// <summary>
-    /// The compose binding, run: the learner and generator-1 services' own args (--host 0.0.0.0, the advertised name in
-    /// public-hostname, config discovery), with "localhost" for both service names, free ports and the two management
-    /// endpoints as contact points: they form one cluster through Cluster Bootstrap, each advertising the name, and
+    /// The compose binding, run: the four Akka services' own args (--host 0.0.0.0, the advertised name in public-hostname,
+    /// config discovery), with "localhost" for every service name, free ports and the four management endpoints as
+    /// contact points: they form one cluster through Cluster Bootstrap, each advertising the name with its own roles, and
     /// /ready, bound on every interface, answers 200 on 127.0.0.1. (Membership only: no run starts.)
     /// </summary>
     [Fact]
     public async Task Nodes_bound_on_0_0_0_0_and_advertising_a_host_name_form_one_cluster_and_serve_ready()
     {
-        var names = new[] { "learner", "generator-1" };
+        var expectedRoles = new Dictionary<string, string>
+        {
+            ["learner"] = "buffer,learner",
+            ["generator-1"] = "generator",
+            ["generator-2"] = "generator",
+            ["annotator"] = "annotator",
+        };
+        Assert.Equal(expectedRoles.Keys.Order(StringComparer.Ordinal), ComposeNodes().Select(n => n.Name).Order(StringComparer.Ordinal));
+        var names = expectedRoles.Keys.ToArray();
         var ports = names.Select(_ => (Remote: FreePort(), Management: FreePort())).ToList();
         var endpoints = string.Join(", ", ports.Select(p => $"\"localhost:{p.Management}\""));
         var systems = new List<ActorSystem>();
@@ -451,7 +473,7 @@ public sealed class DeployManifestsSpec
                 Assert.Equal(System.Net.HttpStatusCode.OK, ready.StatusCode);
             }
             var roles = systems.Select(s => string.Join(",", Akka.Cluster.Cluster.Get(s).SelfMember.Roles.Where(r => !r.StartsWith("dc-", StringComparison.Ordinal)).Order()));
-            Assert.Equal(["buffer,learner", "annotator,generator"], roles);
+            Assert.Equal(names.Select(n => expectedRoles[n]), roles);
         }
         finally
         {
@@ -468,10 +490,10 @@ public sealed class DeployManifestsSpec
     }
 
     [Fact]
-    public void Compose_runs_the_learner_two_generator_nodes_and_critic_sim_with_healthchecks()
+    public void Compose_runs_the_learner_two_generator_nodes_the_annotator_node_and_critic_sim_with_healthchecks()
     {
         var services = Yaml.Entries(Yaml.At(ComposeRoot(), "services")!);
-        Assert.Equal(["critic-sim", "generator-1", "generator-2", "learner"], services.Keys.Order(StringComparer.Ordinal));
+        Assert.Equal(["annotator", "critic-sim", "generator-1", "generator-2", "learner"], services.Keys.Order(StringComparer.Ordinal));
         var critic = Yaml.Words(Yaml.At(services["critic-sim"], "command"));
         Assert.Equal(["critic-sim", "--port", "8089", "--task", "sql"], critic.Take(5));
         foreach (var (name, service) in services)
@@ -490,6 +512,7 @@ public sealed class DeployManifestsSpec
     [Theory]
     [InlineData("pipeline-learner", "learner")]
     [InlineData("pipeline-generator", "generator")]
+    [InlineData("pipeline-annotator", "annotator")]
     public void Each_Kubernetes_node_Deployment_has_membership_probes_pod_labels_and_ports(string name, string component)
     {
         var node = Assert.Single(KubernetesNodes(), n => n.Name == name);
@@ -523,6 +546,7 @@ public sealed class DeployManifestsSpec
     [Theory]
     [InlineData("pipeline-learner")]
     [InlineData("pipeline-generator")]
+    [InlineData("pipeline-annotator")]
     public void Each_Kubernetes_node_joins_by_Cluster_Bootstrap_discovering_its_own_pod_labels_through_the_Kubernetes_API(string name)
     {
         var documents = K8sDocuments().Select(d => d.Root).ToList();
@@ -596,8 +620,11 @@ public sealed class DeployManifestsSpec
         Assert.NotEmpty(Yaml.Entries(Yaml.At(spec, "nodeSelector")!));
         Assert.Contains(Yaml.Items(Yaml.At(spec, "tolerations")), t => Yaml.Scalar(t, "key") == "nvidia.com/gpu");
         Assert.Equal("Recreate", Yaml.Scalar(learner, "spec.strategy.type"));
-        var generator = K8sDocuments().Single(d => Yaml.Scalar(d.Root, "metadata.name") == "pipeline-generator").Root;
-        Assert.Null(GpuLimit(Yaml.Items(Yaml.At(generator, "spec.template.spec.containers"))[0]));
+        foreach (var cpuOnly in new[] { "pipeline-generator", "pipeline-annotator" })
+        {
+            var deployment = K8sDocuments().Single(d => Yaml.Scalar(d.Root, "metadata.name") == cpuOnly).Root;
+            Assert.Null(GpuLimit(Yaml.Items(Yaml.At(deployment, "spec.template.spec.containers"))[0]));
+        }
     }
 
     private static Dictionary<string, string?> Labels(YamlNode? node) =>
@@ -608,14 +635,16 @@ public sealed class DeployManifestsSpec
         Yaml.At(container, "resources.limits") is { } limits && Yaml.Entries(limits).TryGetValue("nvidia.com/gpu", out var v) ? ((YamlScalarNode)v).Value : null;
 
     /// <summary>
-    /// Generator nodes run the annotation stage, which calls the critic: they use it, point it at critic-sim and name the
-    /// key's variable, which they get from a Secret (Kubernetes) or the host's environment (compose). The learner node
-    /// calls no reward source and gets no key.
+    /// The annotator node runs the annotation stage, which calls the critic: it uses it, points it at critic-sim and names
+    /// the key's variable, which it gets from a Secret (Kubernetes) or the host's environment (compose). The learner node
+    /// and the generator-only nodes call no reward source and get no key.
     /// </summary>
     [Fact]
-    public void Generator_nodes_call_the_critic_at_critic_sim_with_the_key_from_a_Secret_or_the_host_environment()
+    public void The_annotator_node_calls_the_critic_at_critic_sim_with_the_key_from_a_Secret_or_the_host_environment()
     {
         var criticSimPort = After(Yaml.Words(Yaml.At(ComposeRoot(), "services.critic-sim.command")), "--port");
+        var keyed = AkkaNodes().Where(n => NodeSettings(n).Hocon.GetString("pipeline.rewards.critic.api-key-env", "") != "").Select(n => n.Where).Order(StringComparer.Ordinal);
+        Assert.Equal(["compose service annotator", "k8s/annotator.yaml Deployment pipeline-annotator"], keyed);
         foreach (var node in AkkaNodes())
         {
             var settings = NodeSettings(node);
@@ -632,11 +661,14 @@ public sealed class DeployManifestsSpec
             Assert.Equal("PIPELINE_CRITIC_API_KEY", keyEnv);
             Assert.Equal(node.Where.StartsWith("compose", StringComparison.Ordinal) ? "${PIPELINE_CRITIC_API_KEY:-}" : SecretValue, node.Env[keyEnv]);
         }
-        var generator = KubernetesNodes().Single(n => n.Name == "pipeline-generator").Source;
-        var container = Yaml.Items(Yaml.At(generator, "spec.template.spec.containers"))[0];
+        var annotator = KubernetesNodes().Single(n => n.Name == "pipeline-annotator").Source;
+        var container = Yaml.Items(Yaml.At(annotator, "spec.template.spec.containers"))[0];
         var key = Assert.Single(Yaml.Items(Yaml.At(container, "env")), e => Yaml.Scalar(e, "name") == "PIPELINE_CRITIC_API_KEY");
         Assert.Null(Yaml.At(key, "value"));
-        Assert.False(string.IsNullOrEmpty(Yaml.Scalar(key, "valueFrom.secretKeyRef.name")));
+        Assert.Equal(("pipeline-critic", "api-key"), (Yaml.Scalar(key, "valueFrom.secretKeyRef.name"), Yaml.Scalar(key, "valueFrom.secretKeyRef.key")));
+        var generator = KubernetesNodes().Single(n => n.Name == "pipeline-generator").Source;
+        Assert.DoesNotContain(Yaml.Items(Yaml.At(Yaml.Items(Yaml.At(generator, "spec.template.spec.containers"))[0], "env")),
+            e => Yaml.Scalar(e, "name") == "PIPELINE_CRITIC_API_KEY" || Yaml.At(e, "valueFrom.secretKeyRef") is not null);
         Assert.DoesNotContain(K8sDocuments(), d => Yaml.Scalar(d.Root, "kind") == "Secret");
         var criticService = Assert.Single(K8sDocuments(), d => Yaml.Scalar(d.Root, "kind") == "Service" && Yaml.Scalar(d.Root, "metadata.name") == "critic-sim").Root;
         Assert.Equal(criticSimPort, Yaml.Scalar(Yaml.Items(Yaml.At(criticService, "spec.ports"))[0], "port"));
