@@ -96,7 +96,16 @@ internal static class CriticSimCommand
         void OnSignal(PosixSignalContext context)
         {
             context.Cancel = true;
-            stop.Cancel();
+            // The runtime calls a signal's handlers one after the other in no fixed order. When System.CommandLine's own
+            // termination handler comes first, it cancels the invocation token and blocks until this command has returned
+            // and disposed `stop`; this handler then finds nothing left to stop.
+            try
+            {
+                stop.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+            }
         }
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);

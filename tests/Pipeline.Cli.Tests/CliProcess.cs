@@ -36,11 +36,12 @@ internal static class CliProcess
     public static RunningProcess Start(string workingDirectory, params string[] args)
     {
         var process = Process.Start(StartInfo(workingDirectory, args))!;
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
+        var running = new RunningProcess(process);
+        process.OutputDataReceived += (_, e) => running.Append(running.StdOutBuilder, e.Data);
+        process.ErrorDataReceived += (_, e) => running.Append(running.StdErrBuilder, e.Data);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        return new RunningProcess(process);
+        return running;
     }
 
     /// <summary>Polls <paramref name="url"/> until it answers 2xx; throws when the deadline passes.</summary>
@@ -64,7 +65,22 @@ internal static class CliProcess
 
     public sealed class RunningProcess(Process process) : IDisposable
     {
+        internal readonly System.Text.StringBuilder StdOutBuilder = new();
+        internal readonly System.Text.StringBuilder StdErrBuilder = new();
+
         public Process Process => process;
+
+        /// <summary>What the process wrote to stdout so far (complete once it has exited and <see cref="Process.WaitForExit()"/> returned).</summary>
+        public string StdOut { get { lock (StdOutBuilder) return StdOutBuilder.ToString(); } }
+
+        /// <summary>What the process wrote to stderr so far.</summary>
+        public string StdErr { get { lock (StdErrBuilder) return StdErrBuilder.ToString(); } }
+
+        internal void Append(System.Text.StringBuilder to, string? line)
+        {
+            if (line is null) return;
+            lock (to) to.AppendLine(line);
+        }
 
         public void Dispose()
         {

@@ -93,6 +93,27 @@ public class CriticEndToEndSpec : IDisposable
         Assert.True(File.Exists(Path.Combine(runDir, "plots", "reward_invalid.png")));
     }
 
+    /// <summary>
+    /// `docker compose stop` and Kubernetes stop critic-sim with SIGTERM: it stops serving and exits 0, with no exception on
+    /// the way out (System.CommandLine's own termination handler runs first and waits for the command to return; the
+    /// command's handler then runs after the command has disposed what it cancels).
+    /// </summary>
+    [Fact]
+    public void Critic_sim_exits_cleanly_on_SIGTERM()
+    {
+        var port = FreePort();
+        using var sim = CliProcess.Start(_runs, "critic-sim", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--task", "exact");
+        CliProcess.WaitForHttp($"http://127.0.0.1:{port}/v1/models", TimeSpan.FromSeconds(60));
+
+        using (var kill = System.Diagnostics.Process.Start("kill", ["-TERM", sim.Process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+            Assert.True(kill.WaitForExit(10_000) && kill.ExitCode == 0, "kill -TERM failed");
+        Assert.True(sim.Process.WaitForExit(30_000), "critic-sim did not exit within 30 s of SIGTERM");
+        sim.Process.WaitForExit();  // drains the redirected output
+        Assert.Contains("stopped:", sim.StdOut);
+        Assert.DoesNotContain("Unhandled exception", sim.StdErr + sim.StdOut);
+        Assert.True(sim.Process.ExitCode == 0, $"exit {sim.Process.ExitCode}\n{sim.StdOut}\n{sim.StdErr}");
+    }
+
     private static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
