@@ -29,7 +29,7 @@ public sealed class CriticRoleSpec(ITestOutputHelper output) : IDisposable
         await using var judge = await SimulatedCriticServer.StartAsync(new SimulatedCriticOptions { Urls = "http://127.0.0.1:0", Seed = 5 });
         var settings = Settings("grpo.steps=8", "rewards=execution,critic", "rewards.sources.critic.required=on",
             "rewards.sources.critic.deadline=20s", $"rewards.critic.base-url=\"{judge.BaseUrl}\"", "rewards.critic.cache-entries=0",
-            "cluster.slow-sources=critic-nodes");
+            "cluster.slow-sources=critic-nodes", "cluster.source-metrics-every=100ms");
         var runDir = Path.Combine(_runs, "run");
         await using var cluster = new ClusterNodes(settings, output.WriteLine);
         var a = cluster.Create(ClusterRoles.Learner, ClusterRoles.Buffer);
@@ -51,6 +51,7 @@ public sealed class CriticRoleSpec(ITestOutputHelper output) : IDisposable
         output.WriteLine($"run {result.Status}: {steps} steps, {rollouts} rollouts, {invalid} with an invalid critic signal; critic node's pool " +
             $"completed {pool.Completed} calls (rejected {pool.RejectedFull}, expired {pool.ExpiredInQueue}); judge answered {judge.Stats.Answered} of {judge.Stats.ChatRequests}");
 
+        output.WriteLine("critic requests in the learner's rows: " + string.Join(" ", rows.Select(r => r.Data.GetValueOrDefault("critic/critic/requests"))));
         Assert.True(result.Status == RunStatus.Completed, $"run {result.Status}: {result.Error}");
         Assert.Equal(8, result.Step);
         Assert.True(nodeB.Groups >= 8 * 2, $"the generator node delivered {nodeB.Groups} groups");
@@ -61,6 +62,10 @@ public sealed class CriticRoleSpec(ITestOutputHelper output) : IDisposable
         // ...and the generator node has no slow-source pool of its own to call the judge with.
         await Assert.ThrowsAsync<ActorNotFoundException>(() => b.ActorSelection("/user/slow-rewards").ResolveOne(TimeSpan.FromSeconds(2)));
         Assert.True(nodeC.Groups == 0 && nodeC.Supervisor.IsNobody(), "the critic node runs neither generators nor the run");
+        // The learner's rows count the critic node's calls (its snapshot at most about a second old), not the learner
+        // node's idle client's.
+        Assert.True(rows.Max(r => r.Data.GetValueOrDefault("critic/critic/requests")) > 0, "the learner's rows count no critic call");
+        Assert.InRange(rows.Max(r => r.Data.GetValueOrDefault("critic/critic/requests")), 0, judge.Stats.ChatRequests);
         // Trained groups carried critic scores that crossed two nodes and back (a few may be masked, never silently 0).
         Assert.True(invalid < rollouts / 2, $"{invalid} of {rollouts} rollouts had no valid critic signal");
         Assert.True(cluster.WireTrouble.IsEmpty, "messages failed to cross:\n" + string.Join("\n", cluster.WireTrouble));

@@ -66,6 +66,8 @@ public static class ClusterRoles
     public const string OniManagerName = "oni";
     /// <summary>Where the learner node takes in ONI's counters (<see cref="RemoteMetricsReceiver"/>), under <c>/user</c>.</summary>
     public const string OniMetricsName = "oni-metrics";
+    /// <summary>Where the learner node takes in the reward sources' counters of annotator and critic nodes (<see cref="SourceMetricsReceiver"/>), under <c>/user</c>.</summary>
+    public const string SourceMetricsName = "source-metrics";
     /// <summary>Path elements, under an rm-trainer node's root, of ONI's critic labeller.</summary>
     public static readonly string[] LabellerPath = ["user", OniManagerName, SingletonName, OniHost.LabellerName];
     /// <summary>The slow-source pool of a critic node, under <c>/user</c>.</summary>
@@ -74,6 +76,8 @@ public static class ClusterRoles
     public const string AnnotationName = "annotation";
     /// <summary>Where generator nodes run their slow reward sources: <c>local</c> (their own pool) or <c>critic-nodes</c>.</summary>
     public const string SlowSourcesKey = "pipeline.cluster.slow-sources";
+    /// <summary>How often annotator and critic nodes send their reward sources' counters to the learner node.</summary>
+    public const string SourceMetricsEveryKey = "pipeline.cluster.source-metrics-every";
     public const string WeightsTopic = "policy-weights";
     public const string SupervisorName = "run";
     public const string BridgeName = "weights-bridge";
@@ -161,8 +165,20 @@ public static class ClusterRoles
         if (slow.Count == 0)
             throw new ConfigException($"cluster mode: the role critic runs slow reward sources, and pipeline.rewards names none (sources: {string.Join(", ", sources.Select(x => x.Spec.Name))})");
         node.CriticPool = system.ActorOf(SlowSourcePool.Props(slow, settings.Rewards.SlowWorkers, settings.Rewards.SlowQueue), CriticPoolName);
+        ReportSourceMetrics(system, settings, slow.Values);
         status?.Invoke($"critic node {self}: slow reward sources [{string.Join(", ", slow.Keys)}] at /user/{CriticPoolName} " +
             $"({settings.Rewards.SlowWorkers} concurrent calls per source, {settings.Rewards.SlowQueue} queued)");
+    }
+
+    /// <summary>Sends the counters of this node's reward sources to the learner node every second (<see cref="SourceMetricsReporter"/>).</summary>
+    private static void ReportSourceMetrics(ActorSystem system, PipelineSettings settings, IEnumerable<IRewardSource> sources)
+    {
+        var reporting = sources.OfType<IReportsMetrics>().ToList();
+        if (reporting.Count == 0) return;
+        var every = settings.Hocon.GetTimeSpan(SourceMetricsEveryKey);
+        if (every <= TimeSpan.Zero) throw new ConfigException($"{SourceMetricsEveryKey} = {every}: expected a positive duration, e.g. 1s");
+        var link = system.ActorOf(LearnerLink.Props("source-metrics", ["user", SourceMetricsName], capacity: 16), "source-metrics-link");
+        system.ActorOf(SourceMetricsReporter.Props(reporting, link, every), "source-metrics-reporter");
     }
 
     /// <summary>Generator nodes' way to the critic nodes' pools: consistent hashing on the request id, so a cancel follows its call.</summary>
@@ -195,6 +211,9 @@ public static class ClusterRoles
         // ONI: the rm-trainer node reports its counters here, for the learner's metrics rows.
         var oniMetrics = new RemoteMetrics();
         if (settings.Oni.Enabled) system.ActorOf(RemoteMetricsReceiver.Props(oniMetrics), OniMetricsName);
+        // The reward sources run on annotator (and critic) nodes: their counters arrive here, for the learner's metrics rows.
+        var sourceMetrics = new ClusterSourceMetrics();
+        system.ActorOf(SourceMetricsReceiver.Props(sourceMetrics), SourceMetricsName);
         var completion = new TaskCompletionSource<RunResult>(TaskCreationOptions.RunContinuationsAsynchronously);
         RunSupervisor.Inputs Inputs(Learner.ResumePoint? resume, TaskCompletionSource<RunResult> done) =>
             new(settings, runDir, task, tokenizer, policy, resume,
@@ -206,7 +225,10 @@ public static class ClusterRoles
                 // batches through the node's buffer link, which follows it when it moves.
                 Buffer = BufferLinkOf(node),
                 // ONI's labeller and trainer are the rm-trainer role's singleton (OniHost); its counters arrive here.
-                ExtraMetrics = settings.Oni.Enabled ? [oniMetrics] : [],
+                // This node's own sources score nothing (the annotation stages on the annotator nodes do): their counters
+                // would read 0 whatever the cluster did, so the rows carry the annotator and critic nodes' instead.
+                LocalSourceMetrics = false,
+                ExtraMetrics = settings.Oni.Enabled ? [sourceMetrics, oniMetrics] : [sourceMetrics],
             };
         // The run (RunHost -> RunSupervisor -> buffer, learner, prompts, ...) is a cluster singleton on the oldest learner
         // node; when that node leaves, Handover makes it checkpoint, and the next oldest learner node resumes from it.
@@ -364,6 +386,8 @@ public static class ClusterRoles
                 : SlowSourcePool.Wrap(sources, s.Rewards.SlowWorkers, s.Rewards.SlowQueue, system.ActorOf);
             annotator = system.ActorOf(AnnotationStage.Props(pooled, buffer, maxInFlight,
                 new RewardComposer(sources.Select(x => x.Spec).ToList(), s.Rewards.Aggregation, s.Rewards.TotalNormalizer), labeller), AnnotationName);
+            // With the slow sources on critic nodes, this node's copies of them are idle: the critic nodes report those.
+            ReportSourceMetrics(system, s, sources.Select(x => x.Source).Where(x => !onCriticNodes || x.Kind != RewardSourceKind.Slow));
             annotation = $"an annotation stage at /user/{AnnotationName}{(onCriticNodes ? " (slow reward sources on the critic nodes)" : "")} " +
                 $"(task and reward sources {clock.Elapsed.TotalSeconds - upAt:0.0} s)";
         }
