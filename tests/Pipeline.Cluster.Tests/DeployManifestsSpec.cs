@@ -649,6 +649,8 @@ public sealed class DeployManifestsSpec
         {
             var settings = NodeSettings(node);
             Assert.Contains("critic", settings.Hocon.GetStringList("pipeline.rewards.use"));  // the same sources on every node
+            // An optional critic holds nothing: behind any HTTP round trip its signal would come after its group had gone on.
+            Assert.True(settings.Hocon.GetBoolean("pipeline.rewards.sources.critic.required"), $"{node.Where}: the critic is not required");
             var baseUrl = new Uri(settings.Hocon.GetString("pipeline.rewards.critic.base-url"));
             Assert.Equal(("critic-sim", criticSimPort), (baseUrl.Host, baseUrl.Port.ToString()));
             var keyEnv = settings.Hocon.GetString("pipeline.rewards.critic.api-key-env", "");
