@@ -171,6 +171,39 @@ public class OniEndToEndSpec : IDisposable
     }
 }
 
+/// <summary>An optional slow source without ONI scores almost nothing in time: building it says so, naming the setting.</summary>
+public class OptionalSlowSourceWarningSpec : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("pipeline-optional-slow-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Theory]
+    [InlineData("off", true)]
+    [InlineData("on", false)]
+    public void An_optional_critic_without_ONI_is_warned_about_a_required_one_is_not(string required, bool warned)
+    {
+        var settings = PipelineSettings.Load(RepoPaths.Hocon, "local", Path.Combine(RepoPaths.Hocon, "smoke.conf"),
+            ["rewards=execution,rubric,critic", $"rewards.sources.critic.required={required}"]);
+        using var task = TaskCatalog.Create(settings, _dir);
+        var warnings = new List<string>();
+        var sources = RewardSources.Build(settings, task, BuiltInRewardSources.Registry(), warnings.Add);
+        RewardSources.Dispose(sources);
+
+        var about = warnings.Where(w => w.Contains("'critic'", StringComparison.Ordinal)).ToList();
+        if (warned)
+        {
+            var warning = Assert.Single(about);
+            Assert.Contains("pipeline.rewards.sources.critic.required = on", warning);
+            Assert.Contains("pipeline.oni.enabled = on", warning);
+        }
+        else
+            Assert.Empty(about);
+        // Fast sources are never warned about, optional or not (rubric is optional here).
+        Assert.DoesNotContain(warnings, w => w.Contains("'rubric'", StringComparison.Ordinal) || w.Contains("'execution'", StringComparison.Ordinal));
+    }
+}
+
 /// <summary>A rubric's principle answered by the LLM critic (here the simulated SQL judge), through the built-in registry.</summary>
 public class RubricWithCriticSpec : IDisposable
 {

@@ -26,6 +26,11 @@ public static class RewardSources
                     ? registry.Create(context)
                     : FromTask(task, spec, registry);
                 built.Add((source, spec));
+                if (source.Kind == RewardSourceKind.Slow && !spec.Required && !settings.Oni.Enabled)
+                    warn($"reward source '{spec.Name}' is slow and optional (pipeline.rewards.sources.{spec.Name}.required = off): it never holds " +
+                         "its group, so its score counts only when it answers before the other sources are done (behind a remote judge, " +
+                         $"almost never; the rest are invalid and masked). Set pipeline.rewards.sources.{spec.Name}.required = on for its score " +
+                         "in every batch, or turn ONI on (pipeline.oni.enabled = on) to learn from its labels");
             }
             return built;
         }
