@@ -202,8 +202,9 @@ public static class ClusterRoles
         TorchRuntime.Configure(settings.TorchThreads);
         File.WriteAllText(Path.Combine(runDir, LocalRun.ConfigSnapshotFile), LocalRun.ConfigSnapshot(settings));
         var task = node.RunTask = node.Own(TaskCatalog.Create(settings, runDir));
-        var registry = OniRegistry(settings, runDir);
-        var sources = node.OwnSources(RewardSources.Build(settings, task, registry, w => status?.Invoke("warning: " + w)));
+        // No reward sources here: the annotation stages of the annotator nodes score the groups (a node that is both
+        // learner and annotator builds its stage's sources with that role), so the learner node loads no encoder or
+        // reward model it would never call.
         var tokenizer = SharedTokenizer(settings, task, runDir);
         var policy = PolicyOf(settings, tokenizer);
 
@@ -218,15 +219,14 @@ public static class ClusterRoles
         RunSupervisor.Inputs Inputs(Learner.ResumePoint? resume, TaskCompletionSource<RunResult> done) =>
             new(settings, runDir, task, tokenizer, policy, resume,
                 resume is null ? null : LocalRun.LoadReference(runDir, policy, settings.Seed),
-                resume is null ? null : EvalReportFile.Read(Path.Combine(runDir, "eval_warm_start.json")), done, node.Observe, sources)
+                resume is null ? null : EvalReportFile.Read(Path.Combine(runDir, "eval_warm_start.json")), done, node.Observe, Sources: [])
             {
                 LocalGenerators = false,
                 // The buffer is a singleton of its own (role buffer), here or on another node: the learner asks it for
                 // batches through the node's buffer link, which follows it when it moves.
                 Buffer = BufferLinkOf(node),
                 // ONI's labeller and trainer are the rm-trainer role's singleton (OniHost); its counters arrive here.
-                // This node's own sources score nothing (the annotation stages on the annotator nodes do): their counters
-                // would read 0 whatever the cluster did, so the rows carry the annotator and critic nodes' instead.
+                // The rows carry the reward sources' counters of the annotator and critic nodes.
                 LocalSourceMetrics = false,
                 ExtraMetrics = settings.Oni.Enabled ? [sourceMetrics, oniMetrics] : [sourceMetrics],
             };

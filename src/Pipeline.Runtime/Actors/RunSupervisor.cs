@@ -136,8 +136,11 @@ public sealed class RunSupervisor : ReceiveActor
             foreach (var intrinsic in _in.Sources.Select(x => x.Source).OfType<Oni.IntrinsicRewardSource>())
                 Watch(Oni.RewardModelSubscriber.Props(intrinsic), "rm-subscriber-" + intrinsic.Name);
         }
-        _annotator = Watch(AnnotationStage.Props(WithSlowPool(_in.Sources), _buffer, maxInFlight,
-            new RewardComposer(_in.Sources.Select(x => x.Spec).ToList(), s.Rewards.Aggregation, s.Rewards.TotalNormalizer), labeller), "annotation");
+        // The annotation stage scores this supervisor's own generators' groups; with generators elsewhere (cluster mode)
+        // their nodes' stages do.
+        if (_in.LocalGenerators)
+            _annotator = Watch(AnnotationStage.Props(WithSlowPool(_in.Sources), _buffer, maxInFlight,
+                new RewardComposer(_in.Sources.Select(x => x.Spec).ToList(), s.Rewards.Aggregation, s.Rewards.TotalNormalizer), labeller), "annotation");
         _learner = Watch(Learner.Props(new Learner.Settings(s, _in.Policy, _in.RunDir, _in.Resume)
             {
                 SourceMetrics = (_in.LocalSourceMetrics ? _in.Sources.Select(x => x.Source).OfType<IReportsMetrics>() : [])
