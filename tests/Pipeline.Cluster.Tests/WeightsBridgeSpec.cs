@@ -36,10 +36,25 @@ public sealed class WeightsBridgeSpec : TestKit
     public void A_generator_node_bridge_that_hears_no_announcement_asks_the_learner_node_which_version_it_holds_and_pulls_a_newer_one()
     {
         var upstream = CreateTestProbe();
-        var bridge = Sys.ActorOf(WeightsBridge.Props(CreateTestProbe().Ref, upstream.Ref, retry: TimeSpan.FromMinutes(1), reannounce: TimeSpan.FromMilliseconds(100)));
+        var bridge = Sys.ActorOf(WeightsBridge.Props(CreateTestProbe().Ref, upstream.Ref, retry: TimeSpan.FromMinutes(1), versionCheck: TimeSpan.FromMilliseconds(100)));
         upstream.ExpectMsg<WeightsVersionQuery>(TimeSpan.FromSeconds(3));
         upstream.Reply(new WeightsAvailable(5));
         upstream.FishForMessage(m => m is RequestLatestWeights, TimeSpan.FromSeconds(3));
+        Sys.Stop(bridge);
+    }
+
+    /// <summary>A generator holding a credit for newer weights than its node has: the bridge asks the learner node at once.</summary>
+    [Fact]
+    public void A_generator_waiting_for_newer_weights_makes_the_bridge_ask_the_learner_node_at_once_and_pull()
+    {
+        var upstream = CreateTestProbe();
+        var bridge = Sys.ActorOf(WeightsBridge.Props(CreateTestProbe().Ref, upstream.Ref, retry: TimeSpan.FromMinutes(1), versionCheck: TimeSpan.FromMinutes(1)));
+        upstream.ExpectNoMsg(TimeSpan.FromMilliseconds(300));  // no periodic ask or check within the minute
+
+        bridge.Tell(new NewerWeightsWanted(3), TestActor);
+        upstream.ExpectMsg<WeightsVersionQuery>(TimeSpan.FromSeconds(1));
+        upstream.Reply(new WeightsAvailable(5));
+        upstream.ExpectMsg<RequestLatestWeights>(TimeSpan.FromSeconds(1));
         Sys.Stop(bridge);
     }
 

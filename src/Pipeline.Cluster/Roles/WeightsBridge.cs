@@ -23,9 +23,13 @@ namespace Pipeline.Cluster.Roles;
 /// gossip) would otherwise never hear of it; and since the learner publishes only when it steps, and it steps only on
 /// groups fresh enough to train, a generator node stuck on an old version stalled the whole run, its groups all dropped
 /// as stale in a loop (seen in CI: ~10,000 stale groups while the learner waited at version 2).</item>
-/// <item>A generator node's bridge also asks the learner node's bridge every 2 x <c>reannounce</c> which version it holds
-/// (<see cref="WeightsVersionQuery"/>, answered with a <see cref="WeightsAvailable"/>), so it catches up even if no
-/// announcement reaches it.</item>
+/// <item>A generator node's bridge also asks the learner node's bridge every <c>versionCheck</c> (500 ms) which version it
+/// holds (<see cref="WeightsVersionQuery"/>, a few bytes each way, answered with a <see cref="WeightsAvailable"/>), so it
+/// catches up even if no announcement reaches it: a node that joined as the run started can take seconds before the
+/// gossip brings its subscription to the learner node, and a short run was over before a 2 s check came (seen in CI:
+/// one of two generator nodes stuck on its first weights for the whole 4-s run of ThreeNodeRunSpec).</item>
+/// <item>A local generator that holds a credit for newer weights than this node has says so (<see cref="NewerWeightsWanted"/>),
+/// and the bridge asks the learner node's bridge which version it holds at once.</item>
 /// <item><see cref="RequestLatestWeights"/> from a local actor (a generator that started late) is answered with the newest
 /// weights this node holds (no serialization); from another node's bridge, with the newest weights in chunks sent to it.
 /// While it holds no weights and knows an upstream it asks every <c>retry</c>.</item>
@@ -62,6 +66,7 @@ public sealed class WeightsBridge : ReceiveActor, IWithTimers
     private readonly IActorRef? _upstream;
     private readonly TimeSpan _retry;
     private readonly TimeSpan _reannounce;
+    private readonly TimeSpan _versionCheck;
     private readonly TimeSpan _stallTimeout;
     private readonly int _chunkBytes;
     private readonly Counter _counter;
@@ -76,9 +81,10 @@ public sealed class WeightsBridge : ReceiveActor, IWithTimers
     public ITimerScheduler Timers { get; set; } = null!;
 
     public WeightsBridge(IActorRef mediator, IActorRef? upstream, Counter counter, TimeSpan retry, TimeSpan stallTimeout, int chunkBytes,
-        TimeSpan reannounce)
+        TimeSpan reannounce, TimeSpan versionCheck)
     {
         _reannounce = reannounce;
+        _versionCheck = versionCheck;
         _counter = counter;
         _mediator = mediator;
         _upstream = upstream;
@@ -96,6 +102,11 @@ public sealed class WeightsBridge : ReceiveActor, IWithTimers
             if (_latest is not null) Sender.Tell(new WeightsAvailable(_latest.Version));
         });
         Receive<CheckVersion>(_ => _upstream?.Tell(WeightsVersionQuery.Instance));
+        // A generator here waits for newer weights than this node holds: ask the learner node now.
+        Receive<NewerWeightsWanted>(wanted =>
+        {
+            if (wanted.Version > _newest) _upstream?.Tell(WeightsVersionQuery.Instance);
+        });
         Receive<Reannounce>(_ =>
         {
             if (_latest is not null) _mediator.Tell(new Publish(ClusterRoles.WeightsTopic, new WeightsAvailable(_latest.Version)));
@@ -121,9 +132,9 @@ public sealed class WeightsBridge : ReceiveActor, IWithTimers
 
     /// <param name="upstream">Where to ask for the newest weights (the learner node's bridge); null on the learner node.</param>
     public static Props Props(IActorRef mediator, IActorRef? upstream, Counter? counter = null, TimeSpan? retry = null,
-        TimeSpan? stallTimeout = null, int chunkBytes = WeightChunking.DefaultChunkBytes, TimeSpan? reannounce = null)
+        TimeSpan? stallTimeout = null, int chunkBytes = WeightChunking.DefaultChunkBytes, TimeSpan? reannounce = null, TimeSpan? versionCheck = null)
         => Akka.Actor.Props.Create(() => new WeightsBridge(mediator, upstream, counter ?? new Counter(), retry ?? TimeSpan.FromMilliseconds(250),
-            stallTimeout ?? TimeSpan.FromSeconds(10), chunkBytes, reannounce ?? TimeSpan.FromSeconds(1)));
+            stallTimeout ?? TimeSpan.FromSeconds(10), chunkBytes, reannounce ?? TimeSpan.FromSeconds(1), versionCheck ?? TimeSpan.FromMilliseconds(500)));
 
     protected override void PreStart()
     {
@@ -132,7 +143,7 @@ public sealed class WeightsBridge : ReceiveActor, IWithTimers
         if (_upstream is not null)
         {
             Timers.StartPeriodicTimer("ask", AskLatest.Instance, _retry);
-            Timers.StartPeriodicTimer("check-version", CheckVersion.Instance, _reannounce * 2);
+            Timers.StartPeriodicTimer("check-version", CheckVersion.Instance, _versionCheck);
         }
         else Timers.StartPeriodicTimer("reannounce", Reannounce.Instance, _reannounce);
         Timers.StartPeriodicTimer("expire", Expire.Instance, TimeSpan.FromSeconds(1));

@@ -219,6 +219,7 @@ public sealed class Generator : ReceiveActor, IWithTimers
         {
             _heldSince = Stopwatch.GetTimestamp();
             Timers.StartSingleTimer("weights-wait", WeightsWaitOver.Instance, _settings.WeightsWait);
+            _learner.Tell(new NewerWeightsWanted(credit.MinPolicyVersion));
             _log.Debug("Generator {0}: credit {1} needs v{2}, holding v{3}; waiting for newer weights", _settings.Id, credit.CreditId,
                 credit.MinPolicyVersion, _version);
         }

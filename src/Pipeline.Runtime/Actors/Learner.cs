@@ -127,6 +127,7 @@ public sealed class Learner : ReceiveActor, IWithTimers
         Receive<StartGrpo>(BeginGrpo);
         Receive<Interrupt>(_ => Context.Parent.Tell(new GrpoCompleted(_step, _version, null, true)));
         Receive<RequestLatestWeights>(_ => { });
+        Receive<NewerWeightsWanted>(_ => { });
         Receive<UpstreamChanged>(_ => { });
     }
 
@@ -271,6 +272,7 @@ public sealed class Learner : ReceiveActor, IWithTimers
     {
         Receive<TrainingBatch>(Train);
         Receive<RequestLatestWeights>(_ => Sender.Tell(new PolicyWeights(WeightTransfer.Export(_policy, _version))));
+        Receive<NewerWeightsWanted>(_ => { });  // every version is published on the EventStream as it is made
         Receive<UpstreamChanged>(changed =>
         {
             if (changed.Name != "buffer") return;
@@ -426,6 +428,7 @@ public sealed class Learner : ReceiveActor, IWithTimers
         Receive<TrainingBatch>(_ => { });
         Receive<BatchDeadline>(_ => { });
         Receive<RequestLatestWeights>(_ => { });
+        Receive<NewerWeightsWanted>(_ => { });
         Receive<Interrupt>(_ => { });
         Receive<UpstreamChanged>(_ => { });
     }

@@ -69,6 +69,13 @@ public sealed record WarmStartCompleted(WeightSnapshot Snapshot, int Epochs, dou
 public sealed record GrpoCompleted(long Step, long PolicyVersion, WeightSnapshot? Final, bool Interrupted) : IPipelineMessage;
 /// <summary>A generator that started late or missed versions asks for the newest weights.</summary>
 public sealed record RequestLatestWeights : IPipelineMessage { public static readonly RequestLatestWeights Instance = new(); }
+/// <summary>
+/// A generator holds a credit that needs weights of at least <paramref name="Version"/> and has older ones. In-process
+/// only, to the generator's source of weights: the learner (local mode) publishes every version anyway and ignores it;
+/// a cluster node's weights bridge asks the learner node at once which version it holds, instead of waiting for an
+/// announcement or its periodic check.
+/// </summary>
+public sealed record NewerWeightsWanted(long Version);
 /// <summary>Ctrl-C: checkpoint after the current step, then stop.</summary>
 public sealed record Interrupt : IPipelineMessage { public static readonly Interrupt Instance = new(); }
 public sealed record CheckpointWritten(string Path, long Step, long PolicyVersion) : IPipelineMessage;
