@@ -32,7 +32,7 @@ public sealed class OniClusterSpec(ITestOutputHelper output) : IDisposable
         });
         var settings = ClusterNodes.SmokeSettings("grpo.steps=30", "checkpoint.every-steps=100", "oni.enabled=on", "rewards=execution,intrinsic",
             $"rewards.critic.base-url=\"{judge.BaseUrl}\"", "oni.labeller.sampling-rate=0.3", "oni.training.warmup-labels=8",
-            "oni.training.publish-every-versions=2");
+            "oni.training.publish-every-versions=2", "cluster.source-metrics-every=200ms");
         var runDir = Path.Combine(_runs, "run");
         await using var cluster = new ClusterNodes(settings, output.WriteLine);
         var learner = cluster.Create(ClusterRoles.Learner, ClusterRoles.Buffer);

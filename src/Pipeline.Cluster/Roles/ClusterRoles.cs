@@ -175,10 +175,16 @@ public static class ClusterRoles
     {
         var reporting = sources.OfType<IReportsMetrics>().ToList();
         if (reporting.Count == 0) return;
-        var every = settings.Hocon.GetTimeSpan(SourceMetricsEveryKey);
-        if (every <= TimeSpan.Zero) throw new ConfigException($"{SourceMetricsEveryKey} = {every}: expected a positive duration, e.g. 1s");
+        var every = SourceMetricsEvery(settings);
         var link = system.ActorOf(LearnerLink.Props("source-metrics", ["user", SourceMetricsName], capacity: 16), "source-metrics-link");
         system.ActorOf(SourceMetricsReporter.Props(reporting, link, every), "source-metrics-reporter");
+    }
+
+    /// <summary>The value of <see cref="SourceMetricsEveryKey"/>: how often nodes send their counters to the learner node's rows.</summary>
+    public static TimeSpan SourceMetricsEvery(PipelineSettings settings)
+    {
+        var every = settings.Hocon.GetTimeSpan(SourceMetricsEveryKey);
+        return every > TimeSpan.Zero ? every : throw new ConfigException($"{SourceMetricsEveryKey} = {every}: expected a positive duration, e.g. 1s");
     }
 
     /// <summary>Generator nodes' way to the critic nodes' pools: consistent hashing on the request id, so a cancel follows its call.</summary>
@@ -297,7 +303,8 @@ public static class ClusterRoles
         system.ActorOf(RewardModelBridge.Props(mediator, publisher: true, runDir), "reward-model-bridge");
         var metrics = system.ActorOf(LearnerLink.Props("oni-metrics", ["user", OniMetricsName], capacity: 16), "oni-metrics-link");
         system.ActorOf(ClusterSingletonManager.Props(
-                OniHost.Props(runDir, resume => OniSetup.Build(settings, task, registry, runDir, resume, w => status?.Invoke("warning: " + w))!, metrics),
+                OniHost.Props(runDir, resume => OniSetup.Build(settings, task, registry, runDir, resume, w => status?.Invoke("warning: " + w))!, metrics,
+                    SourceMetricsEvery(settings)),
                 PoisonPill.Instance, ClusterSingletonManagerSettings.Create(system).WithRole(RmTrainer).WithSingletonName(SingletonName)),
             OniManagerName);
         status?.Invoke($"rm-trainer node {self}: ONI singleton (critic labeller '{settings.Oni.LabelSource}', reward-model trainer) at /user/{OniManagerName}/{SingletonName}");

@@ -11,7 +11,7 @@ namespace Pipeline.Cluster.Roles;
 /// ONI's cluster singleton on rm-trainer nodes (<c>/user/oni/host</c>): the critic labeller (child <c>critic-labeller</c>,
 /// which generator nodes send their groups to through a link) and the reward-model trainer it feeds (child
 /// <c>rm-trainer</c>, which publishes each model into the shared run folder and on this node's EventStream, where the
-/// <see cref="RewardModelBridge"/> announces it). Every second it sends ONI's counters (labels, reward-model version and
+/// <see cref="RewardModelBridge"/> announces it). Every <c>report</c> (<c>pipeline.cluster.source-metrics-every</c>, 1 s) it sends ONI's counters (labels, reward-model version and
 /// loss, critic queue) to the learner node (<see cref="RemoteMetrics"/>), so the run's metrics show them as in local mode.
 /// A run under way (the singleton moved) resumes from the newest published reward model; a finished run starts nothing.
 /// </summary>
@@ -25,15 +25,17 @@ public sealed class OniHost : ReceiveActor, IWithTimers
     private readonly string _runDir;
     private readonly Func<bool, OniParts> _build;
     private readonly IActorRef _metrics;
+    private readonly TimeSpan _report;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private OniParts? _parts;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
     /// <param name="build">Builds ONI's parts; its argument says whether to resume from the run folder's newest reward model.</param>
-    /// <param name="metrics">Where ONI's counters go every second (a link to the learner node's <see cref="RemoteMetrics"/> receiver).</param>
-    public OniHost(string runDir, Func<bool, OniParts> build, IActorRef metrics)
+    /// <param name="metrics">Where ONI's counters go every <paramref name="report"/> (a link to the learner node's <see cref="RemoteMetrics"/> receiver).</param>
+    public OniHost(string runDir, Func<bool, OniParts> build, IActorRef metrics, TimeSpan report)
     {
+        _report = report;
         _runDir = runDir;
         _build = build;
         _metrics = metrics;
@@ -47,8 +49,8 @@ public sealed class OniHost : ReceiveActor, IWithTimers
         });
     }
 
-    public static Props Props(string runDir, Func<bool, OniParts> build, IActorRef metrics)
-        => Akka.Actor.Props.Create(() => new OniHost(runDir, build, metrics));
+    public static Props Props(string runDir, Func<bool, OniParts> build, IActorRef metrics, TimeSpan report)
+        => Akka.Actor.Props.Create(() => new OniHost(runDir, build, metrics, report));
 
     protected override void PreStart()
     {
@@ -63,7 +65,7 @@ public sealed class OniHost : ReceiveActor, IWithTimers
         var trainer = Context.ActorOf(RewardModelTrainer.Props(_parts.TrainerModel, _parts.Trainer, _parts.Stats), TrainerName);
         Context.ActorOf(CriticLabeller.Props(_parts.LabelCritic, trainer, _parts.Labeller, _parts.Stats), LabellerName);
         if (resume) _log.Warning("Taking over ONI for the run in {0}: reward model from {1}", _runDir, OniSetup.Latest(_runDir) ?? "scratch (none published yet)");
-        Timers.StartPeriodicTimer("report", Report.Instance, TimeSpan.FromSeconds(1));
+        Timers.StartPeriodicTimer("report", Report.Instance, _report);
     }
 
     /// <summary>The children (trainer, labeller) have stopped by now; the critic client and the encoder go with them.</summary>
