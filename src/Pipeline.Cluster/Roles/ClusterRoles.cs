@@ -66,7 +66,7 @@ public static class ClusterRoles
     public const string OniManagerName = "oni";
     /// <summary>Where the learner node takes in ONI's counters (<see cref="RemoteMetricsReceiver"/>), under <c>/user</c>.</summary>
     public const string OniMetricsName = "oni-metrics";
-    /// <summary>Where the learner node takes in the reward sources' counters of annotator and critic nodes (<see cref="SourceMetricsReceiver"/>), under <c>/user</c>.</summary>
+    /// <summary>Where the learner node takes in the reward sources' counters of annotator and critic nodes (<see cref="RemoteMetricsReceiver"/>), under <c>/user</c>.</summary>
     public const string SourceMetricsName = "source-metrics";
     /// <summary>Path elements, under an rm-trainer node's root, of ONI's critic labeller.</summary>
     public static readonly string[] LabellerPath = ["user", OniManagerName, SingletonName, OniHost.LabellerName];
@@ -170,14 +170,14 @@ public static class ClusterRoles
             $"({settings.Rewards.SlowWorkers} concurrent calls per source, {settings.Rewards.SlowQueue} queued)");
     }
 
-    /// <summary>Sends the counters of this node's reward sources to the learner node every second (<see cref="SourceMetricsReporter"/>).</summary>
+    /// <summary>Sends the counters of this node's reward sources to the learner node (<see cref="MetricsReporter"/>).</summary>
     private static void ReportSourceMetrics(ActorSystem system, PipelineSettings settings, IEnumerable<IRewardSource> sources)
     {
         var reporting = sources.OfType<IReportsMetrics>().ToList();
         if (reporting.Count == 0) return;
         var every = SourceMetricsEvery(settings);
         var link = system.ActorOf(LearnerLink.Props("source-metrics", ["user", SourceMetricsName], capacity: 16), "source-metrics-link");
-        system.ActorOf(SourceMetricsReporter.Props(reporting, link, every), "source-metrics-reporter");
+        system.ActorOf(MetricsReporter.Props(reporting, link, every), "source-metrics-reporter");
     }
 
     /// <summary>The value of <see cref="SourceMetricsEveryKey"/>: how often nodes send their counters to the learner node's rows.</summary>
@@ -220,7 +220,7 @@ public static class ClusterRoles
         if (settings.Oni.Enabled) system.ActorOf(RemoteMetricsReceiver.Props(oniMetrics), OniMetricsName);
         // The reward sources run on annotator (and critic) nodes: their counters arrive here, for the learner's metrics rows.
         var sourceMetrics = new ClusterSourceMetrics();
-        system.ActorOf(SourceMetricsReceiver.Props(sourceMetrics), SourceMetricsName);
+        system.ActorOf(RemoteMetricsReceiver.Props(sourceMetrics), SourceMetricsName);
         var completion = new TaskCompletionSource<RunResult>(TaskCreationOptions.RunContinuationsAsynchronously);
         RunSupervisor.Inputs Inputs(Learner.ResumePoint? resume, TaskCompletionSource<RunResult> done) =>
             new(settings, runDir, task, tokenizer, policy, resume,
@@ -233,7 +233,6 @@ public static class ClusterRoles
                 Buffer = BufferLinkOf(node),
                 // ONI's labeller and trainer are the rm-trainer role's singleton (OniHost); its counters arrive here.
                 // The rows carry the reward sources' counters of the annotator and critic nodes.
-                LocalSourceMetrics = false,
                 ExtraMetrics = settings.Oni.Enabled ? [sourceMetrics, oniMetrics] : [sourceMetrics],
             };
         // The run (RunHost -> RunSupervisor -> buffer, learner, prompts, ...) is a cluster singleton on the oldest learner

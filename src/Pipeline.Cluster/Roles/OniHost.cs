@@ -15,12 +15,10 @@ namespace Pipeline.Cluster.Roles;
 /// loss, critic queue) to the learner node (<see cref="RemoteMetrics"/>), so the run's metrics show them as in local mode.
 /// A run under way (the singleton moved) resumes from the newest published reward model; a finished run starts nothing.
 /// </summary>
-public sealed class OniHost : ReceiveActor, IWithTimers
+public sealed class OniHost : ReceiveActor
 {
     public const string TrainerName = "rm-trainer";
     public const string LabellerName = "critic-labeller";
-
-    private sealed class Report { public static readonly Report Instance = new(); }
 
     private readonly string _runDir;
     private readonly Func<bool, OniParts> _build;
@@ -28,8 +26,6 @@ public sealed class OniHost : ReceiveActor, IWithTimers
     private readonly TimeSpan _report;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private OniParts? _parts;
-
-    public ITimerScheduler Timers { get; set; } = null!;
 
     /// <param name="build">Builds ONI's parts; its argument says whether to resume from the run folder's newest reward model.</param>
     /// <param name="metrics">Where ONI's counters go every <paramref name="report"/> (a link to the learner node's <see cref="RemoteMetrics"/> receiver).</param>
@@ -39,14 +35,6 @@ public sealed class OniHost : ReceiveActor, IWithTimers
         _runDir = runDir;
         _build = build;
         _metrics = metrics;
-        Receive<Report>(_ =>
-        {
-            if (_parts is null) return;
-            var data = new Dictionary<string, double>(StringComparer.Ordinal);
-            _parts.Stats.AddMetrics(data);
-            (_parts.LabelCritic as IReportsMetrics)?.AddMetrics(data);
-            _metrics.Tell(new MetricsReport(0, data));
-        });
     }
 
     public static Props Props(string runDir, Func<bool, OniParts> build, IActorRef metrics, TimeSpan report)
@@ -65,7 +53,8 @@ public sealed class OniHost : ReceiveActor, IWithTimers
         var trainer = Context.ActorOf(RewardModelTrainer.Props(_parts.TrainerModel, _parts.Trainer, _parts.Stats), TrainerName);
         Context.ActorOf(CriticLabeller.Props(_parts.LabelCritic, trainer, _parts.Labeller, _parts.Stats), LabellerName);
         if (resume) _log.Warning("Taking over ONI for the run in {0}: reward model from {1}", _runDir, OniSetup.Latest(_runDir) ?? "scratch (none published yet)");
-        Timers.StartPeriodicTimer("report", Report.Instance, _report);
+        Context.ActorOf(MetricsReporter.Props(new object?[] { _parts.Stats, _parts.LabelCritic }.OfType<IReportsMetrics>().ToList(), _metrics, _report),
+            "metrics-reporter");
     }
 
     /// <summary>The children (trainer, labeller) have stopped by now; the critic client and the encoder go with them.</summary>
@@ -76,7 +65,7 @@ public sealed class OniHost : ReceiveActor, IWithTimers
 /// Counters another node reports (ONI's, from the rm-trainer node), added to the learner's metrics rows: the newest
 /// snapshot that <see cref="RemoteMetricsReceiver"/> took in, at most about a second old.
 /// </summary>
-public sealed class RemoteMetrics : IReportsMetrics
+public sealed class RemoteMetrics : IReportsMetrics, IRemoteMetricsSink
 {
     private volatile IReadOnlyDictionary<string, double> _latest = new Dictionary<string, double>();
 
@@ -84,7 +73,8 @@ public sealed class RemoteMetrics : IReportsMetrics
     public long Received => Interlocked.Read(ref _received);
     private long _received;
 
-    internal void Set(IReadOnlyDictionary<string, double> data)
+    /// <summary>Takes the newest snapshot, whoever sent it (one rm-trainer singleton reports at a time).</summary>
+    public void Set(IActorRef reporter, IReadOnlyDictionary<string, double> data)
     {
         _latest = data;
         Interlocked.Increment(ref _received);
@@ -96,10 +86,20 @@ public sealed class RemoteMetrics : IReportsMetrics
     }
 }
 
-/// <summary>Takes <see cref="MetricsReport"/>s sent from other nodes into a <see cref="RemoteMetrics"/> (on the learner node, at <c>/user/oni-metrics</c>).</summary>
+/// <summary>Where the learner node keeps the counters other nodes' <see cref="MetricsReporter"/>s send.</summary>
+public interface IRemoteMetricsSink
+{
+    void Set(IActorRef reporter, IReadOnlyDictionary<string, double> data);
+}
+
+/// <summary>
+/// Takes <see cref="MetricsReport"/>s sent from other nodes into a sink, with the reporter that sent each (on the learner
+/// node: ONI's at <c>/user/oni-metrics</c> into a <see cref="RemoteMetrics"/>, the reward sources' at
+/// <c>/user/source-metrics</c> into a <see cref="ClusterSourceMetrics"/>).
+/// </summary>
 public sealed class RemoteMetricsReceiver : ReceiveActor
 {
-    public RemoteMetricsReceiver(RemoteMetrics metrics) => Receive<MetricsReport>(r => metrics.Set(r.Data));
+    public RemoteMetricsReceiver(IRemoteMetricsSink sink) => Receive<MetricsReport>(r => sink.Set(Sender, r.Data));
 
-    public static Props Props(RemoteMetrics metrics) => Akka.Actor.Props.Create(() => new RemoteMetricsReceiver(metrics));
+    public static Props Props(IRemoteMetricsSink sink) => Akka.Actor.Props.Create(() => new RemoteMetricsReceiver(sink));
 }

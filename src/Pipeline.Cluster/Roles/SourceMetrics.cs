@@ -5,12 +5,13 @@ using Pipeline.Core.Rewards;
 namespace Pipeline.Cluster.Roles;
 
 /// <summary>
-/// On a node that calls reward sources (annotator and critic nodes): every second, the counters of this node's sources
-/// (<see cref="IReportsMetrics"/>: the critic client's requests, failures by reason, cache, breaker; the encoder's cache;
-/// the intrinsic source's window) go to the learner node's <see cref="SourceMetricsReceiver"/> through a link, so the run's
-/// metrics rows show the calls the cluster made, as local mode's show its own.
+/// Sends counters to the learner node's <see cref="RemoteMetricsReceiver"/> through a link every <c>every</c>
+/// (<c>pipeline.cluster.source-metrics-every</c>), so the run's metrics rows show what other nodes did, as local mode's
+/// show its own: on annotator and critic nodes their reward sources' (<see cref="IReportsMetrics"/>: the critic client's
+/// requests, failures by reason, cache, breaker; the encoder's cache; the intrinsic source's window), on the rm-trainer
+/// node ONI's (<see cref="OniHost"/>).
 /// </summary>
-public sealed class SourceMetricsReporter : ReceiveActor, IWithTimers
+public sealed class MetricsReporter : ReceiveActor, IWithTimers
 {
     private sealed class Report { public static readonly Report Instance = new(); }
 
@@ -18,7 +19,7 @@ public sealed class SourceMetricsReporter : ReceiveActor, IWithTimers
 
     private readonly TimeSpan _every;
 
-    public SourceMetricsReporter(IReadOnlyList<IReportsMetrics> sources, IActorRef learnerNode, TimeSpan every)
+    public MetricsReporter(IReadOnlyList<IReportsMetrics> sources, IActorRef learnerNode, TimeSpan every)
     {
         _every = every;
         Receive<Report>(_ =>
@@ -32,7 +33,7 @@ public sealed class SourceMetricsReporter : ReceiveActor, IWithTimers
     protected override void PreStart() => Timers.StartPeriodicTimer("report", Report.Instance, _every);
 
     public static Props Props(IReadOnlyList<IReportsMetrics> sources, IActorRef learnerNode, TimeSpan every)
-        => Akka.Actor.Props.Create(() => new SourceMetricsReporter(sources, learnerNode, every));
+        => Akka.Actor.Props.Create(() => new MetricsReporter(sources, learnerNode, every));
 }
 
 /// <summary>
@@ -43,7 +44,7 @@ public sealed class SourceMetricsReporter : ReceiveActor, IWithTimers
 /// (<c>..._rate</c>, <c>..._mean</c>, <c>..._frac</c>, <c>sparsity</c>) the mean over the nodes that have a value.
 /// <c>cluster/source_metric_nodes</c> says how many reporters it heard from. Each snapshot is at most about a second old.
 /// </summary>
-public sealed class ClusterSourceMetrics : IReportsMetrics
+public sealed class ClusterSourceMetrics : IReportsMetrics, IRemoteMetricsSink
 {
     /// <summary>Node incarnations remembered (far more than a cluster restarts during a run); the oldest-heard goes first.</summary>
     public const int MaxReporters = 1024;
@@ -88,12 +89,4 @@ public sealed class ClusterSourceMetrics : IReportsMetrics
         }
         return values.Where(v => !double.IsNaN(v)).Sum();
     }
-}
-
-/// <summary>Takes the <see cref="MetricsReport"/>s of other nodes' <see cref="SourceMetricsReporter"/>s into a <see cref="ClusterSourceMetrics"/> (on the learner node, at <c>/user/source-metrics</c>).</summary>
-public sealed class SourceMetricsReceiver : ReceiveActor
-{
-    public SourceMetricsReceiver(ClusterSourceMetrics metrics) => Receive<MetricsReport>(r => metrics.Set(Sender, r.Data));
-
-    public static Props Props(ClusterSourceMetrics metrics) => Akka.Actor.Props.Create(() => new SourceMetricsReceiver(metrics));
 }

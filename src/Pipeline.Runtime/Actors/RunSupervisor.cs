@@ -54,13 +54,6 @@ public sealed class RunSupervisor : ReceiveActor
         /// </summary>
         public IActorRef? Buffer { get; init; }
 
-        /// <summary>
-        /// Whether the learner's metrics rows carry the counters of <see cref="Inputs.Sources"/> (local mode, the default).
-        /// Cluster mode sets false on the learner node, whose sources score nothing: the annotator and critic nodes' counters
-        /// come in <see cref="ExtraMetrics"/> instead.
-        /// </summary>
-        public bool LocalSourceMetrics { get; init; } = true;
-
         /// <summary>More counters for the learner's metrics rows (cluster mode: the annotator and critic nodes' reward sources', ONI's from the rm-trainer node).</summary>
         public IReadOnlyList<IReportsMetrics> ExtraMetrics { get; init; } = [];
     }
@@ -143,7 +136,7 @@ public sealed class RunSupervisor : ReceiveActor
                 new RewardComposer(_in.Sources.Select(x => x.Spec).ToList(), s.Rewards.Aggregation, s.Rewards.TotalNormalizer), labeller), "annotation");
         _learner = Watch(Learner.Props(new Learner.Settings(s, _in.Policy, _in.RunDir, _in.Resume)
             {
-                SourceMetrics = (_in.LocalSourceMetrics ? _in.Sources.Select(x => x.Source).OfType<IReportsMetrics>() : [])
+                SourceMetrics = _in.Sources.Select(x => x.Source).OfType<IReportsMetrics>()
                     .Concat(_in.Oni is { } o ? new object?[] { o.Stats, o.LabelCritic }.OfType<IReportsMetrics>() : [])
                     .Concat(_in.ExtraMetrics).ToList(),
             }, _in.Tokenizer, _in.Task,
