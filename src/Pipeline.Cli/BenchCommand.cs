@@ -33,13 +33,13 @@ internal static class BenchCommand
         {
             CommonOptions.Config, CommonOptions.Set, CommonOptions.Mode, CommonOptions.HoconDir, Repeats,
         };
-        command.SetAction((parse, _) => RunAsync(parse));
+        command.SetAction((parse, ct) => RunAsync(parse, ct));
         command.Subcommands.Add(BenchRewardsCommand.Create());
         command.Subcommands.Add(BenchClusterCommand.Create());
         return command;
     }
 
-    private static async Task<int> RunAsync(ParseResult parse)
+    private static async Task<int> RunAsync(ParseResult parse, CancellationToken ct)
     {
         var settings = CommonOptions.Load(parse);
         var repeats = parse.GetValue(Repeats);
@@ -94,7 +94,8 @@ internal static class BenchCommand
         }
 
         // ---- the pipeline: every role an actor ----
-        var result = await LocalRun.RunAsync(settings, runDir, false, null, s => Console.WriteLine(s), CancellationToken.None);
+        var result = await LocalRun.RunAsync(settings, runDir, false, null, s => Console.WriteLine(s), ct);
+        if (result.Status == RunStatus.Interrupted) return ExitCodes.Interrupted;
         if (result.Status != RunStatus.Completed)
         {
             Console.Error.WriteLine($"bench run did not complete: {result.Status} {result.Error}");

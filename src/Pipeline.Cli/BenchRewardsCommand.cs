@@ -41,11 +41,11 @@ internal static class BenchRewardsCommand
         {
             CommonOptions.Config, CommonOptions.Set, CommonOptions.Mode, CommonOptions.HoconDir, Steps, Slowdown,
         };
-        command.SetAction((parse, _) => RunAsync(parse));
+        command.SetAction((parse, ct) => RunAsync(parse, ct));
         return command;
     }
 
-    private static async Task<int> RunAsync(ParseResult parse)
+    private static async Task<int> RunAsync(ParseResult parse, CancellationToken ct)
     {
         var steps = parse.GetValue(Steps);
         var slowdown = parse.GetValue(Slowdown);
@@ -54,7 +54,7 @@ internal static class BenchRewardsCommand
 
         await SimilarityAsync();
         await CriticClientAsync();
-        await SideBySideAsync(parse, settings, steps, slowdown);
+        await SideBySideAsync(parse, settings, steps, slowdown, ct);
         return ExitCodes.Ok;
     }
 
@@ -127,12 +127,12 @@ internal static class BenchRewardsCommand
     }
 
     // ---- rollouts/s: no critic, optional critic, required critic 10x slower ----
-    private static async Task SideBySideAsync(ParseResult parse, PipelineSettings settings, int steps, double slowdown)
+    private static async Task SideBySideAsync(ParseResult parse, PipelineSettings settings, int steps, double slowdown, CancellationToken ct)
     {
         var root = Path.GetFullPath(Path.Combine(settings.RunDir, "bench-rewards__" + DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)));
         string[] common = [$"grpo.steps={steps}", "eval.every-steps=0", "eval.limit=1", "metrics.plots=off", "metrics.tensorboard=off"];
 
-        var none = await MeasureAsync(parse, Path.Combine(root, "no-critic"), [.. common, "rewards=execution"], null);
+        var none = await MeasureAsync(parse, ct, Path.Combine(root, "no-critic"), [.. common, "rewards=execution"], null);
         var capacity = none.RolloutsPerSecond / slowdown; // the critic's own rate, rollouts (= judge calls) per second
         const int concurrency = 4;
         var latency = TimeSpan.FromSeconds(concurrency / capacity);
@@ -141,11 +141,11 @@ internal static class BenchRewardsCommand
         await using var judge = await SimulatedCriticServer.StartAsync(new SimulatedCriticOptions { Urls = "http://127.0.0.1:0", Latency = latency });
         string[] critic = [.. common, "rewards=execution,critic", $"rewards.critic.base-url=\"{judge.BaseUrl}\"",
             $"rewards.critic.concurrency={concurrency}", "rewards.critic.cache-entries=0", "rewards.sources.critic.deadline=60s"];
-        var optional = await MeasureAsync(parse, Path.Combine(root, "critic-optional"), [.. critic, "rewards.sources.critic.required=off"], "critic");
-        var required = await MeasureAsync(parse, Path.Combine(root, "critic-required"), [.. critic, "rewards.sources.critic.required=on"], "critic");
+        var optional = await MeasureAsync(parse, ct, Path.Combine(root, "critic-optional"), [.. critic, "rewards.sources.critic.required=off"], "critic");
+        var required = await MeasureAsync(parse, ct, Path.Combine(root, "critic-required"), [.. critic, "rewards.sources.critic.required=on"], "critic");
         Measured cached;
         await using (var instant = await SimulatedCriticServer.StartAsync(new SimulatedCriticOptions { Urls = "http://127.0.0.1:0" }))
-            cached = await MeasureAsync(parse, Path.Combine(root, "critic-cache"),
+            cached = await MeasureAsync(parse, ct, Path.Combine(root, "critic-cache"),
                 [.. common, "rewards=execution,critic", $"rewards.critic.base-url=\"{instant.BaseUrl}\"", "rewards.sources.critic.required=on"], "critic");
 
         var table = new Table().Title($"Rollouts/s side by side ({steps} GRPO steps each, first step excluded; critic {slowdown}x slower than the critic-free pipeline)")
@@ -162,11 +162,12 @@ internal static class BenchRewardsCommand
 
     private sealed record Measured(double RolloutsPerSecond, double LabelledFraction, double CacheHitRate, double CacheHits, double Requests, double Answered = double.NaN);
 
-    private static async Task<Measured> MeasureAsync(ParseResult parse, string runDir, string[] overrides, string? critic)
+    private static async Task<Measured> MeasureAsync(ParseResult parse, CancellationToken ct, string runDir, string[] overrides, string? critic)
     {
         var settings = CommonOptions.Load(parse, overrides);
         var reports = new List<MetricsReport>();
-        var result = await LocalRun.RunAsync(settings, runDir, false, r => { lock (reports) reports.Add(r); }, null, CancellationToken.None);
+        var result = await LocalRun.RunAsync(settings, runDir, false, r => { lock (reports) reports.Add(r); }, null, ct);
+        if (result.Status == RunStatus.Interrupted) throw new OperationCanceledException($"bench run {runDir} interrupted");
         if (result.Status != RunStatus.Completed) throw new InvalidOperationException($"bench run {runDir}: {result.Status} {result.Error}");
         var steps = reports.Where(r => r.Data.ContainsKey("policy/version")).Skip(1).ToList();
         var rollouts = steps.Sum(r => r.Data["rollouts/count"]);

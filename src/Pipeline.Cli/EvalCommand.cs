@@ -36,11 +36,11 @@ internal static class EvalCommand
         {
             Run, Checkpoint, Show, CommonOptions.Set, CommonOptions.HoconDir,
         };
-        command.SetAction((parse, _) => Task.FromResult(Execute(parse)));
+        command.SetAction((parse, ct) => Task.FromResult(Execute(parse, ct)));
         return command;
     }
 
-    private static int Execute(ParseResult parse)
+    private static int Execute(ParseResult parse, CancellationToken ct)
     {
         {
             var runDir = parse.GetValue(Run)!.FullName;
@@ -67,7 +67,7 @@ internal static class EvalCommand
                 {
                     if (shown++ >= show) return;
                     Console.WriteLine($"Q:    {example.Prompt.Text}\ngold: {example.Completion}\npred: {prediction}\n");
-                });
+                }, ct);
             ResultTable.Print(null, report);
             return ExitCodes.Ok;
         }

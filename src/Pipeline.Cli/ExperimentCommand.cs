@@ -30,14 +30,14 @@ internal static class ExperimentCommand
         {
             CommonOptions.Config, CommonOptions.Set, CommonOptions.Mode, CommonOptions.HoconDir, Steps, EvalEvery, Slowdown, Sampling,
         };
-        oni.SetAction((parse, _) => OniAsync(parse));
+        oni.SetAction((parse, ct) => OniAsync(parse, ct));
         return new Command("experiment", "Experiments recorded in docs/experiments.md.") { oni };
     }
 
     private sealed record Outcome(string Name, double RolloutsPerSecond, double WallSeconds, List<(double Seconds, long Step, double Accuracy)> Evals,
         double FinalAccuracy, double Agreement, double LabelledShare, double RmLabels);
 
-    private static async Task<int> OniAsync(ParseResult parse)
+    private static async Task<int> OniAsync(ParseResult parse, CancellationToken ct)
     {
         var steps = parse.GetValue(Steps);
         var evalEvery = parse.GetValue(EvalEvery);
@@ -50,12 +50,13 @@ internal static class ExperimentCommand
         // One warm-start shared by the three runs.
         var warm = Path.Combine(root, "warm-start");
         var clock = Stopwatch.StartNew();
-        var w = await LocalRun.RunAsync(CommonOptions.Load(parse, ["grpo.steps=0"]), warm, false, null, s => Console.WriteLine("[warm-start] " + s), CancellationToken.None);
+        var w = await LocalRun.RunAsync(CommonOptions.Load(parse, ["grpo.steps=0"]), warm, false, null, s => Console.WriteLine("[warm-start] " + s), ct);
+        if (w.Status == RunStatus.Interrupted) return ExitCodes.Interrupted;
         if (w.Status != RunStatus.Completed) throw new InvalidOperationException($"warm-start: {w.Status} {w.Error}");
         Console.WriteLine($"warm-start: {clock.Elapsed.TotalSeconds:0} s, held-out accuracy {w.WarmStart?.Overall.Accuracy:P1}");
 
         string[] common = [$"grpo.steps={steps}", $"eval.every-steps={evalEvery}", "metrics.plots=on"];
-        var none = await RunAsync(parse, warm, Path.Combine(root, "c-no-critic"), [.. common, "rewards=execution"], "c) no critic");
+        var none = await RunAsync(parse, ct, warm, Path.Combine(root, "c-no-critic"), [.. common, "rewards=execution"], "c) no critic");
         var capacity = none.RolloutsPerSecond / slowdown;
         const int concurrency = 4;
         var latency = TimeSpan.FromSeconds(concurrency / capacity);
@@ -67,10 +68,10 @@ internal static class ExperimentCommand
             new SimulatedCriticOptions { Urls = "http://127.0.0.1:0", Latency = latency, Seed = baseSettings.Seed }, oracle);
         string[] critic = [.. common, $"rewards.critic.base-url=\"{judge.BaseUrl}\"", $"rewards.critic.concurrency={concurrency}", "rewards.critic.cache-entries=0"];
 
-        var oni = await RunAsync(parse, warm, Path.Combine(root, "b-oni"),
+        var oni = await RunAsync(parse, ct, warm, Path.Combine(root, "b-oni"),
             [.. critic, "oni.enabled=on", "rewards=execution,intrinsic", $"oni.labeller.sampling-rate={share.ToString(CultureInfo.InvariantCulture)}",
              $"oni.labeller.max-in-flight={concurrency}"], "b) ONI");
-        var sync = await RunAsync(parse, warm, Path.Combine(root, "a-critic-required"),
+        var sync = await RunAsync(parse, ct, warm, Path.Combine(root, "a-critic-required"),
             [.. critic, "rewards=execution,critic", "rewards.sources.critic.required=on", "rewards.sources.critic.deadline=120s",
              "rewards.slow-pool.workers=8"], "a) critic required");
 
@@ -91,7 +92,7 @@ internal static class ExperimentCommand
         return ExitCodes.Ok;
     }
 
-    private static async Task<Outcome> RunAsync(ParseResult parse, string warm, string runDir, string[] overrides, string name)
+    private static async Task<Outcome> RunAsync(ParseResult parse, CancellationToken ct, string warm, string runDir, string[] overrides, string name)
     {
         // Start from the shared warm-start: copy its folder (checkpoints, tokenizer, databases), not its config snapshot.
         CopyDirectory(warm, runDir);
@@ -112,7 +113,8 @@ internal static class ExperimentCommand
                 if (r.Data.ContainsKey("policy/version")) { clock ??= Stopwatch.StartNew(); reports.Add(r); }
                 if (r.Data.TryGetValue("eval/accuracy", out var acc)) evals.Add((clock?.Elapsed.TotalSeconds ?? 0, r.Step, acc));
             }
-        }, null, CancellationToken.None);
+        }, null, ct);
+        if (result.Status == RunStatus.Interrupted) throw new OperationCanceledException($"{name}: interrupted");
         if (result.Status != RunStatus.Completed) throw new InvalidOperationException($"{name}: {result.Status} {result.Error}");
         var steps = reports.Skip(1).ToList();
         var rollouts = steps.Sum(r => r.Data["rollouts/count"]);

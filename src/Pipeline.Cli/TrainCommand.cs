@@ -26,11 +26,11 @@ internal static class TrainCommand
         {
             CommonOptions.Config, CommonOptions.Set, CommonOptions.Mode, CommonOptions.HoconDir, Resume,
         };
-        command.SetAction((parse, ct) => RunAsync(parse));
+        command.SetAction((parse, ct) => RunAsync(parse, ct));
         return command;
     }
 
-    private static async Task<int> RunAsync(ParseResult parse)
+    private static async Task<int> RunAsync(ParseResult parse, CancellationToken interrupt)
     {
         string runDir;
         var resume = parse.GetResult(Resume) is not null;
@@ -47,25 +47,11 @@ internal static class TrainCommand
             runDir = Path.GetFullPath(Path.Combine(settings.RunDir, LocalRun.DefaultRunName(settings, DateTimeOffset.Now)));
         }
 
-        using var interrupt = new CancellationTokenSource();
-        ConsoleCancelEventHandler onCancel = (_, e) =>
-        {
-            e.Cancel = true; // keep the process alive until the checkpoint is written
-            if (!interrupt.IsCancellationRequested) Console.Error.WriteLine("\nInterrupted: writing a checkpoint before exit (press Ctrl-C again to abort)...");
-            else Environment.Exit(ExitCodes.Interrupted);
-            interrupt.Cancel();
-        };
-        Console.CancelKeyPress += onCancel;
-        try
-        {
-            var view = ProgressView.Create(settings);
-            var result = await view.RunAsync(observer => LocalRun.RunAsync(settings, runDir, resume, observer, view.Status, interrupt.Token));
-            return Report(result);
-        }
-        finally
-        {
-            Console.CancelKeyPress -= onCancel;
-        }
+        var view = ProgressView.Create(settings);
+        // The first SIGINT/SIGTERM (ShutdownSignals) cancels the token: the live view says so at once.
+        await using var onInterrupt = interrupt.Register(() => view.Status("interrupted: finishing the current step, then writing a checkpoint"));
+        var result = await view.RunAsync(observer => LocalRun.RunAsync(settings, runDir, resume, observer, view.Status, interrupt));
+        return Report(result);
     }
 
     private static string NewestRun(string runRoot)

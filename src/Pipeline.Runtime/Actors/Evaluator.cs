@@ -75,7 +75,7 @@ public sealed class Evaluator : ReceiveActor
 
     /// <summary>Greedy decoding of the held-out split; shared with the `eval` command.</summary>
     public static EvalReport Evaluate(PolicyModel model, PolicySampler sampler, PolicyTokenizer tokenizer, IPipelineTask task, Settings settings,
-        Action<Demonstration, string>? onPrediction = null)
+        Action<Demonstration, string>? onPrediction = null, CancellationToken cancel = default)
     {
         var examples = settings.Limit > 0 ? task.HeldOut.Take(settings.Limit).ToList() : task.HeldOut.ToList();
         var prompts = examples.Select(e => tokenizer.EncodePrompt(e.Prompt.Text)).ToList();
@@ -84,6 +84,7 @@ public sealed class Evaluator : ReceiveActor
         const int chunk = 64;
         for (var i = 0; i < prompts.Count; i += chunk)
         {
+            cancel.ThrowIfCancellationRequested();
             var part = prompts.Skip(i).Take(chunk).ToList();
             var outputs = sampler.Generate(part, greedy);
             for (var j = 0; j < outputs.Count; j++)
