@@ -52,7 +52,7 @@ public sealed class KillGeneratorSpec(ITestOutputHelper output) : IDisposable
             learner.Interrupt();
             Assert.True(await learner.WaitAsync(TimeSpan.FromSeconds(90)), "the learner node did not stop after SIGTERM (its Ctrl-C):\n" + learner.Output);
             output.WriteLine(learner.Output.Split('\n').LastOrDefault(l => l.StartsWith("run ")) ?? "(no result line)");
-            Assert.True(learner.ExitCode == 130, $"learner exited {learner.ExitCode}:\n{learner.Output}");
+            Assert.True(learner.ExitCode == 143, $"learner exited {learner.ExitCode}:\n{learner.Output}");
             Assert.True(await b.WaitAsync(TimeSpan.FromSeconds(60)) && await c2.WaitAsync(TimeSpan.FromSeconds(60)),
                 $"generator nodes still running 60 s after the learner node left\nb:\n{b.Output}\nc2:\n{c2.Output}");
             foreach (var g in new[] { b, c2 })
