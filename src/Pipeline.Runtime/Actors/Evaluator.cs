@@ -17,7 +17,11 @@ namespace Pipeline.Runtime.Actors;
 /// </summary>
 public sealed class Evaluator : ReceiveActor
 {
-    public sealed record Settings(int Threads, PolicyConfig Policy, int MaxTokens, int Limit, long Seed);
+    public sealed record Settings(int Threads, PolicyConfig Policy, int MaxTokens, int Limit, long Seed)
+    {
+        /// <summary>Abandons an evaluation in progress (checked between chunks of prompts) when the run is interrupted.</summary>
+        public CancellationToken Interrupt { get; init; }
+    }
 
     private readonly Settings _settings;
     private readonly PolicyTokenizer _tokenizer;
@@ -52,7 +56,16 @@ public sealed class Evaluator : ReceiveActor
     {
         var started = Stopwatch.GetTimestamp();
         WeightTransfer.Import(_model!, request.Snapshot);
-        var report = Evaluate(_model!, _sampler!, _tokenizer, _task, _settings);
+        EvalReport report;
+        try
+        {
+            report = Evaluate(_model!, _sampler!, _tokenizer, _task, _settings, cancel: _settings.Interrupt);
+        }
+        catch (OperationCanceledException) when (_settings.Interrupt.IsCancellationRequested)
+        {
+            _log.Info("Evaluation '{0}' abandoned: the run was interrupted", request.Label);
+            return;
+        }
         var elapsed = Stopwatch.GetElapsedTime(started);
         _log.Info("Evaluation '{0}' (version {1}): accuracy {2:P1}, exact match {3:P1} in {4:0.0}s",
             request.Label, request.Snapshot.Version, report.Overall.Accuracy, report.Overall.ExactMatch, elapsed.TotalSeconds);

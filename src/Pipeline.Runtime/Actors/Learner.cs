@@ -30,6 +30,9 @@ public sealed class Learner : ReceiveActor, IWithTimers
     {
         /// <summary>Counters of the reward sources (critic, embedding cache), added to every step's metrics.</summary>
         public IReadOnlyList<Pipeline.Core.Rewards.IReportsMetrics> SourceMetrics { get; init; } = [];
+
+        /// <summary>Cancelled with the run's Interrupt: a warm-start epoch stops after its current batch (its position is checkpointed).</summary>
+        public CancellationToken Interrupt { get; init; }
     }
 
     /// <summary>Where a resumed run starts: the checkpoint it loads and what it says.</summary>
@@ -47,6 +50,10 @@ public sealed class Learner : ReceiveActor, IWithTimers
     private sealed record SftEpoch(int Epoch);
     private sealed record BatchDeadline(long RequestId);
     private const string BatchDeadlineTimer = "batch-deadline";
+
+    /// <summary>Checkpoint key: the position in the next epoch's batch order where an interrupted warm-start epoch stopped.</summary>
+    private const string EpochBatchKey = "epoch_batch";
+    private int _epochBatch;
 
     private readonly Settings _s;
     private readonly PolicyTokenizer _tokenizer;
@@ -154,6 +161,7 @@ public sealed class Learner : ReceiveActor, IWithTimers
             var meta = CheckpointStore.Load(r.CheckpointDir, _policy, _sft.Optimizer);
             _epoch = (int)meta.Step;
             _bestValidation = meta.Extra.TryGetValue("best_validation", out var b) ? double.Parse(b, System.Globalization.CultureInfo.InvariantCulture) : double.PositiveInfinity;
+            _epochBatch = meta.Extra.TryGetValue(EpochBatchKey, out var p) ? int.Parse(p, System.Globalization.CultureInfo.InvariantCulture) : 0;
             _log.Info("Resumed warm-start at epoch {0}", _epoch);
         }
         _log.Info("Warm-start: {0} demonstrations ({1} held for validation), up to {2} epochs", _sftTrain.Count, _sftValidation.Count, ws.MaxEpochs);
@@ -187,8 +195,16 @@ public sealed class Learner : ReceiveActor, IWithTimers
         var lossSum = 0.0;
         var batches = 0;
         var tokens = 0L;
-        for (var i = 0; i < order.Length; i += ws.BatchSize)
+        var first = _epochBatch;  // > 0 only when resuming an epoch that an interrupt cut short
+        _epochBatch = 0;
+        for (var i = first; i < order.Length; i += ws.BatchSize)
         {
+            if (_s.Interrupt.IsCancellationRequested)
+            {
+                // The Interrupt message is next in the mailbox: it checkpoints this epoch's position, so a resume continues here.
+                _epochBatch = i;
+                return;
+            }
             var batch = order.Skip(i).Take(ws.BatchSize).Select(j => _sftTrain[j]).ToList();
             var loss = _sft!.Step(batch);
             if (double.IsFinite(loss)) { lossSum += loss; batches++; }
@@ -443,11 +459,12 @@ public sealed class Learner : ReceiveActor, IWithTimers
 
     private void WriteCheckpoint(string stage, long step, TorchSharp.torch.optim.Optimizer? optimizer)
     {
-        var meta = CheckpointMeta.Create(step, _version, stage, _dataCursor, _s.Pipeline.Seed, null,
-            new Dictionary<string, string>
-            {
-                ["best_validation"] = _bestValidation.ToString("R", System.Globalization.CultureInfo.InvariantCulture),
-            });
+        var extra = new Dictionary<string, string>
+        {
+            ["best_validation"] = _bestValidation.ToString("R", System.Globalization.CultureInfo.InvariantCulture),
+        };
+        if (stage == CheckpointStages.WarmStart && _epochBatch > 0) extra[EpochBatchKey] = _epochBatch.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var meta = CheckpointMeta.Create(step, _version, stage, _dataCursor, _s.Pipeline.Seed, null, extra);
         var root = CheckpointStages.Root(_s.RunDir, stage);
         var keep = stage == CheckpointStages.WarmStartDone ? 1 : _s.Pipeline.Checkpoint.Keep;
         var path = CheckpointStore.Save(root, _policy, optimizer, meta, keep);

@@ -56,6 +56,12 @@ public sealed class RunSupervisor : ReceiveActor
 
         /// <summary>More counters for the learner's metrics rows (cluster mode: the annotator and critic nodes' reward sources', ONI's from the rm-trainer node).</summary>
         public IReadOnlyList<IReportsMetrics> ExtraMetrics { get; init; } = [];
+
+        /// <summary>
+        /// Cancelled with the run's Interrupt (local mode: the first SIGINT/SIGTERM), so that long synchronous work (a
+        /// warm-start epoch, a held-out evaluation) stops within a batch instead of running to its end first.
+        /// </summary>
+        public CancellationToken Interrupt { get; init; }
     }
 
     /// <summary>The replay buffer's ledger, written into the run folder when the run stops (<see cref="BufferLedger"/>).</summary>
@@ -109,7 +115,7 @@ public sealed class RunSupervisor : ReceiveActor
     {
         var s = _in.Settings;
         _metrics = Watch(MetricsRecorder.Props(_in.RunDir, s.Metrics.TensorBoard, s.Metrics.Plots, _in.Observer), "metrics");
-        _evaluator = Watch(Evaluator.Props(new Evaluator.Settings(s.TorchThreads, _in.Policy, s.Generation.MaxTokens, s.Eval.Limit, s.Seed),
+        _evaluator = Watch(Evaluator.Props(new Evaluator.Settings(s.TorchThreads, _in.Policy, s.Generation.MaxTokens, s.Eval.Limit, s.Seed) { Interrupt = _in.Interrupt },
             _in.Tokenizer, _in.Task, _metrics), "evaluator");
         var startVersion = _in.Resume is { Stage: CheckpointStages.Grpo } r ? Math.Max(r.PolicyVersion, r.VersionFloor) : _in.Resume?.VersionFloor ?? 0;
         if (_in.Buffer is { } external)
@@ -136,6 +142,7 @@ public sealed class RunSupervisor : ReceiveActor
                 new RewardComposer(_in.Sources.Select(x => x.Spec).ToList(), s.Rewards.Aggregation, s.Rewards.TotalNormalizer), labeller), "annotation");
         _learner = Watch(Learner.Props(new Learner.Settings(s, _in.Policy, _in.RunDir, _in.Resume)
             {
+                Interrupt = _in.Interrupt,
                 SourceMetrics = _in.Sources.Select(x => x.Source).OfType<IReportsMetrics>()
                     .Concat(_in.Oni is { } o ? new object?[] { o.Stats, o.LabelCritic }.OfType<IReportsMetrics>() : [])
                     .Concat(_in.ExtraMetrics).ToList(),

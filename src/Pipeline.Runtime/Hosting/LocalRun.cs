@@ -90,7 +90,7 @@ public static class LocalRun
         try
         {
             var inputs = new RunSupervisor.Inputs(settings, runDir, task, tokenizer, policy, resumePoint, reference,
-                EvalReportFile.Read(Path.Combine(runDir, "eval_warm_start.json")), completion, observer, sources) { Oni = oni };
+                EvalReportFile.Read(Path.Combine(runDir, "eval_warm_start.json")), completion, observer, sources) { Oni = oni, Interrupt = interrupt };
             var supervisor = system.ActorOf(RunSupervisor.Props(inputs), "run");
             supervisor.Tell(StartRun.Instance);
             await using var onInterrupt = interrupt.Register(() => supervisor.Tell(Interrupt.Instance));
