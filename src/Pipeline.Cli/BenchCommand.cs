@@ -36,6 +36,7 @@ internal static class BenchCommand
         command.SetAction((parse, ct) => RunAsync(parse, ct));
         command.Subcommands.Add(BenchRewardsCommand.Create());
         command.Subcommands.Add(BenchClusterCommand.Create());
+        command.Subcommands.Add(BenchSoakCommand.Create());
         return command;
     }
 
