@@ -6,6 +6,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using Pipeline.Core.Protocol;
+using Pipeline.Core.Rewards;
 using Pipeline.Runtime.Actors;
 using Pipeline.Runtime.Hosting;
 using Pipeline.Tasks.Sql;
@@ -77,7 +78,9 @@ internal static class BenchSoakCommand
                 var q = queries[i++ % queries.Length];
                 var rollout = new Rollout($"h{i}", $"hg{i}", prompt.Id, 0, [1], [1], [0f], q, false);
                 var group = new RolloutGroup($"hg{i}", prompt, 0, [rollout], TimeSpan.Zero);
-                var signals = await execution.ScoreAsync(group, stop.Token).ConfigureAwait(false);
+                IReadOnlyList<RewardSignal> signals;
+                try { signals = await execution.ScoreAsync(group, stop.Token).ConfigureAwait(false); }
+                catch (OperationCanceledException) when (stop.IsCancellationRequested) { break; }
                 Interlocked.Increment(ref hostileSql);
                 if (!signals[0].Valid) Interlocked.Increment(ref hostileSqlInvalid);
                 try { await Task.Delay(500, stop.Token).ConfigureAwait(false); } catch (OperationCanceledException) { }
