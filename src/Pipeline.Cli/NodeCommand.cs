@@ -55,6 +55,11 @@ internal static class NodeCommand
         Description = "Join through Akka.Management Cluster Bootstrap (pipeline.cluster.bootstrap: discovery, contact points) instead of --seed.",
     };
 
+    private static readonly Option<bool> Insecure = new("--insecure")
+    {
+        Description = "Allow plain TCP (pipeline.cluster.tls.enabled = off) on a non-loopback --host. Without it such a node refuses to start: any host that reaches the port could join. Only on a network you trust.",
+    };
+
     public static Command Create()
     {
         var command = new Command("node", """
@@ -63,7 +68,7 @@ internal static class NodeCommand
             run's result; generator nodes (--role generator,annotator) generate and score groups until the learner node leaves.
             """)
         {
-            CommonOptions.Config, CommonOptions.Set, CommonOptions.HoconDir, Roles, Seeds, Host, Port, Run, WaitGenerators, Bootstrap,
+            CommonOptions.Config, CommonOptions.Set, CommonOptions.HoconDir, Roles, Seeds, Host, Port, Run, WaitGenerators, Bootstrap, Insecure,
         };
         command.SetAction((parse, ct) => RunAsync(parse, ct));
         return command;
@@ -88,6 +93,9 @@ internal static class NodeCommand
         var bootstrap = BootstrapSettings.From(settings.Hocon) is var b && (parse.GetValue(Bootstrap) || b.Enabled) ? b with { Enabled = true } : null;
         if (bootstrap is not null && seeds.Count > 0) throw new ConfigException("--seed and --bootstrap (pipeline.cluster.bootstrap.enabled) exclude each other");
         var nodeConfig = ClusterRoles.NodeConfig(settings, host, port, roles);
+        RemotingTls.RefuseInsecureBinding(nodeConfig, tls, parse.GetValue(Insecure));
+        if (!tls.Enabled && !RemotingTls.IsLoopback(host))
+            Console.Error.WriteLine($"warning: --insecure: remoting on {host} without TLS; any host that reaches port {port} can join this cluster");
         var system = RemotingTls.CreateSystem("pipeline", bootstrap is null ? nodeConfig : ClusterBootstrapSetup.Apply(nodeConfig, bootstrap), tls);
         ClusterNode? node = null;
         try

@@ -15,6 +15,7 @@ root.Subcommands.Add(BenchCommand.Create());
 root.Subcommands.Add(CriticSimCommand.Create());
 root.Subcommands.Add(ExperimentCommand.Create());
 root.Subcommands.Add(NodeCommand.Create());
+root.Subcommands.Add(CertsCommand.Create());
 
 using var signals = new ShutdownSignals();
 int rc;

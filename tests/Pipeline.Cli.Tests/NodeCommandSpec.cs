@@ -53,4 +53,60 @@ public sealed class NodeCommandSpec : IDisposable
             Assert.True(delivered.Success && int.Parse(delivered.Groups[1].Value) > 0, $"generator node delivered nothing:\n{g.StdOut}");
         }
     }
+
+    /// <summary>Waits until the node prints the line that starts with "node " (its address), or fails with what it wrote.</summary>
+    private static string NodeLine(CliProcess.RunningProcess node, TimeSpan deadline)
+    {
+        var until = DateTime.UtcNow + deadline;
+        while (DateTime.UtcNow < until)
+        {
+            var line = node.StdOut.Split('\n').FirstOrDefault(l => l.StartsWith("node ", StringComparison.Ordinal));
+            if (line is not null) return line.Trim();
+            if (node.Process.HasExited) break;
+            Thread.Sleep(100);
+        }
+        throw new Xunit.Sdk.XunitException($"no node line within {deadline}:\n{node.StdOut}\n{node.StdErr}");
+    }
+
+    [Fact]
+    public void A_node_on_a_reachable_address_without_TLS_refuses_to_start_and_names_the_key_and_insecure()
+    {
+        var run = Path.Combine(_runs, "refused");
+        var (code, stdout, err) = CliProcess.Run(RepoPaths.Root, TimeSpan.FromSeconds(60),
+            "node", "--role", "generator", "--host", "0.0.0.0", "--port", FreePort().ToString(), "--run", run);
+        Assert.True(code == 2, $"exit {code}:\n{stdout}\n{err}");
+        Assert.Contains("pipeline.cluster.tls.enabled = off", err);
+        Assert.Contains("--insecure", err);
+        Assert.Contains("0.0.0.0", err);
+        Assert.DoesNotContain("node akka", stdout);  // refused before the actor system started
+    }
+
+    /// <summary>
+    /// `pipeline certs` output is what a TLS node needs: on 0.0.0.0 with it, the node starts on akka.ssl.tcp; with
+    /// --insecure instead, it starts on plain TCP and warns.
+    /// </summary>
+    [Fact]
+    public void A_node_on_0_0_0_0_starts_with_certificates_from_pipeline_certs_or_with_insecure()
+    {
+        var tls = Path.Combine(_runs, "tls");
+        var (code, stdout, err) = CliProcess.Run(RepoPaths.Root, TimeSpan.FromSeconds(60), "certs", "--out", tls, "--nodes", "gen-1,learner");
+        Assert.True(code == 0, $"certs exited {code}:\n{stdout}\n{err}");
+        Assert.Contains($"created CA: {Path.Combine(tls, "ca.pem")}", stdout);
+        Assert.Contains($"created gen-1: {Path.Combine(tls, "gen-1.pfx")}", stdout);
+
+        string[] common = ["node", "--role", "generator", "--host", "0.0.0.0", "--run", Path.Combine(_runs, "run"),
+            "--set", "akka.remote.dot-netty.tcp.public-hostname=localhost"];
+        var port = FreePort();
+        using (var secure = CliProcess.Start(RepoPaths.Root, [.. common, "--port", port.ToString(),
+                   "--set", "cluster.tls.enabled=on", "--set", $"cluster.tls.certificate-path={Path.Combine(tls, "gen-1.pfx")}",
+                   "--set", $"cluster.tls.ca-path={Path.Combine(tls, "ca.pem")}"]))
+        {
+            Assert.StartsWith($"node akka.ssl.tcp://pipeline@localhost:{port} roles [generator]", NodeLine(secure, TimeSpan.FromSeconds(60)));
+            Assert.DoesNotContain("warning", secure.StdErr);
+        }
+        port = FreePort();
+        using var insecure = CliProcess.Start(RepoPaths.Root, [.. common, "--port", port.ToString(), "--insecure"]);
+        Assert.StartsWith($"node akka.tcp://pipeline@localhost:{port} roles [generator]", NodeLine(insecure, TimeSpan.FromSeconds(60)));
+        Assert.Contains("warning: --insecure", insecure.StdErr);
+    }
 }

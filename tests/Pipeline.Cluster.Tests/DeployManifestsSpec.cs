@@ -3,6 +3,7 @@ using Akka.Actor;
 using Akka.Configuration;
 using Pipeline.Cluster.Bootstrap;
 using Pipeline.Cluster.Roles;
+using Pipeline.Cluster.Security;
 using Pipeline.Core.Configuration;
 using YamlDotNet.RepresentationModel;
 
@@ -107,7 +108,9 @@ public sealed class DeployManifestsSpec
     private static List<Node> ComposeNodes()
     {
         var root = ComposeRoot();
-        var shared = Assert.Single(Yaml.Entries(Yaml.At(root, "volumes")!)).Key;  // one named volume: the run folder
+        // Three named volumes: the run folder, the nodes' certificates and the CA's key.
+        Assert.Equal(["run", "tls", "tls-ca"], Yaml.Entries(Yaml.At(root, "volumes")!).Keys.Order(StringComparer.Ordinal));
+        const string shared = "run";
         var nodes = new List<Node>();
         foreach (var (name, service) in Yaml.Entries(Yaml.At(root, "services")!))
         {
@@ -416,12 +419,15 @@ public sealed class DeployManifestsSpec
 
     /// <summary>
     /// The compose binding, run: the four Akka services' own args (--host 0.0.0.0, the advertised name in public-hostname,
-    /// config discovery), with "localhost" for every service name, free ports and the four management endpoints as
-    /// contact points: they form one cluster through Cluster Bootstrap, each advertising the name with its own roles, and
-    /// /ready, bound on every interface, answers 200 on 127.0.0.1. (Membership only: no run starts.)
+    /// config discovery, mutual TLS), with "localhost" for every service name, free ports, the four management endpoints as
+    /// contact points and the certs service's `pipeline certs` output in a temporary folder instead of the tls volume:
+    /// they form one cluster through Cluster Bootstrap over TLS, each advertising the name with its own roles, and /ready,
+    /// bound on every interface, answers 200 on 127.0.0.1. Meanwhile two intruders dial the learner node: one with a
+    /// certificate from a second `pipeline certs` CA (it trusts both CAs, so the refusal is the cluster's), one without
+    /// TLS. Neither is ever a member while the four become Up. (Membership only: no run starts.)
     /// </summary>
     [Fact]
-    public async Task Nodes_bound_on_0_0_0_0_and_advertising_a_host_name_form_one_cluster_and_serve_ready()
+    public async Task Compose_nodes_form_one_TLS_cluster_and_nodes_without_the_runs_CA_or_without_TLS_never_join()
     {
         var expectedRoles = new Dictionary<string, string>
         {
@@ -434,13 +440,23 @@ public sealed class DeployManifestsSpec
         var names = expectedRoles.Keys.ToArray();
         var ports = names.Select(_ => (Remote: FreePort(), Management: FreePort())).ToList();
         var endpoints = string.Join(", ", ports.Select(p => $"\"localhost:{p.Management}\""));
+        var dir = Directory.CreateTempSubdirectory("pipeline-compose-tls-").FullName;
         var systems = new List<ActorSystem>();
         try
         {
+            // As the certs service does it, into a folder standing in for the tls volume.
+            var (tlsDir, caDir) = CertsServiceOutput(dir);
+            var foreign = Path.Combine(dir, "foreign");
+            ClusterCertificates.Issue(foreign, ["learner"]);
+            File.WriteAllText(Path.Combine(dir, "both-cas.pem"),
+                File.ReadAllText(Path.Combine(tlsDir, ClusterCertificates.CaCertificateFile)) + File.ReadAllText(Path.Combine(foreign, ClusterCertificates.CaCertificateFile)));
+            Assert.NotEqual(File.ReadAllText(Path.Combine(caDir, ClusterCertificates.CaCertificateFile)), File.ReadAllText(Path.Combine(foreign, ClusterCertificates.CaCertificateFile)));
+
             foreach (var (name, (remote, management)) in names.Zip(ports))
             {
                 var service = Assert.Single(ComposeNodes(), n => n.Name == name);
-                var args = service.Args.Select(a => a.Replace($"public-hostname={name}", "public-hostname=localhost", StringComparison.Ordinal)).ToList();
+                var args = service.Args.Select(a => a.Replace($"public-hostname={name}", "public-hostname=localhost", StringComparison.Ordinal)
+                    .Replace("=" + ComposeTlsMount + "/", "=" + tlsDir + "/", StringComparison.Ordinal)).ToList();
                 Assert.Contains("akka.remote.dot-netty.tcp.public-hostname=localhost", args);
                 args[args.IndexOf("--port") + 1] = remote.ToString();
                 args.AddRange(["--set", $"pipeline.cluster.bootstrap.management-port={management}",
@@ -452,32 +468,144 @@ public sealed class DeployManifestsSpec
                     "--set", "akka.loglevel=WARNING"]);
                 var node = service with { Args = args };
                 var settings = NodeSettings(node);
-                systems.Add(ActorSystem.Create("pipeline", NodeAkkaConfig(node, settings, BootstrapSettings.From(settings.Hocon))));
+                var tls = TlsSettings.From(settings.Hocon);
+                Assert.True(tls.Enabled, $"{node}: TLS off");
+                Assert.Equal(Path.Combine(tlsDir, name + ".pfx"), tls.CertificatePath);
+                var config = NodeAkkaConfig(node, settings, BootstrapSettings.From(settings.Hocon));
+                RemotingTls.RefuseInsecureBinding(config, tls, insecure: false);
+                systems.Add(RemotingTls.CreateSystem("pipeline", config, tls));
             }
             foreach (var (system, (_, management)) in systems.Zip(ports))
                 Assert.Equal(new Uri($"http://localhost:{management}/"), await ClusterBootstrapSetup.StartAsync(system).WaitAsync(TimeSpan.FromSeconds(15)));
 
-            var until = DateTime.UtcNow + TimeSpan.FromSeconds(40);
-            while (!systems.All(s => Akka.Cluster.Cluster.Get(s).State.Members.Count(m => m.Status == Akka.Cluster.MemberStatus.Up) == names.Length))
+            // The intruders dial the learner node's remoting port on loopback, at once.
+            var learnerAddress = new Address(RemotingTls.TlsProtocol, "pipeline", "localhost", ports[0].Remote);
+            var intruders = new List<(string What, ActorSystem System)>();
+            foreach (var (what, tls, protocol) in new[]
+                     {
+                         ("foreign CA", new TlsSettings(true, Path.Combine(foreign, "learner.pfx"), "", Path.Combine(dir, "both-cas.pem"), true, false), RemotingTls.TlsProtocol),
+                         ("no TLS", TlsSettings.Disabled, RemotingTls.PlainProtocol),
+                     })
             {
-                Assert.True(DateTime.UtcNow < until, "not one cluster within 40 s: " + string.Join(" | ", systems.Select(s =>
+                var settings = PipelineSettings.Load(RepoRoot.Combine("hocon"), "cluster", ["roles/generator"], null, ["akka.loglevel=ERROR"]);
+                var intruder = RemotingTls.CreateSystem("pipeline", ClusterRoles.NodeConfig(settings, "127.0.0.1", 0, ["generator"]), tls);
+                systems.Add(intruder);
+                intruders.Add((what, intruder));
+                Akka.Cluster.Cluster.Get(intruder).JoinSeedNodes([new Address(protocol, learnerAddress.System, learnerAddress.Host, learnerAddress.Port)]);
+            }
+            var window = System.Diagnostics.Stopwatch.StartNew();
+            var good = systems.Take(names.Length).ToList();
+            var seen = new HashSet<Address>();
+            var until = DateTime.UtcNow + TimeSpan.FromSeconds(40);
+            // The four Up on every one of them, and the intruders given at least 8 s (a good node joins in 1-3 s here).
+            while (!good.All(s => Akka.Cluster.Cluster.Get(s).State.Members.Count(m => m.Status == Akka.Cluster.MemberStatus.Up) == names.Length)
+                   || window.Elapsed < TimeSpan.FromSeconds(8))
+            {
+                foreach (var s in good) seen.UnionWith(Akka.Cluster.Cluster.Get(s).State.Members.Select(m => m.Address));
+                Assert.True(DateTime.UtcNow < until, "not one cluster within 40 s: " + string.Join(" | ", good.Select(s =>
                     string.Join(", ", Akka.Cluster.Cluster.Get(s).State.Members.Select(m => $"{m.Address} {m.Status}")))));
                 await Task.Delay(200);
             }
+            foreach (var s in good) seen.UnionWith(Akka.Cluster.Cluster.Get(s).State.Members.Select(m => m.Address));
+            Assert.Equal(good.Select(s => Akka.Cluster.Cluster.Get(s).SelfAddress).ToHashSet(), seen);
+            Assert.All(good, s => Assert.Equal(RemotingTls.TlsProtocol, Akka.Cluster.Cluster.Get(s).SelfAddress.Protocol));
+            foreach (var (what, intruder) in intruders)
+                Assert.True(Akka.Cluster.Cluster.Get(intruder).State.Members.All(m => m.Status != Akka.Cluster.MemberStatus.Up),
+                    $"the intruder with {what} is Up: {string.Join(", ", Akka.Cluster.Cluster.Get(intruder).State.Members)}");
+
             using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
-            foreach (var (system, (remote, management)) in systems.Zip(ports))
+            foreach (var (system, (remote, management)) in good.Zip(ports))
             {
                 var self = Akka.Cluster.Cluster.Get(system).SelfAddress;
                 Assert.Equal(("localhost", remote), (self.Host, self.Port));
                 using var ready = await http.GetAsync($"http://127.0.0.1:{management}{ManagementEndpoint.ReadyPath}");
                 Assert.Equal(System.Net.HttpStatusCode.OK, ready.StatusCode);
             }
-            var roles = systems.Select(s => string.Join(",", Akka.Cluster.Cluster.Get(s).SelfMember.Roles.Where(r => !r.StartsWith("dc-", StringComparison.Ordinal)).Order()));
+            var roles = good.Select(s => string.Join(",", Akka.Cluster.Cluster.Get(s).SelfMember.Roles.Where(r => !r.StartsWith("dc-", StringComparison.Ordinal)).Order()));
             Assert.Equal(names.Select(n => expectedRoles[n]), roles);
         }
         finally
         {
             await Task.WhenAll(systems.Select(s => s.Terminate())).WaitAsync(TimeSpan.FromSeconds(30));
+            try { Directory.Delete(dir, recursive: true); } catch (IOException) { }
+        }
+    }
+
+    /// <summary>Where the compose nodes mount the tls volume.</summary>
+    private const string ComposeTlsMount = "/data/tls";
+
+    /// <summary>
+    /// Runs what the compose service certs runs (its command's `pipeline certs` options), with its volumes' mount points
+    /// mapped into <paramref name="dir"/>; returns the folders standing in for the tls and tls-ca volumes.
+    /// </summary>
+    private static (string Tls, string Ca) CertsServiceOutput(string dir)
+    {
+        var command = Yaml.Words(Yaml.At(ComposeRoot(), "services.certs.command"));
+        Assert.Equal("certs", command[0]);
+        var mounts = Yaml.Items(Yaml.At(ComposeRoot(), "services.certs.volumes")).Select(v => ((YamlScalarNode)v).Value!.Split(':'))
+            .ToDictionary(p => p[1], p => Path.Combine(dir, p[0]));
+        string Local(string path) => mounts.TryGetValue(path, out var local) ? local : throw new Xunit.Sdk.XunitException($"certs writes {path}, which is no volume of it");
+        var outDir = Local(After(command, "--out")!);
+        var caDir = Local(After(command, "--ca-dir")!);
+        ClusterCertificates.Issue(outDir, After(command, "--nodes")!.Split(','), caDir);
+        return (outDir, caDir);
+    }
+
+    /// <summary>
+    /// Every Akka node in compose and Kubernetes runs mutual TLS with its certificate and the CA from a read-only mount of a
+    /// secret (compose: the tls volume the certs service fills, with a certificate for that very service; Kubernetes: a
+    /// Secret volume, the keystore password from a Secret). None passes --insecure, and each would be refused with TLS off.
+    /// </summary>
+    [Fact]
+    public void Every_node_runs_mutual_TLS_with_certificates_from_a_mounted_secret()
+    {
+        var certs = Yaml.Words(Yaml.At(ComposeRoot(), "services.certs.command"));
+        var certsNodes = After(certs, "--nodes")!.Split(',');
+        Assert.Equal(ComposeTlsMount, After(certs, "--out"));
+        Assert.DoesNotContain(Yaml.Items(Yaml.At(ComposeRoot(), "services.certs.volumes")), v => ((YamlScalarNode)v).Value!.StartsWith("run:", StringComparison.Ordinal));
+        foreach (var node in AkkaNodes())
+        {
+            Assert.False(Options(node).ContainsKey("--insecure"), $"{node}: --insecure");
+            var settings = NodeSettings(node);
+            var tls = TlsSettings.From(settings.Hocon);
+            Assert.True(tls.Enabled, $"{node}: pipeline.cluster.tls.enabled is off");
+            Assert.True(tls.RequireMutualAuthentication, $"{node}: mutual authentication off");
+            var config = NodeAkkaConfig(node, settings, BootstrapSettings.From(settings.Hocon));
+            RemotingTls.RefuseInsecureBinding(config, tls, insecure: false);
+            // The same node with TLS off: refused, since it binds a non-loopback address.
+            var plain = node with { Args = [.. node.Args, "--set", "pipeline.cluster.tls.enabled=off"] };
+            var plainSettings = NodeSettings(plain);
+            var refused = Assert.Throws<ConfigException>(() => RemotingTls.RefuseInsecureBinding(
+                NodeAkkaConfig(plain, plainSettings, BootstrapSettings.From(plainSettings.Hocon)), TlsSettings.From(plainSettings.Hocon), insecure: false));
+            Assert.Contains("pipeline.cluster.tls.enabled", refused.Message);
+
+            var mount = node.Mounts.Where(m => tls.CertificatePath.StartsWith(m.Path.TrimEnd('/') + "/", StringComparison.Ordinal)).ToList();
+            Assert.True(mount.Count == 1, $"{node}: certificate-path {tls.CertificatePath} is on no mount ({string.Join(", ", node.Mounts)})");
+            Assert.StartsWith(mount[0].Path.TrimEnd('/') + "/", tls.CaPath);
+            if (node.Where.StartsWith("compose", StringComparison.Ordinal))
+            {
+                var volume = Yaml.Items(Yaml.At(node.Source, "volumes")).Select(v => ((YamlScalarNode)v).Value!).Single(v => v.Split(':')[1] == mount[0].Path);
+                Assert.Equal($"tls:{ComposeTlsMount}:ro", volume);
+                Assert.Equal($"{ComposeTlsMount}/{node.Name}.pfx", tls.CertificatePath);
+                Assert.Equal($"{ComposeTlsMount}/{ClusterCertificates.CaCertificateFile}", tls.CaPath);
+                Assert.Contains(node.Name, certsNodes);
+                Assert.Equal("service_completed_successfully", Yaml.Scalar(node.Source, "depends_on.certs.condition"));
+                Assert.Equal("", tls.CertificatePasswordEnv);
+            }
+            else
+            {
+                var spec = Yaml.At(node.Source, "spec.template.spec")!;
+                var container = Assert.Single(Yaml.Items(Yaml.At(spec, "containers")));
+                var volumeMount = Assert.Single(Yaml.Items(Yaml.At(container, "volumeMounts")), m => Yaml.Scalar(m, "mountPath") == mount[0].Path);
+                Assert.Equal("true", Yaml.Scalar(volumeMount, "readOnly"));
+                var volume = Assert.Single(Yaml.Items(Yaml.At(spec, "volumes")), v => Yaml.Scalar(v, "name") == Yaml.Scalar(volumeMount, "name"));
+                var component = Labels(Yaml.At(node.Source, "spec.template.metadata.labels"))["app.kubernetes.io/component"];
+                Assert.Equal($"pipeline-tls-{component}", Yaml.Scalar(volume, "secret.secretName"));
+                Assert.Equal("PIPELINE_TLS_PASSWORD", tls.CertificatePasswordEnv);
+                Assert.Equal(SecretValue, node.Env[tls.CertificatePasswordEnv]);
+                var password = Assert.Single(Yaml.Items(Yaml.At(container, "env")), e => Yaml.Scalar(e, "name") == tls.CertificatePasswordEnv);
+                Assert.Equal("pipeline-tls-password", Yaml.Scalar(password, "valueFrom.secretKeyRef.name"));
+            }
         }
     }
 
@@ -493,10 +621,10 @@ public sealed class DeployManifestsSpec
     public void Compose_runs_the_learner_two_generator_nodes_the_annotator_node_and_critic_sim_with_healthchecks()
     {
         var services = Yaml.Entries(Yaml.At(ComposeRoot(), "services")!);
-        Assert.Equal(["annotator", "critic-sim", "generator-1", "generator-2", "learner"], services.Keys.Order(StringComparer.Ordinal));
+        Assert.Equal(["annotator", "certs", "critic-sim", "generator-1", "generator-2", "learner"], services.Keys.Order(StringComparer.Ordinal));
         var critic = Yaml.Words(Yaml.At(services["critic-sim"], "command"));
         Assert.Equal(["critic-sim", "--port", "8089", "--task", "sql"], critic.Take(5));
-        foreach (var (name, service) in services)
+        foreach (var (name, service) in services.Where(s => s.Key != "certs"))  // certs runs once and exits
         {
             var test = Yaml.Words(Yaml.At(service, "healthcheck.test"));
             Assert.True(test.Count > 1, $"{name}: no healthcheck");
@@ -670,7 +798,7 @@ public sealed class DeployManifestsSpec
         Assert.Equal(("pipeline-critic", "api-key"), (Yaml.Scalar(key, "valueFrom.secretKeyRef.name"), Yaml.Scalar(key, "valueFrom.secretKeyRef.key")));
         var generator = KubernetesNodes().Single(n => n.Name == "pipeline-generator").Source;
         Assert.DoesNotContain(Yaml.Items(Yaml.At(Yaml.Items(Yaml.At(generator, "spec.template.spec.containers"))[0], "env")),
-            e => Yaml.Scalar(e, "name") == "PIPELINE_CRITIC_API_KEY" || Yaml.At(e, "valueFrom.secretKeyRef") is not null);
+            e => Yaml.Scalar(e, "name") == "PIPELINE_CRITIC_API_KEY" || Yaml.Scalar(e, "valueFrom.secretKeyRef.name") == "pipeline-critic");
         Assert.DoesNotContain(K8sDocuments(), d => Yaml.Scalar(d.Root, "kind") == "Secret");
         var criticService = Assert.Single(K8sDocuments(), d => Yaml.Scalar(d.Root, "kind") == "Service" && Yaml.Scalar(d.Root, "metadata.name") == "critic-sim").Root;
         Assert.Equal(criticSimPort, Yaml.Scalar(Yaml.Items(Yaml.At(criticService, "spec.ports"))[0], "port"));
@@ -736,15 +864,26 @@ public sealed class DeployManifestsSpec
         Assert.Contains(baseMarker, resolved);
     }
 
-    /// <summary>A fresh named volume takes the ownership of the image folder it is mounted on: the run folder's mount point must exist and belong to the app user.</summary>
+    /// <summary>
+    /// A fresh named volume takes the ownership of the image folder it is mounted on: every named volume's mount point
+    /// (the run folder, the certs service's tls and tls-ca) must exist in the image and belong to the app user.
+    /// </summary>
     [Theory]
     [InlineData("Dockerfile", "\"$APP_UID\"")]
     [InlineData("Dockerfile.gpu", "1654")]
-    public void The_images_own_the_shared_run_folder_mount_point(string file, string user)
+    public void The_images_own_the_named_volumes_mount_points(string file, string user)
     {
         var text = File.ReadAllText(Path.Combine(Deploy, "docker", file));
-        var mount = Assert.Single(ComposeNodes().SelectMany(n => n.Mounts).Where(m => m.Shared).Select(m => m.Path).Distinct());
-        Assert.Contains($"mkdir -p {mount} && chown -R {user} /data", text);
+        var root = ComposeRoot();
+        var named = Yaml.Entries(Yaml.At(root, "volumes")!).Keys.ToHashSet();
+        var mounts = Yaml.Entries(Yaml.At(root, "services")!).Values
+            .SelectMany(service => Yaml.Items(Yaml.At(service, "volumes")).Select(v => ((YamlScalarNode)v).Value!.Split(':')))
+            .Where(parts => named.Contains(parts[0])).Select(parts => parts[1]).Distinct().Order(StringComparer.Ordinal).ToList();
+        Assert.Equal(["/data/runs", "/data/tls", "/data/tls-ca"], mounts);
+        var mkdir = Regex.Match(text, @"mkdir -p ([^&]+) && chown -R (\S+) /data");
+        Assert.True(mkdir.Success, $"{file}: no `mkdir -p ... && chown -R ... /data`");
+        Assert.Equal(mounts, mkdir.Groups[1].Value.Split(' ', StringSplitOptions.RemoveEmptyEntries).Order(StringComparer.Ordinal));
+        Assert.Equal(user, mkdir.Groups[2].Value);
         Assert.Contains($"USER {user.Trim('"')}", text);
     }
 

@@ -74,6 +74,19 @@ public sealed class ManagementEndpointSpec
                 Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
             using (var post = await http.PostAsync($"http://127.0.0.1:{port}/ready", new StringContent("")))
                 Assert.Equal(HttpStatusCode.MethodNotAllowed, post.StatusCode);
+            // Nothing changes state: every method but GET is refused on every route, and Akka.Management's cluster-http
+            // routes that down or remove members (PUT/DELETE /cluster/members/{address}) do not exist.
+            var self = Uri.EscapeDataString(Akka.Cluster.Cluster.Get(system).SelfAddress.ToString());
+            foreach (var path in new[] { "/ready", "/alive", "/bootstrap/seed-nodes", $"/cluster/members/{self}", "/cluster/members" })
+                foreach (var method in new[] { HttpMethod.Post, HttpMethod.Put, HttpMethod.Delete, HttpMethod.Patch })
+                {
+                    using var request = new HttpRequestMessage(method, $"http://127.0.0.1:{port}{path}") { Content = new StringContent("operation=Down") };
+                    using var answer = await http.SendAsync(request);
+                    Assert.True(answer.StatusCode == HttpStatusCode.MethodNotAllowed, $"{method} {path}: {answer.StatusCode}");
+                }
+            using (var members = await http.GetAsync($"http://127.0.0.1:{port}/cluster/members"))
+                Assert.Equal(HttpStatusCode.NotFound, members.StatusCode);
+            Assert.Equal(Akka.Cluster.MemberStatus.Removed, Akka.Cluster.Cluster.Get(system).SelfMember.Status);
 
             // Read the way Akka.Management's contact-point probe reads it.
             using var seeds = await http.GetAsync($"http://127.0.0.1:{port}/bootstrap/seed-nodes");

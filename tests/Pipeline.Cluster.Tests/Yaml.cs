@@ -115,7 +115,8 @@ internal static partial class Yaml
                     found.Add($"{path}: env {name} has a literal value");
                 foreach (var (key, child) in entries)
                 {
-                    if (SecretName().IsMatch(key) && child is YamlScalarNode { Value: var s } && IsLiteral(key, s))
+                    // secretName (a Secret volume) names a Secret object, like secretKeyRef.name: a reference, not a value.
+                    if (key != "secretName" && SecretName().IsMatch(key) && child is YamlScalarNode { Value: var s } && IsLiteral(key, s))
                         found.Add($"{path}.{key}: literal value");
                     Scan(child, $"{path}.{key}", found);
                 }

@@ -84,6 +84,32 @@ public static class RemotingTls
         return (config, ActorSystemSetup.Create(BootstrapSetup.Create().WithConfig(config), ssl));
     }
 
+    /// <summary>
+    /// Refuses plain TCP on an address other hosts can reach: with TLS off, remoting's bind address
+    /// (<c>akka.remote.dot-netty.tcp.bind-hostname</c>, else <c>hostname</c>) must be loopback (127.0.0.0/8, ::1, localhost),
+    /// because any host that reaches the port could join the cluster. <paramref name="insecure"/> (<c>--insecure</c>) allows it.
+    /// </summary>
+    public static void RefuseInsecureBinding(Config nodeConfig, TlsSettings tls, bool insecure)
+    {
+        if (tls.Enabled || insecure) return;
+        var bind = nodeConfig.GetString("akka.remote.dot-netty.tcp.bind-hostname", "");
+        if (string.IsNullOrWhiteSpace(bind)) bind = nodeConfig.GetString("akka.remote.dot-netty.tcp.hostname", "");
+        if (IsLoopback(bind)) return;
+        var shown = string.IsNullOrWhiteSpace(bind) ? "'' (every interface)" : bind;
+        throw new ConfigException(
+            $"remoting would bind {shown}, which is not a loopback address, with {K}enabled = off: any host that can reach " +
+            $"the port could join this cluster. Turn TLS on ({K}enabled = on, {K}certificate-path, {K}ca-path; `pipeline certs` " +
+            "makes them for a test or small deployment), or pass --insecure on a network you trust");
+    }
+
+    /// <summary>True for localhost, 127.0.0.0/8 and ::1.</summary>
+    public static bool IsLoopback(string host)
+    {
+        host = host.Trim().Trim('[', ']');
+        if (host.Equals("localhost", StringComparison.OrdinalIgnoreCase)) return true;
+        return System.Net.IPAddress.TryParse(host, out var ip) && System.Net.IPAddress.IsLoopback(ip);
+    }
+
     /// <summary>An ActorSystem for <paramref name="nodeConfig"/>, with TLS when <paramref name="tls"/> says so.</summary>
     public static ActorSystem CreateSystem(string name, Config nodeConfig, TlsSettings tls)
     {
