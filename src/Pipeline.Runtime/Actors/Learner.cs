@@ -443,11 +443,10 @@ public sealed class Learner : ReceiveActor, IWithTimers
 
     private void WriteCheckpoint(string stage, long step, TorchSharp.torch.optim.Optimizer? optimizer)
     {
-        var meta = CheckpointMeta.Create(step, _version, stage, _dataCursor, _s.Pipeline.Seed, null,
-            new Dictionary<string, string>
-            {
-                ["best_validation"] = _bestValidation.ToString("R", System.Globalization.CultureInfo.InvariantCulture),
-            });
+        // The policy settings travel with the weights, so a resume with a different model shape is refused by name.
+        var extra = Hosting.ResumeChecks.PolicyExtra(_s.Pipeline.Policy);
+        extra["best_validation"] = _bestValidation.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
+        var meta = CheckpointMeta.Create(step, _version, stage, _dataCursor, _s.Pipeline.Seed, null, extra);
         var root = CheckpointStages.Root(_s.RunDir, stage);
         var keep = stage == CheckpointStages.WarmStartDone ? 1 : _s.Pipeline.Checkpoint.Keep;
         var path = CheckpointStore.Save(root, _policy, optimizer, meta, keep);
