@@ -44,7 +44,8 @@ internal static class TrainCommand
         }
         else
         {
-            runDir = Path.GetFullPath(Path.Combine(settings.RunDir, LocalRun.DefaultRunName(settings, DateTimeOffset.Now)));
+            // Claimed exclusively: two runs started in the same second with the same seed get two folders.
+            runDir = RunFolders.CreateExclusive(settings.RunDir, LocalRun.DefaultRunName(settings, DateTimeOffset.Now));
         }
 
         var view = ProgressView.Create(settings);

@@ -96,8 +96,13 @@ public sealed class RunHost : ReceiveActor
         }
         // Taking over a run that started elsewhere: resume from its newest checkpoint.
         var floor = _newestSeenVersion() + 1;
-        var resume = LocalRun.FindResumePoint(_runDir);
-        if (resume is not null) resume = resume with { VersionFloor = Math.Max(0, floor) };
+        var resume = LocalRun.FindResumePoint(_runDir, warning => _log.Warning("{0}", warning));
+        if (resume is not null)
+        {
+            resume = resume with { VersionFloor = Math.Max(0, floor) };
+            // The rows and events written after the checkpoint will be written again by this node.
+            foreach (var line in new ResumeCut(resume.Stage, resume.Step).Apply(_runDir)) _log.Info("{0}", line);
+        }
         _log.Warning("Taking over the run in {0}: {1}, policy versions from {2}", _runDir,
             resume is null ? "no checkpoint yet, starting over" : $"resuming from {resume.CheckpointDir} (stage {resume.Stage}, step {resume.Step})",
             Math.Max(floor, resume?.PolicyVersion ?? 0));

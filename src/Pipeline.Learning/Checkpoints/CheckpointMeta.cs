@@ -35,6 +35,25 @@ public sealed record CheckpointMeta(
             extra ?? new Dictionary<string, string>());
 }
 
+/// <summary>
+/// manifest.json of a checkpoint: every other file's size and SHA-256, written last, so a checkpoint is intact exactly
+/// when each listed file still has its recorded size and hash.
+/// </summary>
+public sealed record CheckpointManifest(int Format, Dictionary<string, ManifestEntry> Files);
+
+/// <summary>One file of a <see cref="CheckpointManifest"/>.</summary>
+public sealed record ManifestEntry(long Size, string Sha256);
+
+/// <summary>
+/// What <see cref="CheckpointStore.Check"/> found in a checkpoint folder: intact (Problem null), or broken and why.
+/// <paramref name="Verified"/> is false for an intact checkpoint written before checkpoints carried a manifest.
+/// </summary>
+public sealed record CheckpointCheck(string Dir, CheckpointMeta? Meta, string? Problem, bool Verified)
+{
+    public bool Intact => Problem is null;
+}
+
 [JsonSerializable(typeof(CheckpointMeta))]
+[JsonSerializable(typeof(CheckpointManifest))]
 [JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
 internal sealed partial class CheckpointJsonContext : JsonSerializerContext;

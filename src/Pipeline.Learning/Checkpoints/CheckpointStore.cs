@@ -18,18 +18,23 @@ namespace Pipeline.Learning.Checkpoints;
 ///                            and per-group learning rates ("param_groups.{g}.lr", "param_groups.{g}.initial_lr")
 ///     rng.safetensors        torch CPU generator state ("torch.cpu")
 ///     meta.json              <see cref="CheckpointMeta"/>
+///     manifest.json          <see cref="CheckpointManifest"/>: size and SHA-256 of every file above, written last
 /// </code>
-/// A checkpoint is written into a temporary sibling directory and renamed into place, so a directory named
-/// step-N is always complete. Only the newest <c>keep</c> checkpoints are kept.
+/// A checkpoint is written into a temporary sibling directory, flushed to disk (each file, then the folder) and renamed
+/// into place, then the parent folder is flushed, so a directory named step-N is complete even after a power loss.
+/// <see cref="FindLatest"/> verifies each candidate against its manifest and passes over broken ones, saying why.
+/// Only the newest <c>keep</c> checkpoints are kept.
 /// </summary>
 public static class CheckpointStore
 {
-    public const int FormatVersion = 1;
+    /// <summary>2: checkpoints carry manifest.json. Format 1 (no manifest) still loads, unverified.</summary>
+    public const int FormatVersion = 2;
     public const string CheckpointsFolder = "checkpoints";
     public const string ModelFile = "model.safetensors";
     public const string OptimizerFile = "optimizer.safetensors";
     public const string RngFile = "rng.safetensors";
     public const string MetaFile = "meta.json";
+    public const string ManifestFile = "manifest.json";
 
     private static readonly Regex StepDir = new(@"^step-(\d+)$", RegexOptions.CultureInvariant);
     private static readonly Regex SecretKey = new(
@@ -68,9 +73,21 @@ public static class CheckpointStore
                             .ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal)
                         ?? new Dictionary<string, string>(),
                 RngState = meta.RngState ?? [],
+                Format = FormatVersion,
             };
             File.WriteAllBytes(Path.Combine(tmp, MetaFile),
                 JsonSerializer.SerializeToUtf8Bytes(clean, CheckpointJsonContext.Default.CheckpointMeta));
+
+            // Every file flushed and hashed, then the manifest (last), then the folder: only then is the rename safe.
+            var files = new Dictionary<string, ManifestEntry>(StringComparer.Ordinal);
+            foreach (var file in Directory.GetFiles(tmp).Order(StringComparer.Ordinal))
+            {
+                var (size, sha) = DurableFiles.FlushAndHash(file);
+                files[Path.GetFileName(file)] = new ManifestEntry(size, sha);
+            }
+            DurableFiles.WriteAllBytes(Path.Combine(tmp, ManifestFile), JsonSerializer.SerializeToUtf8Bytes(
+                new CheckpointManifest(FormatVersion, files), CheckpointJsonContext.Default.CheckpointManifest));
+            DurableFiles.FlushDirectory(tmp);
 
             if (Directory.Exists(final))
             {
@@ -78,11 +95,13 @@ public static class CheckpointStore
                 var old = Path.Combine(root, $".old-{CheckpointDirName(meta.Step)}-{Guid.NewGuid():N}");
                 Directory.Move(final, old);
                 Directory.Move(tmp, final);
+                DurableFiles.FlushDirectory(root);
                 TryDelete(old);
             }
             else
             {
                 Directory.Move(tmp, final);
+                DurableFiles.FlushDirectory(root);
             }
         }
         catch
@@ -95,26 +114,109 @@ public static class CheckpointStore
         return final;
     }
 
-    /// <summary>The newest complete checkpoint under <paramref name="runDir"/>, or null.</summary>
-    public static (CheckpointMeta Meta, string Dir)? FindLatest(string runDir)
+    /// <summary>
+    /// The newest intact checkpoint under <paramref name="runDir"/>, or null. Each broken one passed over (and each
+    /// intact one that predates manifests, so cannot be verified) is reported to <paramref name="warn"/> by path and reason.
+    /// </summary>
+    public static (CheckpointMeta Meta, string Dir)? FindLatest(string runDir, Action<string>? warn = null)
     {
         foreach (var (_, dir) in List(Path.Combine(runDir, CheckpointsFolder)).OrderByDescending(x => x.Step))
         {
-            try
+            var check = Check(dir);
+            if (!check.Intact)
             {
-                return (ReadMeta(dir), dir);
+                warn?.Invoke($"checkpoint {dir} is broken ({check.Problem}); passing over it");
+                continue;
             }
-            catch (Exception e) when (e is IOException or JsonException or InvalidDataException)
-            {
-                // unreadable: fall back to the previous one
-            }
+            if (!check.Verified)
+                warn?.Invoke($"checkpoint {dir} has no {ManifestFile} (written before checkpoints carried checksums): loading it unverified");
+            return (check.Meta!, dir);
         }
         return null;
     }
 
     /// <summary>
+    /// Verifies a checkpoint folder: every file in its manifest has the recorded size and SHA-256, and meta.json reads.
+    /// A folder without a manifest is accepted (unverified) only when its meta.json says it predates manifests and every
+    /// safetensors file in it is whole; otherwise it is broken.
+    /// </summary>
+    public static CheckpointCheck Check(string checkpointDir)
+    {
+        var manifestPath = Path.Combine(checkpointDir, ManifestFile);
+        if (File.Exists(manifestPath))
+        {
+            CheckpointManifest? manifest;
+            try
+            {
+                manifest = JsonSerializer.Deserialize(File.ReadAllBytes(manifestPath), CheckpointJsonContext.Default.CheckpointManifest);
+            }
+            catch (Exception e) when (e is JsonException or IOException or NotSupportedException)
+            {
+                return Broken($"{ManifestFile} is unreadable: {e.Message}");
+            }
+            if (manifest?.Files is not { Count: > 0 } files) return Broken($"{ManifestFile} lists no files");
+            foreach (var required in new[] { ModelFile, MetaFile })
+                if (!files.ContainsKey(required)) return Broken($"{ManifestFile} does not list {required}");
+            foreach (var (name, entry) in files.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+            {
+                var path = Path.Combine(checkpointDir, name);
+                if (Path.GetFileName(name) != name) return Broken($"{ManifestFile} lists '{name}', which is not a file name");
+                if (!File.Exists(path)) return Broken($"{name} is missing");
+                try
+                {
+                    var (size, sha) = DurableFiles.Hash(path);
+                    if (size != entry.Size) return Broken($"{name} has {size} bytes, the manifest says {entry.Size}");
+                    if (!string.Equals(sha, entry.Sha256, StringComparison.OrdinalIgnoreCase))
+                        return Broken($"{name} does not match its SHA-256 in the manifest");
+                }
+                catch (IOException e)
+                {
+                    return Broken($"{name} is unreadable: {e.Message}");
+                }
+            }
+            return TryReadMeta(checkpointDir, out var meta, out var problem)
+                ? new CheckpointCheck(checkpointDir, meta, null, Verified: true)
+                : Broken(problem);
+        }
+
+        if (!TryReadMeta(checkpointDir, out var oldMeta, out var metaProblem)) return Broken(metaProblem);
+        if (oldMeta.Format >= 2) return Broken($"{ManifestFile} is missing");
+        if (!File.Exists(Path.Combine(checkpointDir, ModelFile))) return Broken($"{ModelFile} is missing");
+        foreach (var file in Directory.GetFiles(checkpointDir, "*.safetensors").Order(StringComparer.Ordinal))
+        {
+            try
+            {
+                SafetensorsHeader.ReadShapes(file);
+            }
+            catch (Exception e) when (e is InvalidDataException or IOException)
+            {
+                return Broken($"{Path.GetFileName(file)} is unreadable: {e.Message}");
+            }
+        }
+        return new CheckpointCheck(checkpointDir, oldMeta, null, Verified: false);
+
+        CheckpointCheck Broken(string why) => new(checkpointDir, null, why, Verified: false);
+    }
+
+    private static bool TryReadMeta(string checkpointDir, out CheckpointMeta meta, out string problem)
+    {
+        try
+        {
+            meta = ReadMeta(checkpointDir);
+            problem = "";
+            return true;
+        }
+        catch (Exception e) when (e is IOException or JsonException or InvalidDataException or NotSupportedException)
+        {
+            meta = null!;
+            problem = e is FileNotFoundException ? $"{MetaFile} is missing" : $"{MetaFile} is unreadable: {e.Message}";
+            return false;
+        }
+    }
+
+    /// <summary>
     /// Loads model weights (in place), optimizer state (when <paramref name="optimizer"/> is given and the checkpoint
-    /// has one) and the torch CPU RNG state; returns the metadata.
+    /// has one) and the torch CPU RNG state; returns the metadata. A file that cannot be read is reported by path.
     /// </summary>
     public static CheckpointMeta Load(string checkpointDir, nn.Module model, optim.Optimizer? optimizer)
     {
@@ -122,26 +224,42 @@ public static class CheckpointStore
         var meta = ReadMeta(checkpointDir);
         using (NewDisposeScope())
         {
-            model.load_safetensors(Path.Combine(checkpointDir, ModelFile), strict: true);
+            var modelPath = Path.Combine(checkpointDir, ModelFile);
+            Guarded(modelPath, () => { model.load_safetensors(modelPath, strict: true); });
 
             var optPath = Path.Combine(checkpointDir, OptimizerFile);
             if (optimizer is not null)
             {
                 if (!File.Exists(optPath))
                     throw new InvalidDataException($"Checkpoint '{checkpointDir}' has no {OptimizerFile}, but an optimizer was given.");
-                var dict = Safetensors.LoadStateDict(optPath);
+                var dict = Guarded(optPath, () => Safetensors.LoadStateDict(optPath));
                 LoadOptimizerState(optimizer, dict);
             }
 
             var rngPath = Path.Combine(checkpointDir, RngFile);
             if (File.Exists(rngPath))
             {
-                var rng = Safetensors.LoadStateDict(rngPath);
+                var rng = Guarded(rngPath, () => Safetensors.LoadStateDict(rngPath));
                 if (rng.TryGetValue("torch.cpu", out var state)) random.set_rng_state(state);
             }
         }
         return meta;
     }
+
+    // The readers throw JsonException/ArgumentException naming only a tensor key; the caller needs the file.
+    private static T Guarded<T>(string path, Func<T> read)
+    {
+        try
+        {
+            return read();
+        }
+        catch (Exception e) when (e is JsonException or IOException or ArgumentException or InvalidOperationException or FormatException)
+        {
+            throw new InvalidDataException($"{path} is unreadable: {e.Message}", e);
+        }
+    }
+
+    private static void Guarded(string path, Action read) => Guarded(path, () => { read(); return 0; });
 
     public static CheckpointMeta ReadMeta(string checkpointDir)
     {
@@ -150,6 +268,7 @@ public static class CheckpointStore
                    ?? throw new InvalidDataException($"Empty {MetaFile} in '{checkpointDir}'.");
         if (meta.Format > FormatVersion)
             throw new InvalidDataException($"Checkpoint '{checkpointDir}' has format {meta.Format}; this build reads up to {FormatVersion}.");
+        if (meta.Stage is null) throw new InvalidDataException($"{MetaFile} in '{checkpointDir}' has no stage.");
         return meta with { Extra = meta.Extra ?? new(), RngState = meta.RngState ?? [] };
     }
 
@@ -159,8 +278,7 @@ public static class CheckpointStore
         foreach (var dir in Directory.EnumerateDirectories(root))
         {
             var m = StepDir.Match(Path.GetFileName(dir));
-            if (m.Success && long.TryParse(m.Groups[1].Value, NumberStyles.None, CultureInfo.InvariantCulture, out var step)
-                && File.Exists(Path.Combine(dir, MetaFile)))
+            if (m.Success && long.TryParse(m.Groups[1].Value, NumberStyles.None, CultureInfo.InvariantCulture, out var step))
                 yield return (step, dir);
         }
     }

@@ -459,10 +459,9 @@ public sealed class Learner : ReceiveActor, IWithTimers
 
     private void WriteCheckpoint(string stage, long step, TorchSharp.torch.optim.Optimizer? optimizer)
     {
-        var extra = new Dictionary<string, string>
-        {
-            ["best_validation"] = _bestValidation.ToString("R", System.Globalization.CultureInfo.InvariantCulture),
-        };
+        // The policy settings travel with the weights, so a resume with a different model shape is refused by name.
+        var extra = Hosting.ResumeChecks.PolicyExtra(_s.Pipeline.Policy);
+        extra["best_validation"] = _bestValidation.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
         if (stage == CheckpointStages.WarmStart && _epochBatch > 0) extra[EpochBatchKey] = _epochBatch.ToString(System.Globalization.CultureInfo.InvariantCulture);
         var meta = CheckpointMeta.Create(step, _version, stage, _dataCursor, _s.Pipeline.Seed, null, extra);
         var root = CheckpointStages.Root(_s.RunDir, stage);

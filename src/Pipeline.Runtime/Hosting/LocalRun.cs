@@ -79,10 +79,24 @@ public static class LocalRun
         WeightSnapshot? reference = null;
         if (resume)
         {
-            resumePoint = FindResumePoint(runDir)
-                ?? throw new ConfigException($"--resume: {runDir} holds no checkpoint yet (checkpoints/, reference/ or warm-start/)");
-            reference = LoadReference(runDir, policy, settings.Seed);
+            var problems = new List<string>();
+            void Warn(string warning)
+            {
+                problems.Add(warning);
+                status?.Invoke("warning: " + warning);
+            }
+            resumePoint = FindResumePoint(runDir, Warn)
+                ?? throw new ConfigException(problems.Count == 0
+                    ? $"--resume: {runDir} holds no checkpoint yet (checkpoints/, reference/ or warm-start/)"
+                    : $"--resume: {runDir} holds no intact checkpoint: {string.Join("; ", problems)}");
+            ResumeChecks.RequireSamePolicy(settings.Policy, policy, resumePoint.CheckpointDir);
+            if (FindReference(runDir, Warn) is { } referenceDir)
+            {
+                ResumeChecks.RequireSamePolicy(settings.Policy, policy, referenceDir);
+                reference = LoadReference(runDir, policy, settings.Seed);
+            }
             status?.Invoke($"resuming from {resumePoint.CheckpointDir}: stage {resumePoint.Stage}, step {resumePoint.Step}, policy version {resumePoint.PolicyVersion}");
+            foreach (var line in new ResumeCut(resumePoint.Stage, resumePoint.Step).Apply(runDir)) status?.Invoke(line);
         }
 
         var completion = new TaskCompletionSource<RunResult>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -105,6 +119,10 @@ public static class LocalRun
         }
     }
 
+    /// <summary>The folder of the frozen KL reference (the finished warm-start), or null; broken copies are reported to <paramref name="warn"/>.</summary>
+    public static string? FindReference(string runDir, Action<string>? warn = null)
+        => CheckpointStore.FindLatest(CheckpointStages.Root(runDir, CheckpointStages.WarmStartDone), warn)?.Dir;
+
     /// <summary>The frozen KL reference (the finished warm-start) of a run, or null when the warm-start has not finished.</summary>
     public static WeightSnapshot? LoadReference(string runDir, PolicyConfig policy, int seed)
     {
@@ -114,12 +132,15 @@ public static class LocalRun
         return WeightTransfer.Export(model, 0);
     }
 
-    /// <summary>Newest GRPO checkpoint, else the finished warm-start, else a warm-start checkpoint.</summary>
-    public static Learner.ResumePoint? FindResumePoint(string runDir)
+    /// <summary>
+    /// Newest intact GRPO checkpoint, else the finished warm-start, else a warm-start checkpoint. Each broken checkpoint
+    /// passed over (and each unverified old one) is reported to <paramref name="warn"/> with its path and what is wrong.
+    /// </summary>
+    public static Learner.ResumePoint? FindResumePoint(string runDir, Action<string>? warn = null)
     {
         foreach (var stage in new[] { CheckpointStages.Grpo, CheckpointStages.WarmStartDone, CheckpointStages.WarmStart })
         {
-            if (CheckpointStore.FindLatest(CheckpointStages.Root(runDir, stage)) is { } latest)
+            if (CheckpointStore.FindLatest(CheckpointStages.Root(runDir, stage), warn) is { } latest)
                 return new Learner.ResumePoint(latest.Dir, latest.Meta.Stage, latest.Meta.Step, latest.Meta.PolicyVersion, latest.Meta.DataCursor);
         }
         return null;

@@ -17,6 +17,8 @@ namespace Pipeline.Runtime.Metrics;
 /// </summary>
 public sealed class MetricsRecorder : ReceiveActor
 {
+    public const string JsonlFile = "metrics.jsonl";
+    public const string TensorBoardFolder = "tb";
     public static readonly Meter Meter = new("Pipeline", "1.0");
     private static readonly ConcurrentDictionary<string, double> Latest = new();
     private static readonly ConcurrentDictionary<string, ObservableGauge<double>> Gauges = new();
@@ -43,8 +45,8 @@ public sealed class MetricsRecorder : ReceiveActor
 
     protected override void PreStart()
     {
-        _jsonl = new StreamWriter(Path.Combine(_runDir, "metrics.jsonl"), append: true, new UTF8Encoding(false)) { AutoFlush = true };
-        if (_tensorBoard) _tb = torch.utils.tensorboard.SummaryWriter(Path.Combine(_runDir, "tb"), createRunName: false);
+        _jsonl = new StreamWriter(Path.Combine(_runDir, JsonlFile), append: true, new UTF8Encoding(false)) { AutoFlush = true };
+        if (_tensorBoard) _tb = torch.utils.tensorboard.SummaryWriter(Path.Combine(_runDir, TensorBoardFolder), createRunName: false);
     }
 
     protected override void PostStop()
@@ -54,7 +56,7 @@ public sealed class MetricsRecorder : ReceiveActor
         {
             try
             {
-                var all = ReadAll(Path.Combine(_runDir, "metrics.jsonl"));
+                var all = ReadAll(Path.Combine(_runDir, JsonlFile));
                 CurvePlots.Write(_runDir, all);
             }
             catch (Exception e)

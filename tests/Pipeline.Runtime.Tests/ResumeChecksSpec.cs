@@ -1,0 +1,77 @@
+using Pipeline.Core.Configuration;
+using Pipeline.Learning.Checkpoints;
+using Pipeline.Learning.Model;
+using Pipeline.Runtime.Hosting;
+
+namespace Pipeline.Runtime.Tests;
+
+/// <summary>A resume that would change the model's shape is refused by name, before any weight is loaded.</summary>
+public sealed class ResumeChecksSpec : IDisposable
+{
+    private readonly string _runDir = Directory.CreateTempSubdirectory("resume-checks-").FullName;
+
+    public void Dispose() => Directory.Delete(_runDir, recursive: true);
+
+    private static readonly PolicySettings Trained = new(VocabSize: 64, DModel: 64, Layers: 1, Heads: 2, Context: 16);
+
+    private static PolicyConfig Config(PolicySettings p) => new(p.VocabSize, p.DModel, p.Layers, p.Heads, p.Context);
+
+    private string Save(bool recordPolicy)
+    {
+        using var model = new PolicyModel(Config(Trained), 1);
+        var extra = recordPolicy ? ResumeChecks.PolicyExtra(Trained) : new Dictionary<string, string>();
+        return CheckpointStore.Save(_runDir, model, null, CheckpointMeta.Create(3, 3, "grpo", extra: extra), keep: 0);
+    }
+
+    [Theory]
+    [InlineData("d-model")]
+    [InlineData("layers")]
+    [InlineData("heads")]
+    [InlineData("context")]
+    [InlineData("vocab-size")]
+    public void A_changed_policy_key_is_refused_naming_the_key_and_both_values(string key)
+    {
+        var dir = Save(recordPolicy: true);
+        var changed = key switch
+        {
+            "d-model" => Trained with { DModel = 128 },
+            "layers" => Trained with { Layers = 2 },
+            "heads" => Trained with { Heads = 4 },
+            "context" => Trained with { Context = 32 },
+            _ => Trained with { VocabSize = 96 },
+        };
+
+        var error = Assert.Throws<ConfigException>(() => ResumeChecks.RequireSamePolicy(changed, Config(changed), dir));
+
+        Assert.Contains($"pipeline.policy.{key} is ", error.Message);
+        Assert.Contains("in this configuration but the checkpoint", error.Message);
+    }
+
+    [Fact]
+    public void The_message_gives_both_values()
+    {
+        var dir = Save(recordPolicy: true);
+        var error = Assert.Throws<ConfigException>(() =>
+            ResumeChecks.RequireSamePolicy(Trained with { DModel = 128 }, Config(Trained with { DModel = 128 }), dir));
+        Assert.StartsWith("--resume: pipeline.policy.d-model is 128 in this configuration but the checkpoint", error.Message);
+        Assert.Contains("was trained with 64", error.Message);
+    }
+
+    [Fact]
+    public void An_older_checkpoint_without_the_record_is_refused_by_its_tensor_shapes()
+    {
+        var dir = Save(recordPolicy: false);
+        var changed = Trained with { DModel = 128 };
+
+        var error = Assert.Throws<ConfigException>(() => ResumeChecks.RequireSamePolicy(changed, Config(changed), dir));
+
+        Assert.Contains("has shape [", error.Message);
+    }
+
+    [Fact]
+    public void The_same_policy_passes()
+    {
+        var dir = Save(recordPolicy: true);
+        ResumeChecks.RequireSamePolicy(Trained, Config(Trained), dir);
+    }
+}
