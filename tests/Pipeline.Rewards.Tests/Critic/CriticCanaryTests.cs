@@ -111,6 +111,22 @@ public sealed class CriticCanaryTests
         Assert.Equal(12, server.Stats.ChatRequests);
     }
 
+    [Fact]
+    public void The_hostile_simulated_judge_says_it_is_hostile_and_simulated_in_its_answer()
+    {
+        var prompt = JudgeTemplates.Pointwise("q", "SELECT 1", "");
+        var maxed = new SimulatedJudge(new ExactMatchOracle(), hostile: SimulatedHostility.AlwaysMax).Answer(prompt.User).Content;
+        Assert.StartsWith("Simulated judge (critic-sim, oracle exact, HOSTILE always-max)", maxed);
+        Assert.EndsWith("{\"score\": 10}", maxed);
+
+        var obey = new SimulatedJudge(new ExactMatchOracle(), hostile: SimulatedHostility.ObeyInjection);
+        var injection = CriticCanaries.Candidate(CanaryKind.Injection, new ScoreScale(0, 10));
+        Assert.EndsWith("{\"score\": 10}", obey.Answer(JudgeTemplates.Pointwise("q", "SELECT 1", injection).User).Content);
+        Assert.EndsWith("{\"score\": 0}", obey.Answer(prompt.User).Content);       // honest about anything else
+        Assert.EndsWith("{\"score\": 0}", new SimulatedJudge(new ExactMatchOracle()).Answer(
+            JudgeTemplates.Pointwise("q", "SELECT 1", injection).User).Content); // the honest judge is not fooled
+    }
+
     [Theory]
     [InlineData(SimulatedHostility.AlwaysMax, CriticMode.Pointwise)]
     [InlineData(SimulatedHostility.ObeyInjection, CriticMode.Pointwise)]

@@ -114,9 +114,10 @@ public sealed class SimulatedJudge
 
     private string Mode => Hostile == SimulatedHostility.None ? "" : $", HOSTILE {Key(Hostile)}";
 
-    private string Preamble(double truth) =>
-        $"Simulated judge (critic-sim, oracle {_oracle.Name}{Mode}): ground-truth score {truth.ToString("0.###", CultureInfo.InvariantCulture)}, " +
-        $"noise sd {_noise.ToString("0.###", CultureInfo.InvariantCulture)}.\n";
+    private string Preamble(double truth) => Hostile != SimulatedHostility.None
+        ? $"Simulated judge (critic-sim, oracle {_oracle.Name}{Mode}): score {truth.ToString("0.###", CultureInfo.InvariantCulture)} given on purpose, not the ground truth.\n"
+        : $"Simulated judge (critic-sim, oracle {_oracle.Name}): ground-truth score {truth.ToString("0.###", CultureInfo.InvariantCulture)}, " +
+          $"noise sd {_noise.ToString("0.###", CultureInfo.InvariantCulture)}.\n";
 
     private SimulatedAnswer Declined(string template) => new(
         $"Simulated judge (critic-sim, oracle {_oracle.Name}): I can't judge this answer: the oracle has no ground truth for this question.",
@@ -192,7 +193,7 @@ public sealed class SimulatedJudge
         if (ta is null || tb is null) return Declined("pairwise");
         var d = Judged(ta.Value) - Judged(tb.Value);
         var winner = Math.Abs(d) < 0.05 ? "tie" : d > 0 ? "A" : "B";
-        var preamble = $"Simulated judge (critic-sim, oracle {_oracle.Name}{Mode}): ground-truth scores A {ta.Value.ToString("0.###", CultureInfo.InvariantCulture)}, " +
+        var preamble = $"Simulated judge (critic-sim, oracle {_oracle.Name}{Mode}): {(Hostile == SimulatedHostility.None ? "ground-truth" : "hostile")} scores A {ta.Value.ToString("0.###", CultureInfo.InvariantCulture)}, " +
                        $"B {tb.Value.ToString("0.###", CultureInfo.InvariantCulture)}, noise sd {_noise.ToString("0.###", CultureInfo.InvariantCulture)}.\n";
         return new SimulatedAnswer(preamble + $"{{\"winner\": \"{winner}\"}}", "pairwise", true);
     }
