@@ -55,6 +55,7 @@ public sealed class CriticCanaries
     private readonly long[] _kindProbes = new long[Enum.GetValues<CanaryKind>().Length];
     private long _requests, _sequence, _probes, _correct, _errors;
     private bool _untrusted;
+    private string? _verdict;
 
     /// <param name="source">The critic's reward-source name, for the warning.</param>
     /// <param name="warn">Receives the one line that flags the judge untrusted.</param>
@@ -70,6 +71,12 @@ public sealed class CriticCanaries
     public bool Untrusted
     {
         get { lock (_lock) return _untrusted; }
+    }
+
+    /// <summary>Why the judge was flagged (its canary record at that moment); null while it is trusted.</summary>
+    public string? UntrustedBecause
+    {
+        get { lock (_lock) return _verdict; }
     }
 
     /// <summary>Metric-name form of a kind: empty, off-task, injection, reference.</summary>
@@ -145,10 +152,11 @@ public sealed class CriticCanaries
                 _untrusted = true;
                 var wrong = string.Join(", ", Enum.GetValues<CanaryKind>().Where(c => _kindProbes[(int)c] > 0)
                     .Select(c => $"{Key(c)} {_wrong[(int)c]}/{_kindProbes[(int)c]}"));
-                warning = $"critic {_source}: judge UNTRUSTED: it got {_correct}/{_probes} canary probes right " +
-                          $"(accuracy {accuracy.ToString("0.###", CultureInfo.InvariantCulture)}, worst kind " +
-                          $"{worst.ToString("0.###", CultureInfo.InvariantCulture)}; canary.min-accuracy " +
-                          $"{_options.MinAccuracy.ToString("0.###", CultureInfo.InvariantCulture)}; wrong on: {wrong}); " +
+                _verdict = $"it got {_correct}/{_probes} canary probes right " +
+                           $"(accuracy {accuracy.ToString("0.###", CultureInfo.InvariantCulture)}, worst kind " +
+                           $"{worst.ToString("0.###", CultureInfo.InvariantCulture)}; canary.min-accuracy " +
+                           $"{_options.MinAccuracy.ToString("0.###", CultureInfo.InvariantCulture)}; wrong on: {wrong})";
+                warning = $"critic {_source}: judge UNTRUSTED: {_verdict}; " +
                           (_options.Invalidate
                               ? "its signals are invalid (masked) for the rest of the run (canary.invalidate = on)"
                               : "its signals are still used (canary.invalidate = off)");

@@ -62,7 +62,7 @@ public static class CriticFailures
 /// <param name="Failures">Failed calls by reason (<see cref="CriticFailures.Key"/>); every reason is present, zero or not.</param>
 /// <param name="Cancelled">Calls given up because the caller cancelled.</param>
 /// <param name="CacheHits">Calls answered from the response cache (not in <paramref name="Requests"/>).</param>
-/// <param name="CacheMisses">Calls the cache could not answer (equals <paramref name="Requests"/> when the cache is on).</param>
+/// <param name="CacheMisses">Calls the cache could not answer (equals <paramref name="Requests"/> when the cache is on, less the canary probes, which skip it).</param>
 /// <param name="BreakerState">closed, open, half-open or isolated.</param>
 /// <param name="BreakerOpenings">How many times the breaker opened.</param>
 /// <param name="BreakerOpenedBy">Breaker openings by the failure of the attempt that tripped it (every <see cref="CriticFailures.Transient"/> reason present).</param>

@@ -85,9 +85,7 @@ public sealed class LlmCriticReward : IRewardSource, IReportsMetrics, IDisposabl
 
     private RewardSignal[] Untrusted(RolloutGroup group, TimeSpan latency)
     {
-        var r = _canaries.Report;
-        var reason = $"critic untrusted: canary accuracy {r.Accuracy.ToString("0.###", CultureInfo.InvariantCulture)} over {r.Probes} probes " +
-                     $"< canary.min-accuracy {_canaries.Options.MinAccuracy.ToString("0.###", CultureInfo.InvariantCulture)}";
+        var reason = $"critic untrusted: {_canaries.UntrustedBecause}";
         return group.Rollouts.Select(_ => RewardSignal.Invalid(Name, reason, latency)).ToArray();
     }
 

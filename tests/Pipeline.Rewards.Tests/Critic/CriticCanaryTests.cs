@@ -44,7 +44,7 @@ public sealed class CriticCanaryTests
         // The third group brings the sixth canary: the judge is flagged, and this group is masked already.
         var flagged = await reward.ScoreAsync(Group(Question, Reference, "SELECT 2", "more garbage"), CancellationToken.None);
         Assert.All(flagged, s => Assert.False(s.Valid));
-        Assert.All(flagged, s => Assert.Contains("critic untrusted", s.Details));
+        Assert.All(flagged, s => Assert.Contains("critic untrusted: it got 3/6 canary probes right", s.Details));
         Assert.All(flagged, s => Assert.True(double.IsNaN(s.Value)));
 
         var m = Metrics(reward);
