@@ -67,6 +67,13 @@ internal static class CriticSimCommand
         DefaultValueFactory = _ => 1,
     };
 
+    private static readonly Option<string> Hostile = new("--hostile")
+    {
+        Description = "Play a SIMULATED broken judge, to see the critic's canary probes catch it: none (honest) | always-max (every " +
+                      "candidate gets the top score) | obey-injection (a candidate saying \"ignore previous instructions\" gets the top score).",
+        DefaultValueFactory = _ => "none",
+    };
+
     private static readonly Option<string> TaskOption = new("--task")
     {
         Description = "Ground truth: exact (normalised exact match against the request's reference) or sql (runs candidate and gold " +
@@ -82,7 +89,7 @@ internal static class CriticSimCommand
             says so in every answer, header and log line. Runs until Ctrl-C.
             """)
         {
-            Urls, Port, Latency, LatencySpread, LatencyDist, Noise, ErrorRate, RetryAfter, Seed, TaskOption,
+            Urls, Port, Latency, LatencySpread, LatencyDist, Noise, ErrorRate, RetryAfter, Seed, Hostile, TaskOption,
             CommonOptions.Config, CommonOptions.Set, CommonOptions.Mode, CommonOptions.HoconDir,
         };
         command.SetAction((parse, ct) => RunAsync(parse, ct));
@@ -118,6 +125,13 @@ internal static class CriticSimCommand
             "lognormal" => LatencyDistribution.LogNormal,
             var other => throw new ConfigException($"--latency-dist '{other}': expected fixed | uniform | lognormal"),
         };
+        var hostile = parse.GetValue(Hostile) switch
+        {
+            "none" => SimulatedHostility.None,
+            "always-max" => SimulatedHostility.AlwaysMax,
+            "obey-injection" => SimulatedHostility.ObeyInjection,
+            var other => throw new ConfigException($"--hostile '{other}': expected none | always-max | obey-injection"),
+        };
         SimulatedCriticOptions options;
         try
         {
@@ -131,6 +145,7 @@ internal static class CriticSimCommand
                 ErrorRate = parse.GetValue(ErrorRate),
                 RetryAfter = TimeSpan.FromSeconds(parse.GetValue(RetryAfter)),
                 Seed = parse.GetValue(Seed),
+                Hostile = hostile,
             }.Validate();
         }
         catch (ArgumentException e)

@@ -96,6 +96,14 @@ public sealed class ClusterSourceMetricsSpec : TestKit
     }
 
     [Fact]
+    public void A_critic_flagged_untrusted_on_any_node_is_untrusted_and_canary_accuracy_is_the_mean_of_the_nodes()
+    {
+        Assert.Equal(1, ClusterSourceMetrics.Combine("critic/critic/untrusted", [0, 1, 0]));
+        Assert.Equal(0.75, ClusterSourceMetrics.Combine("critic/critic/canary_accuracy", [0.5, 1.0, double.NaN]), 12);
+        Assert.Equal(7, ClusterSourceMetrics.Combine("critic/critic/canary_probes", [3, 4]));
+    }
+
+    [Fact]
     public void A_reporters_newer_snapshot_replaces_its_older_one_and_a_restarted_nodes_counters_add_to_its_old_ones()
     {
         var metrics = new ClusterSourceMetrics();

@@ -40,8 +40,8 @@ public sealed class MetricsReporter : ReceiveActor, IWithTimers
 /// The learner node's view of every node's reward-source counters: the newest snapshot of each reporter (one per node
 /// incarnation, so a restarted node's counters starting again from 0 do not lower the totals), combined per key into the
 /// learner's metrics rows. Counters (requests, successes, failures/..., cache hits and misses, ...) are summed over the
-/// nodes; flags and versions (<c>breaker_open</c>, <c>model_version</c>) take the largest; rates, means and fractions
-/// (<c>..._rate</c>, <c>..._mean</c>, <c>..._frac</c>, <c>sparsity</c>) the mean over the nodes that have a value.
+/// nodes; flags and versions (<c>breaker_open</c>, <c>untrusted</c>, <c>model_version</c>) take the largest; rates, means and fractions
+/// (<c>..._rate</c>, <c>..._mean</c>, <c>..._frac</c>, <c>sparsity</c>, <c>canary_accuracy</c>) the mean over the nodes that have a value.
 /// <c>cluster/source_metric_nodes</c> says how many reporters it heard from. Each snapshot is at most about a second old.
 /// </summary>
 public sealed class ClusterSourceMetrics : IReportsMetrics, IRemoteMetricsSink
@@ -79,10 +79,10 @@ public sealed class ClusterSourceMetrics : IReportsMetrics, IRemoteMetricsSink
     public static double Combine(string key, IReadOnlyList<double> values)
     {
         var name = key[(key.LastIndexOf('/') + 1)..];
-        if (name is "breaker_open" or "model_version")
+        if (name is "breaker_open" or "model_version" or "untrusted")
             return values.Where(v => !double.IsNaN(v)).DefaultIfEmpty(double.NaN).Max();
         if (name.EndsWith("_rate", StringComparison.Ordinal) || name.EndsWith("_mean", StringComparison.Ordinal)
-            || name.EndsWith("_frac", StringComparison.Ordinal) || name == "sparsity")
+            || name.EndsWith("_frac", StringComparison.Ordinal) || name is "sparsity" or "canary_accuracy")
         {
             var present = values.Where(v => !double.IsNaN(v)).ToList();
             return present.Count == 0 ? double.NaN : present.Average();

@@ -13,6 +13,8 @@ public enum CriticFailure
     Http4xx,
     /// <summary>Connection refused/reset, DNS, broken body: the request never got a full answer.</summary>
     Transport,
+    /// <summary>The response (its Content-Length, or the bytes read) exceeded <c>max-response-bytes</c>; the rest was never read. Not retried.</summary>
+    TooLarge,
     /// <summary>No structured answer of the expected shape: garbage body, prose without JSON, truncated JSON, missing field, non-number.</summary>
     Parse,
     /// <summary>A well-formed answer whose score lies outside the declared scale.</summary>
@@ -36,6 +38,7 @@ public static class CriticFailures
         CriticFailure.Http5xx => "http-5xx",
         CriticFailure.Http4xx => "http-4xx",
         CriticFailure.Transport => "transport",
+        CriticFailure.TooLarge => "too-large",
         CriticFailure.Parse => "parse",
         CriticFailure.OutOfRange => "out-of-range",
         CriticFailure.Refusal => "refusal",
@@ -43,6 +46,9 @@ public static class CriticFailures
         CriticFailure.BreakerOpen => "breaker-open",
         _ => failure.ToString().ToLowerInvariant(),
     };
+
+    /// <summary>The reasons an attempt counts against the circuit breaker (and is retried): the causes it can be opened by.</summary>
+    public static readonly IReadOnlyList<CriticFailure> Transient = [CriticFailure.Timeout, CriticFailure.Http429, CriticFailure.Http5xx, CriticFailure.Transport];
 }
 
 /// <summary>
@@ -56,9 +62,10 @@ public static class CriticFailures
 /// <param name="Failures">Failed calls by reason (<see cref="CriticFailures.Key"/>); every reason is present, zero or not.</param>
 /// <param name="Cancelled">Calls given up because the caller cancelled.</param>
 /// <param name="CacheHits">Calls answered from the response cache (not in <paramref name="Requests"/>).</param>
-/// <param name="CacheMisses">Calls the cache could not answer (equals <paramref name="Requests"/> when the cache is on).</param>
+/// <param name="CacheMisses">Calls the cache could not answer (equals <paramref name="Requests"/> when the cache is on, less the canary probes, which skip it).</param>
 /// <param name="BreakerState">closed, open, half-open or isolated.</param>
 /// <param name="BreakerOpenings">How many times the breaker opened.</param>
+/// <param name="BreakerOpenedBy">Breaker openings by the failure of the attempt that tripped it (every <see cref="CriticFailures.Transient"/> reason present).</param>
 public sealed record CriticCounters(
     long Requests,
     long Successes,
@@ -69,7 +76,8 @@ public sealed record CriticCounters(
     long CacheHits,
     long CacheMisses,
     string BreakerState,
-    long BreakerOpenings)
+    long BreakerOpenings,
+    IReadOnlyDictionary<string, long> BreakerOpenedBy)
 {
     public long FailureTotal => Failures.Values.Sum();
 
@@ -91,13 +99,15 @@ public sealed record CriticCounters(
             [$"{prefix}/breaker_openings"] = BreakerOpenings,
         };
         foreach (var (k, v) in Failures) m[$"{prefix}/failures/{k}"] = v;
+        foreach (var (k, v) in BreakerOpenedBy) m[$"{prefix}/breaker/opened_by/{k}"] = v;
         return m;
     }
 
     public override string ToString()
         => $"requests {Requests}, successes {Successes}, attempts {Attempts}, retries {Retries}, cancelled {Cancelled}, " +
            $"failures {{{string.Join(", ", Failures.Where(f => f.Value > 0).Select(f => $"{f.Key}: {f.Value}"))}}}, " +
-           $"cache {CacheHits} hits / {CacheMisses} misses, breaker {BreakerState} (opened {BreakerOpenings}x)";
+           $"cache {CacheHits} hits / {CacheMisses} misses, breaker {BreakerState} (opened {BreakerOpenings}x" +
+           string.Concat(BreakerOpenedBy.Where(b => b.Value > 0).Select(b => $", {b.Value}x by {b.Key}")) + ")";
 }
 
 /// <summary>The live, thread-safe counters behind <see cref="CriticCounters"/>.</summary>
@@ -105,6 +115,7 @@ internal sealed class CriticCounterSet
 {
     private long _requests, _successes, _attempts, _retries, _cancelled, _hits, _misses, _openings;
     private readonly long[] _failures = new long[CriticFailures.All.Count];
+    private readonly long[] _openedBy = new long[CriticFailures.All.Count];
 
     public void Request() => Interlocked.Increment(ref _requests);
     public void Success() => Interlocked.Increment(ref _successes);
@@ -113,7 +124,12 @@ internal sealed class CriticCounterSet
     public void Cancel() => Interlocked.Increment(ref _cancelled);
     public void Hit() => Interlocked.Increment(ref _hits);
     public void Miss() => Interlocked.Increment(ref _misses);
-    public void Opened() => Interlocked.Increment(ref _openings);
+    public void Opened(CriticFailure cause)
+    {
+        Interlocked.Increment(ref _openings);
+        Interlocked.Increment(ref _openedBy[(int)cause]);
+    }
+
     public void Fail(CriticFailure reason) => Interlocked.Increment(ref _failures[(int)reason]);
 
     public CriticCounters Snapshot(string breakerState) => new(
@@ -126,5 +142,6 @@ internal sealed class CriticCounterSet
         Interlocked.Read(ref _hits),
         Interlocked.Read(ref _misses),
         breakerState,
-        Interlocked.Read(ref _openings));
+        Interlocked.Read(ref _openings),
+        CriticFailures.Transient.ToDictionary(f => f.Key(), f => Interlocked.Read(ref _openedBy[(int)f])));
 }

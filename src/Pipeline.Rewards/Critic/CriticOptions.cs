@@ -97,6 +97,13 @@ public sealed record CriticOptions
     /// <summary><c>dense</c>: also ask the pointwise judge for marked spans (DRLC dense feedback), attached as <c>RewardSignal.Spans</c>. Default off.</summary>
     public bool Dense { get; init; }
 
+    /// <summary><c>max-response-bytes</c>: the most bytes read from one judge response; a longer body (or a larger Content-Length)
+    /// is abandoned unread and the call fails as <c>too-large</c>, so a broken or hostile judge cannot balloon memory. Default 1 MiB.</summary>
+    public long MaxResponseBytes { get; init; } = 1024 * 1024;
+
+    /// <summary><c>canary { ... }</c>: known-bad and known-good probes that check the judge can still tell them apart.</summary>
+    public CriticCanaryOptions Canary { get; init; } = new();
+
     public ScoreScale Scale => new(ScaleMin, ScaleMax);
 
     /// <summary>Throws <see cref="ConfigException"/> naming the HOCON key of the first bad value.</summary>
@@ -123,6 +130,11 @@ public sealed record CriticOptions
         Check(double.IsFinite(Temperature) && Temperature >= 0, "temperature must be >= 0");
         Check(MaxTokens >= 1, "max-tokens must be >= 1");
         Check(double.IsFinite(ScaleMin) && double.IsFinite(ScaleMax) && ScaleMax > ScaleMin, "scale-max must be greater than scale-min");
+        Check(MaxResponseBytes is >= 1024 and <= int.MaxValue, $"max-response-bytes = {MaxResponseBytes} must be within [1024, {int.MaxValue}]");
+        Check(Canary is not null, "canary must be set");
+        Check(double.IsFinite(Canary!.Rate) && Canary.Rate is >= 0 and <= 1, $"canary.rate = {Canary.Rate} must be within [0, 1]");
+        Check(double.IsFinite(Canary.MinAccuracy) && Canary.MinAccuracy is >= 0 and <= 1, $"canary.min-accuracy = {Canary.MinAccuracy} must be within [0, 1]");
+        Check(Canary.MinProbes >= 1, $"canary.min-probes = {Canary.MinProbes} must be >= 1");
         return this;
     }
 
@@ -179,6 +191,35 @@ public sealed record CriticOptions
             ScaleMax = Dbl("scale-max", d.ScaleMax),
             IncludeReference = Bool("include-reference", d.IncludeReference),
             Dense = Bool("dense", d.Dense),
+            MaxResponseBytes = block.Long("max-response-bytes", d.MaxResponseBytes),
+            Canary = new CriticCanaryOptions
+            {
+                Rate = Dbl("canary.rate", d.Canary.Rate),
+                MinAccuracy = Dbl("canary.min-accuracy", d.Canary.MinAccuracy),
+                MinProbes = Int("canary.min-probes", d.Canary.MinProbes),
+                Invalidate = Bool("canary.invalidate", d.Canary.Invalidate),
+            },
         }.Validate();
     }
+}
+
+/// <summary>
+/// Canary probes (the <c>canary</c> block of the critic's settings): besides real requests, the judge is asked about candidates
+/// whose verdict is known (empty, off-task, a prompt injection: lower half of the scale; the task's own reference answer: upper
+/// half) so a judge that always gives the top score, or obeys instructions planted in a candidate, is noticed and flagged.
+/// </summary>
+public sealed record CriticCanaryOptions
+{
+    /// <summary><c>canary.rate</c>: canary probes per real judge request (0.05 = one per 20 requests, spread evenly); 0 turns them off. Default 0.05.</summary>
+    public double Rate { get; init; } = 0.05;
+
+    /// <summary><c>canary.min-accuracy</c>: after min-probes answered canaries, a share judged right below this, over all canaries or
+    /// over one kind of them, flags the judge untrusted. Default 0.8.</summary>
+    public double MinAccuracy { get; init; } = 0.8;
+
+    /// <summary><c>canary.min-probes</c>: answered canaries needed before the judge is judged. Default 20.</summary>
+    public int MinProbes { get; init; } = 20;
+
+    /// <summary><c>canary.invalidate</c>: once flagged untrusted, the critic's signals are invalid (masked) for the rest of the run. Default on.</summary>
+    public bool Invalidate { get; init; } = true;
 }

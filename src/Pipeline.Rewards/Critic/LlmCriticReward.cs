@@ -11,18 +11,25 @@ namespace Pipeline.Rewards.Critic;
 /// <see cref="RewardSignal.Spans"/>. Pairwise: every pair of the group is compared once (alternating which one is shown first,
 /// against position bias) and a rollout's value is its win rate (win 1, tie 0.5, loss 0) over the comparisons that succeeded.
 /// A failed judge call gives an invalid signal with the reason (masked downstream, never 0). Cancellation propagates to the caller.
+/// <para>Canary probes (<see cref="CriticCanaries"/>, <c>canary.*</c>) ride along with the real requests, through the same client
+/// (same concurrency limit) but never through the response cache, and never into a rollout's signal. When they show the judge
+/// cannot tell known-bad from known-good answers it is flagged untrusted, and with <c>canary.invalidate = on</c> its signals are
+/// invalid from then on (the judge is no longer asked).</para>
 /// </summary>
 public sealed class LlmCriticReward : IRewardSource, IReportsMetrics, IDisposable
 {
     private readonly OpenAiCriticClient _client;
     private readonly bool _ownsClient;
+    private readonly CriticCanaries _canaries;
 
-    public LlmCriticReward(OpenAiCriticClient client, string name = "critic", bool ownsClient = false)
+    /// <param name="log">Receives the warning when canaries flag the judge untrusted.</param>
+    public LlmCriticReward(OpenAiCriticClient client, string name = "critic", bool ownsClient = false, Action<string>? log = null)
     {
         _client = client ?? throw new ArgumentNullException(nameof(client));
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
         Name = name;
         _ownsClient = ownsClient;
+        _canaries = new CriticCanaries(client.Options.Canary, name, log);
     }
 
     /// <summary>The registry factory for type <c>critic</c>: options from the context's settings block, log lines to its Warn sink.</summary>
@@ -30,7 +37,7 @@ public sealed class LlmCriticReward : IRewardSource, IReportsMetrics, IDisposabl
     {
         ArgumentNullException.ThrowIfNull(context);
         var client = new OpenAiCriticClient(CriticOptions.FromConfig(context.Settings), context.Warn);
-        return new LlmCriticReward(client, context.Name, ownsClient: true);
+        return new LlmCriticReward(client, context.Name, ownsClient: true, context.Warn);
     }
 
     public string Name { get; }
@@ -38,22 +45,66 @@ public sealed class LlmCriticReward : IRewardSource, IReportsMetrics, IDisposabl
     public (double Min, double Max) Range => (0, 1);
     public OpenAiCriticClient Client => _client;
 
-    /// <summary>The client's counters as <c>critic/&lt;name&gt;/requests</c>, <c>critic/&lt;name&gt;/failures/timeout</c>, ... (a snapshot; thread-safe).</summary>
+    /// <summary>The canary record: probes, accuracy, and whether the judge is flagged untrusted (for end-of-run summaries).</summary>
+    public CanaryReport Canaries => _canaries.Report;
+
+    /// <summary>
+    /// The client's counters as <c>critic/&lt;name&gt;/requests</c>, <c>critic/&lt;name&gt;/failures/timeout</c>, ..., and the canary
+    /// record as <c>critic/&lt;name&gt;/canary_accuracy</c>, <c>critic/&lt;name&gt;/untrusted</c>, ... (a snapshot; thread-safe).
+    /// </summary>
     public void AddMetrics(IDictionary<string, double> data)
     {
         ArgumentNullException.ThrowIfNull(data);
         foreach (var (key, value) in _client.Counters.ToMetrics($"critic/{Name}")) data[key] = value;
+        _canaries.AddMetrics(data, $"critic/{Name}");
     }
 
     public async Task<IReadOnlyList<RewardSignal>> ScoreAsync(RolloutGroup group, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(group);
+        if (Masked) return Untrusted(group, TimeSpan.Zero);
         var options = _client.Options;
         var question = group.Prompt.Text;
         var reference = options.IncludeReference && !string.IsNullOrWhiteSpace(group.Prompt.Reference) ? group.Prompt.Reference : null;
-        return options.Mode == CriticMode.Pairwise
-            ? await PairwiseAsync(group, question, reference, cancellationToken).ConfigureAwait(false)
-            : await PointwiseAsync(group, question, reference, options, cancellationToken).ConfigureAwait(false);
+        var pairwise = options.Mode == CriticMode.Pairwise;
+        var n = group.Rollouts.Length;
+        var realRequests = pairwise ? (n < 2 ? 0 : n * (n - 1) / 2) : n;
+        // The canary's good candidate is the prompt's reference even when include-reference keeps it out of the judge prompt.
+        var canaries = Enumerable.Range(0, _canaries.Due(realRequests))
+            .Select(_ => ProbeAsync(question, reference, group.Prompt.Reference, pairwise, options.Scale, cancellationToken)).ToArray();
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        var scoring = pairwise
+            ? PairwiseAsync(group, question, reference, cancellationToken)
+            : PointwiseAsync(group, question, reference, options, cancellationToken);
+        await Task.WhenAll(canaries.Append(scoring)).ConfigureAwait(false);
+        // A group whose own canaries revealed the judge is masked too.
+        return Masked ? Untrusted(group, System.Diagnostics.Stopwatch.GetElapsedTime(started)) : await scoring.ConfigureAwait(false);
+    }
+
+    private bool Masked => _canaries.Options.Invalidate && _canaries.Untrusted;
+
+    private RewardSignal[] Untrusted(RolloutGroup group, TimeSpan latency)
+    {
+        var reason = $"critic untrusted: {_canaries.UntrustedBecause}";
+        return group.Rollouts.Select(_ => RewardSignal.Invalid(Name, reason, latency)).ToArray();
+    }
+
+    /// <summary>One canary: a known-bad candidate or the reference, asked uncached; its verdict only feeds the canary record.</summary>
+    private async Task ProbeAsync(string question, string? shownReference, string? reference, bool pairwise, ScoreScale scale,
+        CancellationToken cancellationToken)
+    {
+        if (_canaries.Next(reference, pairwise, scale) is not { } probe) return;
+        if (pairwise)
+        {
+            var (a, b) = probe.ReferenceFirst ? (reference!, probe.Candidate) : (probe.Candidate, reference!);
+            var outcome = await _client.CompareUncachedAsync(question, shownReference, a, b, cancellationToken).ConfigureAwait(false);
+            _canaries.Record(probe.Kind, outcome.Ok ? (probe.ReferenceFirst ? outcome.Value!.PA : 1 - outcome.Value!.PA) > 0.5 : null);
+        }
+        else
+        {
+            var outcome = await _client.ScoreUncachedAsync(question, shownReference, probe.Candidate, cancellationToken).ConfigureAwait(false);
+            _canaries.Record(probe.Kind, outcome.Ok ? CriticCanaries.PointwiseCorrect(probe.Kind, outcome.Value!.Normalised) : null);
+        }
     }
 
     private async Task<IReadOnlyList<RewardSignal>> PointwiseAsync(RolloutGroup group, string question, string? reference, CriticOptions options,

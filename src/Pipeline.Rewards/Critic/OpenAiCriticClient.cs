@@ -31,7 +31,18 @@ public sealed record JudgeOutcome<T>(T? Value, CriticFailure? Failure, string? D
 /// </summary>
 public sealed class OpenAiCriticClient : ICriterionJudge, IDisposable
 {
-    private sealed record Attempt(int Status, string Body, TimeSpan? RetryAfter);
+    /// <param name="TooLarge">Set when the body was abandoned past max-response-bytes (then <paramref name="Body"/> is empty): why.</param>
+    private sealed record Attempt(int Status, string Body, TimeSpan? RetryAfter, string? TooLarge = null);
+
+    /// <summary>The last attempt of one call that failed in a way the breaker counts: what the call reports when the breaker then opens.</summary>
+    private sealed class CallTrace
+    {
+        public CriticFailure? Failure;
+        public string? Detail;
+    }
+
+    /// <summary>Size of the pooled chunks a response body is read into (a body is never buffered beyond max-response-bytes).</summary>
+    private const int ReadChunk = 64 * 1024;
 
     private static readonly MediaTypeHeaderValue JsonType = new("application/json") { CharSet = "utf-8" };
 
@@ -70,7 +81,7 @@ public sealed class OpenAiCriticClient : ICriterionJudge, IDisposable
         }, disposeHandler: true)
         {
             Timeout = System.Threading.Timeout.InfiniteTimeSpan, // the Polly timeout is the per-attempt limit
-            MaxResponseContentBufferSize = 8 * 1024 * 1024,
+            MaxResponseContentBufferSize = options.MaxResponseBytes, // bodies are read as capped streams; this guards any buffered read
         };
 
         _slots = new ConcurrencyLimiter(new ConcurrencyLimiterOptions
@@ -116,10 +127,12 @@ public sealed class OpenAiCriticClient : ICriterionJudge, IDisposable
             StateProvider = _breaker,
             OnOpened = args =>
             {
-                _counters.Opened();
+                var cause = Classify(args.Outcome);
+                _counters.Opened(cause);
                 Interlocked.Exchange(ref _failFastReported, 0);
-                _log?.Invoke($"critic: circuit breaker OPEN for {args.BreakDuration.TotalSeconds:0.###} s after sustained failures " +
-                             $"(last: {Describe(args.Outcome)}); judge calls fail fast (counted as breaker-open) until a probe succeeds");
+                _log?.Invoke($"critic: circuit breaker OPEN for {args.BreakDuration.TotalSeconds:0.###} s after sustained failures, " +
+                             $"opened by {cause.Key()} (last: {Describe(args.Outcome)}); calls under way report their own failure, new judge calls " +
+                             "fail fast (counted as breaker-open) until a probe succeeds");
                 return default;
             },
             OnHalfOpened = _ =>
@@ -200,7 +213,20 @@ public sealed class OpenAiCriticClient : ICriterionJudge, IDisposable
     /// Never throws for judge or transport problems; throws <see cref="OperationCanceledException"/> only when
     /// <paramref name="cancellationToken"/> is cancelled.
     /// </summary>
-    public async Task<JudgeOutcome<T>> JudgeAsync<T>(JudgePrompt prompt, Func<JudgeReply, JudgeParse<T>> parse, CancellationToken cancellationToken = default)
+    public Task<JudgeOutcome<T>> JudgeAsync<T>(JudgePrompt prompt, Func<JudgeReply, JudgeParse<T>> parse, CancellationToken cancellationToken = default)
+        where T : class
+        => JudgeAsync(prompt, parse, useCache: true, cancellationToken);
+
+    /// <summary>A pointwise score that never reads or writes the response cache (canary probes: always a fresh verdict, never reused).</summary>
+    public Task<JudgeOutcome<PointwiseVerdict>> ScoreUncachedAsync(string question, string? reference, string candidate, CancellationToken cancellationToken = default)
+        => JudgeAsync(JudgeTemplates.Pointwise(question, reference, candidate, _options.Scale, dense: false),
+            r => JudgeTemplates.ParsePointwise(r, _options.Scale, dense: false), useCache: false, cancellationToken);
+
+    /// <summary>A pairwise comparison that never reads or writes the response cache (canary probes).</summary>
+    public Task<JudgeOutcome<PairwiseVerdict>> CompareUncachedAsync(string question, string? reference, string a, string b, CancellationToken cancellationToken = default)
+        => JudgeAsync(JudgeTemplates.Pairwise(question, reference, a, b), JudgeTemplates.ParsePairwise, useCache: false, cancellationToken);
+
+    private async Task<JudgeOutcome<T>> JudgeAsync<T>(JudgePrompt prompt, Func<JudgeReply, JudgeParse<T>> parse, bool useCache, CancellationToken cancellationToken)
         where T : class
     {
         ArgumentNullException.ThrowIfNull(prompt);
@@ -208,7 +234,7 @@ public sealed class OpenAiCriticClient : ICriterionJudge, IDisposable
         cancellationToken.ThrowIfCancellationRequested();
         var started = Stopwatch.GetTimestamp();
         string? cacheKey = null;
-        if (_cache is not null)
+        if (_cache is not null && useCache)
         {
             cacheKey = $"{_options.Model}\u0000{_options.Temperature.ToString("R", CultureInfo.InvariantCulture)}\u0000{_options.MaxTokens}\u0000{prompt.CacheKey}";
             if (_cache.TryGet(cacheKey, out var hit) && hit is T cached)
@@ -228,17 +254,23 @@ public sealed class OpenAiCriticClient : ICriterionJudge, IDisposable
 
         var body = RequestBody(prompt);
         var tokens = (prompt.System.Length + prompt.User.Length) / 4 + _options.MaxTokens;
+        var trace = new CallTrace();
         Attempt attempt;
         try
         {
             attempt = await _pipeline.ExecuteAsync(
-                static (state, ct) => state.Self.SendOnceAsync(state.Body, state.Tokens, ct),
-                (Self: this, Body: body, Tokens: tokens), cancellationToken).ConfigureAwait(false);
+                static (state, ct) => state.Self.SendOnceAsync(state.Body, state.Tokens, state.Trace, ct),
+                (Self: this, Body: body, Tokens: tokens, Trace: trace), cancellationToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             _counters.Cancel();
             throw;
+        }
+        catch (BrokenCircuitException) when (trace.Failure is { } cause)
+        {
+            // This call's own attempts failed (and helped open the breaker), so its cause is what it reports, not breaker-open.
+            return Fail(cause, $"{trace.Detail}; not retried: the circuit breaker then opened");
         }
         catch (BrokenCircuitException)
         {
@@ -256,6 +288,7 @@ public sealed class OpenAiCriticClient : ICriterionJudge, IDisposable
             return Fail(CriticFailure.Transport, $"{e.GetType().Name}: {e.Message}");
         }
 
+        if (attempt.TooLarge is { } tooLarge) return Fail(CriticFailure.TooLarge, $"HTTP {attempt.Status}: {tooLarge}");
         if (attempt.Status == 429) return Fail(CriticFailure.Http429, $"HTTP 429: {JudgeTemplates.Clip(attempt.Body)}");
         if (attempt.Status >= 500) return Fail(CriticFailure.Http5xx, $"HTTP {attempt.Status}: {JudgeTemplates.Clip(attempt.Body)}");
         if (attempt.Status is < 200 or >= 300) return Fail(CriticFailure.Http4xx, $"HTTP {attempt.Status}: {JudgeTemplates.Clip(attempt.Body)}");
@@ -279,7 +312,7 @@ public sealed class OpenAiCriticClient : ICriterionJudge, IDisposable
     }
 
     /// <summary>One HTTP attempt: buckets, then an in-flight slot, then send + read under the per-attempt timeout.</summary>
-    private async ValueTask<Attempt> SendOnceAsync(byte[] body, int tokens, CancellationToken cancellationToken)
+    private async ValueTask<Attempt> SendOnceAsync(byte[] body, int tokens, CallTrace trace, CancellationToken cancellationToken)
     {
         using var requestPermit = _requestBucket is null ? null : await Acquire(_requestBucket, 1, cancellationToken).ConfigureAwait(false);
         // A request larger than the bucket takes the whole bucket (acquiring more than the limit would never succeed).
@@ -287,9 +320,30 @@ public sealed class OpenAiCriticClient : ICriterionJudge, IDisposable
             : await Acquire(_tokenBucket, Math.Min(tokens, _tokenBucketLimit), cancellationToken).ConfigureAwait(false);
         using var slot = await Acquire(_slots, 1, cancellationToken).ConfigureAwait(false);
         _counters.Attempt();
-        return await _timeout.ExecuteAsync(
-            static (state, ct) => state.Self.PostAsync(state.Body, ct),
-            (Self: this, Body: body), cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var attempt = await _timeout.ExecuteAsync(
+                static (state, ct) => state.Self.PostAsync(state.Body, ct),
+                (Self: this, Body: body), cancellationToken).ConfigureAwait(false);
+            if (attempt.Status == 429 || attempt.Status >= 500)
+            {
+                trace.Failure = attempt.Status == 429 ? CriticFailure.Http429 : CriticFailure.Http5xx;
+                trace.Detail = $"HTTP {attempt.Status}: {JudgeTemplates.Clip(attempt.Body)}";
+            }
+            return attempt;
+        }
+        catch (TimeoutRejectedException)
+        {
+            trace.Failure = CriticFailure.Timeout;
+            trace.Detail = $"no complete answer within {_options.Timeout.TotalSeconds:0.###} s";
+            throw;
+        }
+        catch (Exception e) when (e is HttpRequestException or IOException && !cancellationToken.IsCancellationRequested)
+        {
+            trace.Failure = CriticFailure.Transport;
+            trace.Detail = $"{e.GetType().Name}: {e.Message}";
+            throw;
+        }
     }
 
     private static async ValueTask<RateLimitLease> Acquire(RateLimiter limiter, int permits, CancellationToken cancellationToken)
@@ -310,8 +364,8 @@ public sealed class OpenAiCriticClient : ICriterionJudge, IDisposable
         request.Content.Headers.ContentType = JsonType;
         request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
         if (_apiKey is not null) request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", _apiKey);
-        using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseContentRead, cancellationToken).ConfigureAwait(false);
-        var text = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+        // Headers only: the body is read below as a stream with a hard cap, never buffered whole first.
+        using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
         TimeSpan? retryAfter = response.Headers.RetryAfter switch
         {
             { Delta: { } delta } => delta,
@@ -319,7 +373,64 @@ public sealed class OpenAiCriticClient : ICriterionJudge, IDisposable
             _ => null,
         };
         if (retryAfter < TimeSpan.Zero) retryAfter = TimeSpan.Zero;
-        return new Attempt((int)response.StatusCode, text, retryAfter);
+        var status = (int)response.StatusCode;
+        var cap = (int)_options.MaxResponseBytes;
+        if (response.Content.Headers.ContentLength is { } declared && declared > cap)
+            return new Attempt(status, "", retryAfter, $"Content-Length {declared} bytes exceeds max-response-bytes = {cap}; the body was not read");
+        var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        await using (stream.ConfigureAwait(false))
+        {
+            var text = await ReadCappedAsync(stream, cap, cancellationToken).ConfigureAwait(false);
+            return text is null
+                ? new Attempt(status, "", retryAfter, $"the body ran past max-response-bytes = {cap} bytes; the rest was not read")
+                : new Attempt(status, text, retryAfter);
+        }
+    }
+
+    /// <summary>Reads a body of at most <paramref name="cap"/> bytes into pooled chunks and decodes it (UTF-8); null as soon as it runs past the cap.</summary>
+    private static async ValueTask<string?> ReadCappedAsync(Stream stream, int cap, CancellationToken cancellationToken)
+    {
+        var chunks = new List<byte[]>();
+        var total = 0;
+        var filled = 0; // bytes used in the last chunk
+        try
+        {
+            while (true)
+            {
+                if (chunks.Count == 0 || filled == ReadChunk)
+                {
+                    chunks.Add(ArrayPool<byte>.Shared.Rent(ReadChunk));
+                    filled = 0;
+                }
+                var last = chunks[^1];
+                var n = await stream.ReadAsync(last.AsMemory(filled, ReadChunk - filled), cancellationToken).ConfigureAwait(false);
+                if (n == 0) break;
+                filled += n;
+                total += n;
+                if (total > cap) return null;
+            }
+            if (chunks.Count == 1) return Encoding.UTF8.GetString(chunks[0], 0, total);
+            var whole = ArrayPool<byte>.Shared.Rent(total);
+            try
+            {
+                var at = 0;
+                for (var i = 0; i < chunks.Count; i++)
+                {
+                    var length = i == chunks.Count - 1 ? filled : ReadChunk;
+                    Buffer.BlockCopy(chunks[i], 0, whole, at, length);
+                    at += length;
+                }
+                return Encoding.UTF8.GetString(whole, 0, total);
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(whole);
+            }
+        }
+        finally
+        {
+            foreach (var chunk in chunks) ArrayPool<byte>.Shared.Return(chunk);
+        }
     }
 
     private byte[] RequestBody(JudgePrompt prompt)
@@ -403,6 +514,15 @@ public sealed class OpenAiCriticClient : ICriterionJudge, IDisposable
         { Exception: HttpRequestException or TimeoutRejectedException or IOException } => true,
         { Exception: null, Result: { } r } => r.Status == 429 || r.Status >= 500,
         _ => false,
+    };
+
+    /// <summary>The failure reason of an outcome the breaker counted (timeout, http-429, http-5xx or transport).</summary>
+    private static CriticFailure Classify(Outcome<Attempt> outcome) => outcome switch
+    {
+        { Exception: TimeoutRejectedException } => CriticFailure.Timeout,
+        { Exception: not null } => CriticFailure.Transport,
+        { Result.Status: 429 } => CriticFailure.Http429,
+        _ => CriticFailure.Http5xx,
     };
 
     private static string Describe(Outcome<Attempt> outcome) => outcome switch

@@ -186,6 +186,8 @@ public sealed class CriticJudgeAnswerTests
             scale-min = 1
             scale-max = 5
             breaker-break-duration = 2s
+            max-response-bytes = 4096
+            canary { rate = 0.5, min-accuracy = 0.9, min-probes = 3, invalidate = off }
             """);
         var o = CriticOptions.FromConfig(config);
         Assert.Equal("http://judge:8000/v1", o.BaseUrl);
@@ -204,6 +206,8 @@ public sealed class CriticJudgeAnswerTests
         Assert.Equal(TimeSpan.FromSeconds(2), o.BreakerBreakDuration);
         Assert.Equal(new CriticOptions().MaxTokens, o.MaxTokens);
         Assert.Equal(0, o.Temperature);
+        Assert.Equal(4096, o.MaxResponseBytes);
+        Assert.Equal(new CriticCanaryOptions { Rate = 0.5, MinAccuracy = 0.9, MinProbes = 3, Invalidate = false }, o.Canary);
 
         Assert.Equal(new CriticOptions(), CriticOptions.FromConfig(Config.Empty));
         // The block shipped in the built-in defaults parses to the record's defaults.
@@ -214,5 +218,8 @@ public sealed class CriticJudgeAnswerTests
         Assert.Throws<ConfigException>(() => CriticOptions.FromConfig(ConfigurationFactory.ParseString("concurrency = many")));
         Assert.Throws<ConfigException>(() => CriticOptions.FromConfig(ConfigurationFactory.ParseString("mode = listwise")));
         Assert.Throws<ConfigException>(() => CriticOptions.FromConfig(ConfigurationFactory.ParseString("base-url = \"ftp://x\"")));
+        Assert.Contains("max-response-bytes", Assert.Throws<ConfigException>(() => CriticOptions.FromConfig(ConfigurationFactory.ParseString("max-response-bytes = 10"))).Message);
+        Assert.Contains("canary.rate", Assert.Throws<ConfigException>(() => CriticOptions.FromConfig(ConfigurationFactory.ParseString("canary.rate = 1.5"))).Message);
+        Assert.Contains("canary.min-probes", Assert.Throws<ConfigException>(() => CriticOptions.FromConfig(ConfigurationFactory.ParseString("canary.min-probes = 0"))).Message);
     }
 }

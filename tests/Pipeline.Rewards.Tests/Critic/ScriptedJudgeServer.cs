@@ -107,12 +107,28 @@ public sealed class ScriptedJudgeServer : IAsyncDisposable
             context.Response.ContentType = "application/json";
             if (reply.Headers is not null)
                 foreach (var (k, v) in reply.Headers) context.Response.Headers[k] = v;
-            await context.Response.WriteAsync(reply.Body, context.RequestAborted);
+            if (reply.Body.Length <= StreamedChunkChars) await context.Response.WriteAsync(reply.Body, context.RequestAborted);
+            else await WriteStreamedAsync(context.Response, reply.Body, context.RequestAborted);
         }
         catch (OperationCanceledException) { }
+        catch (IOException) { } // the client hung up on a long body
         finally
         {
             Interlocked.Decrement(ref _inFlight);
+        }
+    }
+
+    private const int StreamedChunkChars = 16 * 1024;
+
+    /// <summary>A long body goes out in flushed 16 K-char pieces through one reused buffer, so the server itself never holds it whole
+    /// (Kestrel buffers a single large write completely, which would swamp allocation measurements of the client).</summary>
+    private static async Task WriteStreamedAsync(HttpResponse response, string body, CancellationToken ct)
+    {
+        var buffer = new byte[Encoding.UTF8.GetMaxByteCount(StreamedChunkChars)];
+        for (var at = 0; at < body.Length; at += StreamedChunkChars)
+        {
+            var n = Encoding.UTF8.GetBytes(body.AsSpan(at, Math.Min(StreamedChunkChars, body.Length - at)), buffer);
+            await response.Body.WriteAsync(buffer.AsMemory(0, n), ct);
         }
     }
 

@@ -11,6 +11,17 @@ public enum LatencyDistribution
     LogNormal,
 }
 
+/// <summary>A deliberately broken simulated judge, for seeing the critic's canary probes catch one.</summary>
+public enum SimulatedHostility
+{
+    /// <summary>Honest: scores from the oracle's ground truth.</summary>
+    None,
+    /// <summary>Gives every candidate the top of the scale (all criteria met, pairwise a tie), whatever it is.</summary>
+    AlwaysMax,
+    /// <summary>Honest, except that a candidate saying "ignore previous instructions" gets the top score it asks for.</summary>
+    ObeyInjection,
+}
+
 /// <summary>Settings of <see cref="SimulatedCriticServer"/>.</summary>
 public sealed record SimulatedCriticOptions
 {
@@ -39,6 +50,9 @@ public sealed record SimulatedCriticOptions
 
     /// <summary>Seed of the latency, noise and error draws (concurrent requests interleave, so only the distribution is reproducible).</summary>
     public int Seed { get; init; } = 1;
+
+    /// <summary>A SIMULATED hostile judge (<c>--hostile always-max | obey-injection</c>); <see cref="SimulatedHostility.None"/> is honest.</summary>
+    public SimulatedHostility Hostile { get; init; } = SimulatedHostility.None;
 
     public SimulatedCriticOptions Validate()
     {

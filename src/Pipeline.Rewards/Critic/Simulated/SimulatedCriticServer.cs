@@ -19,7 +19,8 @@ public sealed record SimulatedCriticStats(long ChatRequests, long Answered, long
 /// <c>POST /v1/chat/completions</c> (also <c>/chat/completions</c>) and <c>GET /v1/models</c>. It judges from ground truth through an
 /// <see cref="ISimulatedOracle"/> (<see cref="SimulatedJudge"/>), after a drawn latency, with Gaussian noise and a configurable rate of
 /// injected 500 / 429 errors. Everything it says is marked simulated: the model id <c>critic-sim/&lt;oracle&gt;</c>, the
-/// <c>X-Critic-Simulated: true</c> header, the first line of every answer, and every log line.
+/// <c>X-Critic-Simulated: true</c> header, the first line of every answer, and every log line. A hostile mode
+/// (<see cref="SimulatedCriticOptions.Hostile"/>) plays a broken judge, and says so in the model id and every answer.
 /// </summary>
 public sealed class SimulatedCriticServer : IAsyncDisposable
 {
@@ -41,7 +42,7 @@ public sealed class SimulatedCriticServer : IAsyncDisposable
     }
 
     /// <summary>The model id the server reports: <c>critic-sim/&lt;oracle name&gt;</c>.</summary>
-    public string Model => "critic-sim/" + _judge.Oracle.Name;
+    public string Model => "critic-sim/" + _judge.Oracle.Name + (_judge.Hostile == SimulatedHostility.None ? "" : "/hostile-" + SimulatedJudge.Key(_judge.Hostile));
 
     /// <summary>The addresses Kestrel bound (real ports when port 0 was asked).</summary>
     public IReadOnlyList<string> Urls { get; private set; } = [];
@@ -58,7 +59,7 @@ public sealed class SimulatedCriticServer : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
-        var judge = new SimulatedJudge(oracle ?? new ExactMatchOracle(), options.Noise, options.Seed);
+        var judge = new SimulatedJudge(oracle ?? new ExactMatchOracle(), options.Noise, options.Seed, options.Hostile);
 
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ApplicationName = "critic-sim" });
         builder.WebHost.UseKestrelCore();
@@ -81,7 +82,9 @@ public sealed class SimulatedCriticServer : IAsyncDisposable
         log?.Invoke($"critic-sim (simulated judge) listening on {string.Join(", ", server.Urls)}: model {server.Model}, " +
                     $"latency {options.LatencyDistribution.ToString().ToLowerInvariant()} {options.Latency.TotalMilliseconds:0} ms " +
                     $"(spread {options.LatencySpread.TotalMilliseconds:0} ms), noise {options.Noise}, error-rate {options.ErrorRate}, seed {options.Seed}. " +
-                    "Scores are SIMULATED from ground truth, not from a language model.");
+                    "Scores are SIMULATED from ground truth, not from a language model." +
+                    (options.Hostile == SimulatedHostility.None ? "" : $" HOSTILE (simulated) mode {SimulatedJudge.Key(options.Hostile)}: " +
+                        "it judges wrongly on purpose, so the critic's canary probes can be seen catching it."));
         return server;
     }
 

@@ -23,20 +23,43 @@ public sealed class SimulatedJudge
     private static readonly Regex ScoreScale = new(@"""score"": <number between (-?[0-9]+(?:\.[0-9]+)?) and (-?[0-9]+(?:\.[0-9]+)?)>", RegexOptions.Compiled);
     private static readonly Regex CriterionSlot = new(@"(""(?:[^""\\]|\\.)*""): <true\|false>", RegexOptions.Compiled);
     private static readonly Regex Word = new(@"\S+", RegexOptions.Compiled);
+    private static readonly Regex Injection = new(@"ignore\s+(?:all\s+)?(?:previous|prior|above)\s+instructions", RegexOptions.Compiled | RegexOptions.IgnoreCase);
 
     private readonly ISimulatedOracle _oracle;
     private readonly double _noise;
     private readonly Random _random;
     private readonly Lock _lock = new();
 
-    public SimulatedJudge(ISimulatedOracle oracle, double noise = 0, int seed = 1)
+    public SimulatedJudge(ISimulatedOracle oracle, double noise = 0, int seed = 1, SimulatedHostility hostile = SimulatedHostility.None)
     {
         _oracle = oracle ?? throw new ArgumentNullException(nameof(oracle));
         _noise = noise;
         _random = new Random(seed);
+        Hostile = hostile;
     }
 
     public ISimulatedOracle Oracle => _oracle;
+
+    public SimulatedHostility Hostile { get; }
+
+    /// <summary>The command-line name of a hostile mode: always-max, obey-injection (none for honest).</summary>
+    public static string Key(SimulatedHostility hostile) => hostile switch
+    {
+        SimulatedHostility.AlwaysMax => "always-max",
+        SimulatedHostility.ObeyInjection => "obey-injection",
+        _ => "none",
+    };
+
+    /// <summary>The ground truth as this (possibly hostile) judge sees it: 1 for every candidate (always-max) or an injecting one (obey-injection).</summary>
+    private double? Truth(string question, string? reference, string candidate) => Hostile switch
+    {
+        SimulatedHostility.AlwaysMax => 1.0,
+        SimulatedHostility.ObeyInjection when Injection.IsMatch(candidate) => 1.0,
+        _ => _oracle.Score(question, reference, candidate),
+    };
+
+    /// <summary>Hostile answers are exact (no noise), so a test sees the hostility and nothing else.</summary>
+    private double Judged(double truth) => Hostile == SimulatedHostility.None ? Noisy(truth) : truth;
 
     /// <summary>A uniform draw in [0, 1) from the judge's seeded generator (shared with the server's latency and error draws).</summary>
     public double NextDouble()
@@ -89,9 +112,12 @@ public sealed class SimulatedJudge
     private const string Unrecognised =
         "Simulated judge (critic-sim): I can't judge this: the request has none of the delimited sections the critic templates use.";
 
-    private string Preamble(double truth) =>
-        $"Simulated judge (critic-sim, oracle {_oracle.Name}): ground-truth score {truth.ToString("0.###", CultureInfo.InvariantCulture)}, " +
-        $"noise sd {_noise.ToString("0.###", CultureInfo.InvariantCulture)}.\n";
+    private string Mode => Hostile == SimulatedHostility.None ? "" : $", HOSTILE {Key(Hostile)}";
+
+    private string Preamble(double truth) => Hostile != SimulatedHostility.None
+        ? $"Simulated judge (critic-sim, oracle {_oracle.Name}{Mode}): score {truth.ToString("0.###", CultureInfo.InvariantCulture)} given on purpose, not the ground truth.\n"
+        : $"Simulated judge (critic-sim, oracle {_oracle.Name}): ground-truth score {truth.ToString("0.###", CultureInfo.InvariantCulture)}, " +
+          $"noise sd {_noise.ToString("0.###", CultureInfo.InvariantCulture)}.\n";
 
     private SimulatedAnswer Declined(string template) => new(
         $"Simulated judge (critic-sim, oracle {_oracle.Name}): I can't judge this answer: the oracle has no ground truth for this question.",
@@ -101,7 +127,7 @@ public sealed class SimulatedJudge
 
     private SimulatedAnswer Pointwise(string question, string? reference, string candidate, string user)
     {
-        var truth = _oracle.Score(question, reference, candidate);
+        var truth = Truth(question, reference, candidate);
         if (truth is null) return Declined("pointwise");
         var (min, max) = (0.0, 10.0);
         var m = ScoreScale.Match(user);
@@ -110,7 +136,7 @@ public sealed class SimulatedJudge
             min = double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture);
             max = double.Parse(m.Groups[2].Value, CultureInfo.InvariantCulture);
         }
-        var raw = min + Noisy(truth.Value) * (max - min);
+        var raw = min + Judged(truth.Value) * (max - min);
         if (min == Math.Floor(min) && max == Math.Floor(max)) raw = Math.Round(raw, MidpointRounding.AwayFromZero);
         var dense = user.Contains("\"spans\": [", StringComparison.Ordinal);
 
@@ -151,23 +177,23 @@ public sealed class SimulatedJudge
 
     private SimulatedAnswer Criteria(string question, string? reference, string candidate, string user)
     {
-        var truth = _oracle.Score(question, reference, candidate);
+        var truth = Truth(question, reference, candidate);
         if (truth is null) return Declined("criteria");
         // The ids are in the requested answer form, the last line of the prompt: {"criteria": {"c1": <true|false>, ...}}
         var form = user[(user.LastIndexOf("{\"criteria\": {", StringComparison.Ordinal) is var at and >= 0 ? at : 0)..];
         var ids = CriterionSlot.Matches(form).Select(m => m.Groups[1].Value).ToList();
-        var answer = string.Join(", ", ids.Select(id => $"{id}: {(Noisy(truth.Value) >= 0.5 ? "true" : "false")}"));
+        var answer = string.Join(", ", ids.Select(id => $"{id}: {(Judged(truth.Value) >= 0.5 ? "true" : "false")}"));
         return new SimulatedAnswer(Preamble(truth.Value) + "{\"criteria\": {" + answer + "}}", "criteria", true);
     }
 
     private SimulatedAnswer Pairwise(string question, string? reference, string a, string b)
     {
-        var ta = _oracle.Score(question, reference, a);
-        var tb = _oracle.Score(question, reference, b);
+        var ta = Truth(question, reference, a);
+        var tb = Truth(question, reference, b);
         if (ta is null || tb is null) return Declined("pairwise");
-        var d = Noisy(ta.Value) - Noisy(tb.Value);
+        var d = Judged(ta.Value) - Judged(tb.Value);
         var winner = Math.Abs(d) < 0.05 ? "tie" : d > 0 ? "A" : "B";
-        var preamble = $"Simulated judge (critic-sim, oracle {_oracle.Name}): ground-truth scores A {ta.Value.ToString("0.###", CultureInfo.InvariantCulture)}, " +
+        var preamble = $"Simulated judge (critic-sim, oracle {_oracle.Name}{Mode}): {(Hostile == SimulatedHostility.None ? "ground-truth" : "hostile")} scores A {ta.Value.ToString("0.###", CultureInfo.InvariantCulture)}, " +
                        $"B {tb.Value.ToString("0.###", CultureInfo.InvariantCulture)}, noise sd {_noise.ToString("0.###", CultureInfo.InvariantCulture)}.\n";
         return new SimulatedAnswer(preamble + $"{{\"winner\": \"{winner}\"}}", "pairwise", true);
     }
