@@ -36,7 +36,7 @@ internal static class BenchClusterCommand
         var hocon = CommonOptions.ResolveHoconDir(parse.GetValue(CommonOptions.HoconDir));
         var configPath = parse.GetValue(CommonOptions.Config)?.FullName;
         var sets = parse.GetValue(CommonOptions.Set) ?? [];
-        var settings = Core.Configuration.PipelineSettings.Load(hocon, "cluster", configPath, sets);
+        var settings = Runtime.Hosting.SettingsValidation.Check(Core.Configuration.PipelineSettings.Load(hocon, "cluster", configPath, sets));
         var parts = parse.GetValue(Parts)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).ToHashSet();
         var outDir = Path.GetFullPath(parse.GetValue(Out)!.FullName);
         if (Directory.Exists(outDir)) Directory.Delete(outDir, recursive: true);

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Pipeline.Core.Configuration;
+using Pipeline.Runtime.Hosting;
 
 namespace Pipeline.Cli;
 
@@ -40,17 +41,18 @@ internal static class CommonOptions
         return Path.Combine(AppContext.BaseDirectory, "hocon");
     }
 
-    /// <summary>The command line's settings with <paramref name="extra"/> --set overrides applied after the user's.</summary>
+    /// <summary>The command line's settings with <paramref name="extra"/> --set overrides applied after the user's, every block checked.</summary>
     public static PipelineSettings Load(ParseResult parse, IEnumerable<string> extra)
     {
         var hocon = ResolveHoconDir(parse.GetValue(HoconDir));
-        return PipelineSettings.Load(hocon, parse.GetValue(Mode)!, parse.GetValue(Config)?.FullName, (parse.GetValue(Set) ?? []).Concat(extra));
+        return SettingsValidation.Check(
+            PipelineSettings.Load(hocon, parse.GetValue(Mode)!, parse.GetValue(Config)?.FullName, (parse.GetValue(Set) ?? []).Concat(extra)));
     }
 
     public static PipelineSettings Load(ParseResult parse, string? userFileOverride = null)
     {
         var hocon = ResolveHoconDir(parse.GetValue(HoconDir));
         var user = userFileOverride ?? parse.GetValue(Config)?.FullName;
-        return PipelineSettings.Load(hocon, parse.GetValue(Mode)!, user, parse.GetValue(Set) ?? []);
+        return SettingsValidation.Check(PipelineSettings.Load(hocon, parse.GetValue(Mode)!, user, parse.GetValue(Set) ?? []));
     }
 }

@@ -5,6 +5,7 @@ using Pipeline.Cluster.Roles;
 using Pipeline.Cluster.Security;
 using Pipeline.Core.Configuration;
 using Pipeline.Runtime.Actors;
+using Pipeline.Runtime.Hosting;
 using AkkaCluster = Akka.Cluster.Cluster;
 
 namespace Pipeline.Cli;
@@ -80,8 +81,8 @@ internal static class NodeCommand
         var roles = (parse.GetValue(Roles) ?? []).SelectMany(r => r.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
             .Distinct().ToList();
         // base.conf <- cluster.conf <- roles/<role>.conf for each role <- --config <- --set
-        var settings = PipelineSettings.Load(hocon, "cluster", roles.Select(r => "roles/" + r), parse.GetValue(CommonOptions.Config)?.FullName,
-            parse.GetValue(CommonOptions.Set) ?? []);
+        var settings = SettingsValidation.Check(PipelineSettings.Load(hocon, "cluster", roles.Select(r => "roles/" + r),
+            parse.GetValue(CommonOptions.Config)?.FullName, parse.GetValue(CommonOptions.Set) ?? []));
         var runDir = parse.GetValue(Run)!.FullName;
         var host = parse.GetValue(Host)!;
         var port = parse.GetValue(Port) ?? settings.Hocon.GetInt("akka.remote.dot-netty.tcp.port", 4053);

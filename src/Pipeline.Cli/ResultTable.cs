@@ -1,4 +1,5 @@
 using Pipeline.Core.Tasks;
+using Pipeline.Runtime.Metrics;
 using Spectre.Console;
 
 namespace Pipeline.Cli;
@@ -20,6 +21,18 @@ internal static class ResultTable
         table.AddRow("[bold]all[/]", (warmStart ?? final)?.Overall.Count.ToString() ?? "-",
             Pct(warmStart?.Overall.Accuracy), Pct(final?.Overall.Accuracy), Pct(warmStart?.Overall.ExactMatch), Pct(final?.Overall.ExactMatch));
         AnsiConsole.Write(table);
+    }
+
+    /// <summary>The share of rollouts masked over the run and each source's invalid share; says so when no GRPO step ran.</summary>
+    public static void PrintMasking(RewardMasking? masking)
+    {
+        if (masking is null)
+        {
+            AnsiConsole.MarkupLine("Rewards: no GRPO step ran, nothing masked or trained");
+            return;
+        }
+        var colour = masking.MaskedFrac >= 0.5 ? "red" : masking.MaskedFrac > 0 ? "yellow" : "green";
+        AnsiConsole.MarkupLine($"Rewards: [{colour}]{Markup.Escape(masking.Describe())}[/]");
     }
 
     private static string Pct(double? v) => v is { } x ? $"{x:P1}" : "-";

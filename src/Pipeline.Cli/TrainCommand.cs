@@ -67,6 +67,9 @@ internal static class TrainCommand
 
     private static int Report(RunResult result)
     {
+        // Every ending states how much was masked: a run that trained on nothing must not look like one that trained.
+        ResultTable.PrintMasking(result.Masking);
+        WriteSummaryRow(result);
         switch (result.Status)
         {
             case RunStatus.Interrupted:
@@ -74,22 +77,34 @@ internal static class TrainCommand
                 return ExitCodes.Interrupted;
             case RunStatus.Failed:
                 AnsiConsole.MarkupLine($"[red]Run failed:[/] {Markup.Escape(result.Error ?? "unknown error")}");
+                AnsiConsole.MarkupLine($"Run folder: [bold]{Markup.Escape(result.RunDir)}[/]");
                 return ExitCodes.Failed;
         }
 
         ResultTable.Print(result.WarmStart, result.Final);
-        if (result.WarmStart is { } w && result.Final is { } f)
-        {
-            var summary = new Dictionary<string, double>
-            {
-                ["final/warm_start_accuracy"] = w.Overall.Accuracy,
-                ["final/warm_start_exact_match"] = w.Overall.ExactMatch,
-                ["final/grpo_accuracy"] = f.Overall.Accuracy,
-                ["final/grpo_exact_match"] = f.Overall.ExactMatch,
-            };
-            File.AppendAllText(Path.Combine(result.RunDir, "metrics.jsonl"), MetricsRecorder.ToJson(new MetricsReport(result.Step, summary)) + "\n");
-        }
         AnsiConsole.MarkupLine($"Run folder: [bold]{Markup.Escape(result.RunDir)}[/]");
         return ExitCodes.Ok;
+    }
+
+    /// <summary>The last metrics row: held-out scores (when both evaluations ran) and the run's masked share.</summary>
+    private static void WriteSummaryRow(RunResult result)
+    {
+        var summary = new Dictionary<string, double>();
+        if (result.WarmStart is { } w && result.Final is { } f)
+        {
+            summary["final/warm_start_accuracy"] = w.Overall.Accuracy;
+            summary["final/warm_start_exact_match"] = w.Overall.ExactMatch;
+            summary["final/grpo_accuracy"] = f.Overall.Accuracy;
+            summary["final/grpo_exact_match"] = f.Overall.ExactMatch;
+        }
+        if (result.Masking is { } m)
+        {
+            summary["final/masked_frac"] = m.MaskedFrac;
+            summary["final/empty_steps"] = m.EmptySteps;
+            foreach (var (source, frac) in m.InvalidFrac) summary[$"final/invalid_frac/{source}"] = frac;
+        }
+        var metrics = Path.Combine(result.RunDir, "metrics.jsonl");
+        if (summary.Count > 0 && Directory.Exists(result.RunDir))
+            File.AppendAllText(metrics, MetricsRecorder.ToJson(new MetricsReport(Math.Max(result.Step, result.Masking?.Steps ?? 0), summary)) + "\n");
     }
 }

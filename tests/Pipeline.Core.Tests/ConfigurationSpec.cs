@@ -87,6 +87,20 @@ public class ConfigurationSpec : IDisposable
     }
 
     [Fact]
+    public void Every_declared_reward_source_is_checked_whether_in_use_or_not()
+    {
+        // similarity is declared by the defaults and not in rewards.use.
+        var e = Assert.Throws<ConfigException>(() => PipelineSettings.Load(_dir, "local", null, ["rewards.sources.similarity.deadline=soon"]));
+        Assert.Contains("pipeline.rewards.sources.similarity.deadline", e.Message);
+        Assert.Contains("--set rewards.sources.similarity.deadline=soon", e.Message);
+
+        var user = Write("judges.conf", "pipeline.rewards.sources.spare { type = critic, weight = heavy, required = off, deadline = 5s }");
+        e = Assert.Throws<ConfigException>(() => PipelineSettings.Load(_dir, "local", user, []));
+        Assert.Contains("pipeline.rewards.sources.spare.weight", e.Message);
+        Assert.Contains("judges.conf", e.Message);
+    }
+
+    [Fact]
     public void The_short_form_rewards_list_chooses_the_sources_in_use_and_names_an_undeclared_one()
     {
         var s = PipelineSettings.Load(_dir, "local", null, ["rewards=execution,similarity"]);

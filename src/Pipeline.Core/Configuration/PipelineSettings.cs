@@ -31,6 +31,9 @@ public sealed record RewardsSettings(RewardAggregation Aggregation, RewardNormal
 {
     /// <summary>Scale of dense span feedback added to token advantages (0: off).</summary>
     public double DenseWeight { get; init; }
+
+    /// <summary>A required source invalid in every rollout for this many consecutive steps fails the run (0: never).</summary>
+    public int MaxInvalidSteps { get; init; }
 }
 
 /// <summary>Everything a run reads from configuration, validated at start-up.</summary>
@@ -57,6 +60,12 @@ public sealed record PipelineSettings(
     /// <summary>The merged HOCON (including any akka.* keys) for the ActorSystem and the run folder's snapshot.</summary>
     public Config Hocon { get; init; } = Config.Empty;
 
+    /// <summary>The layers these settings were read from (null when built in code), for naming where a key was set.</summary>
+    public ConfigLayers? Layers { get; init; }
+
+    /// <summary>The file or --set that last set <paramref name="key"/> (a full key, e.g. pipeline.rewards.critic.timeout).</summary>
+    public string OriginOf(string key) => Layers?.OriginOf(key) ?? "built-in defaults";
+
     public static PipelineSettings From(ConfigLayers layers)
     {
         var r = new SettingsReader(layers.Merged(), layers);
@@ -66,6 +75,8 @@ public sealed record PipelineSettings(
         var declared = r.ChildNames(p + "rewards.sources");
         var use = r.StringList(p + "rewards.use");
         if (use.Count == 0) throw new ConfigException($"pipeline.rewards.use in {layers.OriginOf(p + "rewards.use")} names no reward source");
+        // Every declared source is read, in use or not, so a bad value fails at start-up rather than when it is first used.
+        var specs = declared.ToDictionary(name => name, name => Source(r, layers, name), StringComparer.Ordinal);
         var sources = new List<RewardSourceSpec>();
         foreach (var name in use)
         {
@@ -74,18 +85,8 @@ public sealed record PipelineSettings(
                     $"pipeline.rewards.use names '{name}' ({layers.OriginOf(p + "rewards.use")}), which pipeline.rewards.sources does not declare (declared: {string.Join(", ", declared)})");
             if (sources.Any(s => s.Name == name))
                 throw new ConfigException($"pipeline.rewards.use names '{name}' twice ({layers.OriginOf(p + "rewards.use")})");
+            var spec = specs[name];
             var k = $"{p}rewards.sources.{name}.";
-            foreach (var field in new[] { "weight", "required", "deadline" })
-                if (!r.Config.HasPath(k + field))
-                    throw new ConfigException($"reward source '{name}' lacks '{field}' (set {k}{field})");
-            var spec = new RewardSourceSpec(name, r.Double(k + "weight"), r.Bool(k + "required"), r.Duration(k + "deadline"))
-            {
-                Type = r.Config.HasPath(k + "type") ? r.String(k + "type") : name,
-                Normalizer = r.Config.HasPath(k + "normalizer") ? Normalizer(r, k + "normalizer") : RewardNormalizer.None,
-                Transform = r.Config.HasPath(k + "transform") && r.OneOf(k + "transform", "none", "log-sigmoid") == "log-sigmoid"
-                    ? RewardTransform.LogSigmoid : RewardTransform.None,
-                TransformOffset = r.Config.HasPath(k + "transform-offset") ? r.Double(k + "transform-offset") : 0,
-            };
             if (aggregation == RewardAggregation.SumThenNormalize && spec.Normalizer != RewardNormalizer.None)
                 throw new ConfigException(
                     $"{k}normalizer = {r.String(k + "normalizer")} ({layers.OriginOf(k + "normalizer")}): with pipeline.rewards.aggregation = sum_then_normalize " +
@@ -94,7 +95,11 @@ public sealed record PipelineSettings(
         }
         var rewards = new RewardsSettings(aggregation, Normalizer(r, p + "rewards.normalizer"),
             r.Int(p + "rewards.slow-pool.workers", 1, 1024), r.Int(p + "rewards.slow-pool.queue", 0, 1_000_000),
-            r.Config.GetConfig(p + "rewards")) { DenseWeight = r.Double(p + "rewards.dense-weight", 0, 100) };
+            r.Config.GetConfig(p + "rewards"))
+        {
+            DenseWeight = r.Double(p + "rewards.dense-weight", 0, 100),
+            MaxInvalidSteps = r.Int(p + "rewards.max-invalid-steps", 0, 1_000_000),
+        };
 
         var settings = new PipelineSettings(
             Seed: r.Int(p + "seed"),
@@ -174,6 +179,7 @@ public sealed record PipelineSettings(
             Metrics: new MetricsSettings(r.Bool(p + "metrics.tensorboard"), r.Bool(p + "metrics.plots")))
         {
             Hocon = r.Config,
+            Layers = layers,
         };
 
         if (settings.Policy.DModel % settings.Policy.Heads != 0)
@@ -187,6 +193,26 @@ public sealed record PipelineSettings(
         if (settings.Buffer.Capacity < settings.Grpo.BatchGroups)
             throw new ConfigException($"pipeline.buffer.capacity ({settings.Buffer.Capacity}) must hold at least one batch (pipeline.grpo.batch-groups = {settings.Grpo.BatchGroups})");
         return settings;
+    }
+
+    /// <summary>One declared source, pipeline.rewards.sources.&lt;name&gt;: every field checked.</summary>
+    private static RewardSourceSpec Source(SettingsReader r, ConfigLayers layers, string name)
+    {
+        var k = $"pipeline.rewards.sources.{name}.";
+        foreach (var field in new[] { "weight", "required", "deadline" })
+            if (!r.Config.HasPath(k + field))
+                throw new ConfigException($"reward source '{name}' lacks '{field}' (set {k}{field})");
+        var spec = new RewardSourceSpec(name, r.Double(k + "weight"), r.Bool(k + "required"), r.Duration(k + "deadline"))
+        {
+            Type = r.Config.HasPath(k + "type") ? r.String(k + "type") : name,
+            Normalizer = r.Config.HasPath(k + "normalizer") ? Normalizer(r, k + "normalizer") : RewardNormalizer.None,
+            Transform = r.Config.HasPath(k + "transform") && r.OneOf(k + "transform", "none", "log-sigmoid") == "log-sigmoid"
+                ? RewardTransform.LogSigmoid : RewardTransform.None,
+            TransformOffset = r.Config.HasPath(k + "transform-offset") ? r.Double(k + "transform-offset") : 0,
+        };
+        if (spec.Type.Trim().Length == 0)
+            throw new ConfigException($"{k}type in {layers.OriginOf(k + "type")} is empty: name a registered reward-source type");
+        return spec;
     }
 
     private static RewardNormalizer Normalizer(SettingsReader r, string key)

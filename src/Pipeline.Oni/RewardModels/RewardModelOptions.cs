@@ -140,35 +140,42 @@ public sealed record RewardModelOptions
     /// threads than with one (about 5 ms with one). Default 0.</summary>
     public int TorchThreads { get; init; }
 
+    /// <summary>The settings block ONI's reward model reads.</summary>
+    public const string Block = "pipeline.oni.reward-model";
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the HOCON key of the first invalid field; returns this.</summary>
-    public RewardModelOptions Validate()
+    public RewardModelOptions Validate() => Validate((key, value, rule) => new ArgumentException($"{key} = {value}: {rule}"));
+
+    /// <summary>As <see cref="Validate()"/>, with the exception made by <paramref name="error"/> from (key, value, rule).</summary>
+    public RewardModelOptions Validate(Func<string, object?, string, Exception> error)
     {
-        static void Check(bool ok, string message)
+        void Check(bool ok, string key, object? value, string rule)
         {
-            if (!ok) throw new ArgumentException(message);
+            if (!ok) throw error(key, value, rule);
         }
 
-        Check(Enum.IsDefined(Variant), "variant must be retrieval | classification | ranking");
-        Check(Enum.IsDefined(Features), "features must be embedding | chars");
-        Check(Enum.IsDefined(Output), "output must be probability | decision");
-        Check(Enum.IsDefined(Aggregate), "aggregate must be latest | mean");
-        Check(Hidden >= 0, "hidden must be >= 0 (0 = linear head)");
-        Check(double.IsFinite(LearningRate) && LearningRate > 0, "learning-rate must be a finite number > 0");
-        Check(double.IsFinite(WeightDecay) && WeightDecay >= 0, "weight-decay must be >= 0");
-        Check(BatchSize >= 1, "batch-size must be >= 1");
-        Check(double.IsFinite(MaxGradNorm) && MaxGradNorm >= 0, "max-grad-norm must be >= 0 (0 = no clipping)");
-        Check(double.IsFinite(LabelThreshold), "label-threshold must be finite");
-        Check(double.IsFinite(DecisionThreshold), "decision-threshold must be finite");
-        Check(double.IsFinite(DefaultReward), "default-reward must be finite");
-        Check(MaxEntries >= 1, "max-entries must be >= 1");
-        Check(double.IsFinite(PosWeight) && PosWeight > 0, "pos-weight must be > 0");
-        Check(QuantileFloor is null || (QuantileFloor > 0 && QuantileFloor < 1), "quantile-floor must be off or in (0, 1)");
-        Check(QuantileWindow >= 1, "quantile-window must be >= 1");
-        Check(CharDim >= 1, "char-dim must be >= 1");
-        Check(CharNgramMin >= 1 && CharNgramMax >= CharNgramMin && CharNgramMax <= 16, "need 1 <= char-ngram-min <= char-ngram-max <= 16");
-        Check(EmbeddingCache >= 0, "embedding-cache must be >= 0");
-        Check(TorchThreads >= 0, "torch-threads must be >= 0");
-        Check(!string.IsNullOrWhiteSpace(Device), "device must be auto | cpu | cuda");
+        Check(Enum.IsDefined(Variant), "variant", Variant, "must be retrieval | classification | ranking");
+        Check(Enum.IsDefined(Features), "features", Features, "must be embedding | chars");
+        Check(Enum.IsDefined(Output), "output", Output, "must be probability | decision");
+        Check(Enum.IsDefined(Aggregate), "aggregate", Aggregate, "must be latest | mean");
+        Check(Hidden >= 0, "hidden", Hidden, "must be >= 0 (0 = linear head)");
+        Check(double.IsFinite(LearningRate) && LearningRate > 0, "learning-rate", LearningRate, "must be a finite number > 0");
+        Check(double.IsFinite(WeightDecay) && WeightDecay >= 0, "weight-decay", WeightDecay, "must be >= 0");
+        Check(BatchSize >= 1, "batch-size", BatchSize, "must be >= 1");
+        Check(double.IsFinite(MaxGradNorm) && MaxGradNorm >= 0, "max-grad-norm", MaxGradNorm, "must be >= 0 (0 = no clipping)");
+        Check(double.IsFinite(LabelThreshold), "label-threshold", LabelThreshold, "must be finite");
+        Check(double.IsFinite(DecisionThreshold), "decision-threshold", DecisionThreshold, "must be finite");
+        Check(double.IsFinite(DefaultReward), "default-reward", DefaultReward, "must be finite");
+        Check(MaxEntries >= 1, "max-entries", MaxEntries, "must be >= 1");
+        Check(double.IsFinite(PosWeight) && PosWeight > 0, "pos-weight", PosWeight, "must be > 0");
+        Check(QuantileFloor is null || (QuantileFloor > 0 && QuantileFloor < 1), "quantile-floor", QuantileFloor, "must be off or in (0, 1)");
+        Check(QuantileWindow >= 1, "quantile-window", QuantileWindow, "must be >= 1");
+        Check(CharDim >= 1, "char-dim", CharDim, "must be >= 1");
+        Check(CharNgramMin >= 1, "char-ngram-min", CharNgramMin, "must be >= 1");
+        Check(CharNgramMax >= CharNgramMin && CharNgramMax <= 16, "char-ngram-max", CharNgramMax, "must be within [char-ngram-min, 16]");
+        Check(EmbeddingCache >= 0, "embedding-cache", EmbeddingCache, "must be >= 0");
+        Check(TorchThreads >= 0, "torch-threads", TorchThreads, "must be >= 0");
+        Check(!string.IsNullOrWhiteSpace(Device), "device", Device, "must be auto | cpu | cuda");
         return this;
     }
 
@@ -176,12 +183,13 @@ public sealed record RewardModelOptions
     /// Reads a reward-model block (absent keys keep their defaults; switches take on/off/true/false/yes/no,
     /// <c>quantile-floor</c> also <c>off</c>/<c>none</c>). Errors are <see cref="ConfigException"/>s naming the key.
     /// </summary>
-    public static RewardModelOptions FromConfig(Config? config)
+    /// <param name="originOf">The settings loader's origin of a full key (file or --set), for the error message; null: not named.</param>
+    public static RewardModelOptions FromConfig(Config? config, Func<string, string>? originOf = null)
     {
         var d = new RewardModelOptions();
         if (config is null || config.IsEmpty) return d;
 
-        var block = new ConfigBlock(config, "pipeline.oni.reward-model");
+        var block = new ConfigBlock(config, Block, originOf);
         T Parse<T>(string key, T fallback, Func<string, T> parse) => block.Parse(key, fallback, parse);
         int Int(string key, int fallback) => block.Int(key, fallback);
         long Long(string key, long fallback) => block.Long(key, fallback);
@@ -221,14 +229,7 @@ public sealed record RewardModelOptions
             Device = Parse("device", d.Device, s => s),
             TorchThreads = Int("torch-threads", d.TorchThreads),
         };
-        try
-        {
-            return options.Validate();
-        }
-        catch (ArgumentException e)
-        {
-            throw new ConfigException($"reward-model: {e.Message}");
-        }
+        return options.Validate(block.Error);
     }
 
     /// <summary>Kebab-case name of an enum value (e.g. <c>classification</c>).</summary>

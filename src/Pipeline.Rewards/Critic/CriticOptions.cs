@@ -106,35 +106,41 @@ public sealed record CriticOptions
 
     public ScoreScale Scale => new(ScaleMin, ScaleMax);
 
-    /// <summary>Throws <see cref="ConfigException"/> naming the HOCON key of the first bad value.</summary>
-    public CriticOptions Validate()
+    /// <summary>The settings block the critic reads.</summary>
+    public const string Block = "pipeline.rewards.critic";
+
+    /// <summary>Throws <see cref="ConfigException"/> naming the full HOCON key (pipeline.rewards.critic.&lt;key&gt;) of the first bad value.</summary>
+    public CriticOptions Validate() => Validate(new ConfigBlock(null, Block));
+
+    private CriticOptions Validate(ConfigBlock block)
     {
-        static void Check(bool ok, string message)
+        void Check(bool ok, string key, object value, string rule)
         {
-            if (!ok) throw new ConfigException("critic: " + message);
+            if (!ok) throw block.Error(key, value, rule);
         }
         Check(Uri.TryCreate(BaseUrl, UriKind.Absolute, out var uri) && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps),
-            $"base-url = '{BaseUrl}' must be an absolute http(s) URL");
-        Check(!string.IsNullOrWhiteSpace(Model), "model must not be empty");
-        Check(Timeout > TimeSpan.Zero, "timeout must be positive");
-        Check(MaxRetries is >= 0 and <= 3, $"max-retries = {MaxRetries} must be within [0, 3]");
-        Check(RetryBaseDelay >= TimeSpan.Zero && RetryMaxDelay >= RetryBaseDelay, "retry-base-delay must be >= 0 and <= retry-max-delay");
-        Check(Concurrency >= 1, $"concurrency = {Concurrency} must be >= 1");
-        Check(RequestsPerMinute >= 0, "requests-per-minute must be >= 0");
-        Check(TokensPerMinute >= 0, "tokens-per-minute must be >= 0");
-        Check(BreakerFailureRatio is > 0 and <= 1, "breaker-failure-ratio must be within (0, 1]");
-        Check(BreakerSamplingWindow >= TimeSpan.FromMilliseconds(500), "breaker-sampling-window must be >= 500ms");
-        Check(BreakerMinimumThroughput >= 2, "breaker-minimum-throughput must be >= 2");
-        Check(BreakerBreakDuration >= TimeSpan.FromMilliseconds(500), "breaker-break-duration must be >= 500ms");
-        Check(CacheEntries >= 0, "cache-entries must be >= 0");
-        Check(double.IsFinite(Temperature) && Temperature >= 0, "temperature must be >= 0");
-        Check(MaxTokens >= 1, "max-tokens must be >= 1");
-        Check(double.IsFinite(ScaleMin) && double.IsFinite(ScaleMax) && ScaleMax > ScaleMin, "scale-max must be greater than scale-min");
-        Check(MaxResponseBytes is >= 1024 and <= int.MaxValue, $"max-response-bytes = {MaxResponseBytes} must be within [1024, {int.MaxValue}]");
-        Check(Canary is not null, "canary must be set");
-        Check(double.IsFinite(Canary!.Rate) && Canary.Rate is >= 0 and <= 1, $"canary.rate = {Canary.Rate} must be within [0, 1]");
-        Check(double.IsFinite(Canary.MinAccuracy) && Canary.MinAccuracy is >= 0 and <= 1, $"canary.min-accuracy = {Canary.MinAccuracy} must be within [0, 1]");
-        Check(Canary.MinProbes >= 1, $"canary.min-probes = {Canary.MinProbes} must be >= 1");
+            "base-url", BaseUrl, "must be an absolute http(s) URL");
+        Check(!string.IsNullOrWhiteSpace(Model), "model", Model, "must not be empty");
+        Check(Timeout > TimeSpan.Zero, "timeout", Timeout, "must be positive");
+        Check(MaxRetries is >= 0 and <= 3, "max-retries", MaxRetries, "must be within [0, 3]");
+        Check(RetryBaseDelay >= TimeSpan.Zero, "retry-base-delay", RetryBaseDelay, "must be >= 0");
+        Check(RetryMaxDelay >= RetryBaseDelay, "retry-max-delay", RetryMaxDelay, "must be >= retry-base-delay");
+        Check(Concurrency >= 1, "concurrency", Concurrency, "must be >= 1");
+        Check(RequestsPerMinute >= 0, "requests-per-minute", RequestsPerMinute, "must be >= 0");
+        Check(TokensPerMinute >= 0, "tokens-per-minute", TokensPerMinute, "must be >= 0");
+        Check(BreakerFailureRatio is > 0 and <= 1, "breaker-failure-ratio", BreakerFailureRatio, "must be within (0, 1]");
+        Check(BreakerSamplingWindow >= TimeSpan.FromMilliseconds(500), "breaker-sampling-window", BreakerSamplingWindow, "must be >= 500ms");
+        Check(BreakerMinimumThroughput >= 2, "breaker-minimum-throughput", BreakerMinimumThroughput, "must be >= 2");
+        Check(BreakerBreakDuration >= TimeSpan.FromMilliseconds(500), "breaker-break-duration", BreakerBreakDuration, "must be >= 500ms");
+        Check(CacheEntries >= 0, "cache-entries", CacheEntries, "must be >= 0");
+        Check(double.IsFinite(Temperature) && Temperature >= 0, "temperature", Temperature, "must be >= 0");
+        Check(MaxTokens >= 1, "max-tokens", MaxTokens, "must be >= 1");
+        Check(double.IsFinite(ScaleMin), "scale-min", ScaleMin, "must be a finite number");
+        Check(double.IsFinite(ScaleMax) && ScaleMax > ScaleMin, "scale-max", ScaleMax, "must be greater than scale-min");
+        Check(MaxResponseBytes is >= 1024 and <= int.MaxValue, "max-response-bytes", MaxResponseBytes, $"must be within [1024, {int.MaxValue}]");
+        Check(double.IsFinite(Canary.Rate) && Canary.Rate is >= 0 and <= 1, "canary.rate", Canary.Rate, "must be within [0, 1]");
+        Check(double.IsFinite(Canary.MinAccuracy) && Canary.MinAccuracy is >= 0 and <= 1, "canary.min-accuracy", Canary.MinAccuracy, "must be within [0, 1]");
+        Check(Canary.MinProbes >= 1, "canary.min-probes", Canary.MinProbes, "must be >= 1");
         return this;
     }
 
@@ -142,20 +148,19 @@ public sealed record CriticOptions
     /// Reads the critic block (e.g. <c>pipeline.rewards.critic</c>); absent keys keep their defaults. Durations are HOCON durations
     /// (<c>500ms</c>, <c>30s</c>), switches on/off.
     /// </summary>
-    public static CriticOptions FromConfig(Config? config)
+    /// <param name="originOf">The settings loader's origin of a full key (file or --set), for the error message; null: not named.</param>
+    public static CriticOptions FromConfig(Config? config, Func<string, string>? originOf = null)
     {
         var d = new CriticOptions();
         if (config is null || config.IsEmpty) return d.Validate();
 
-        var block = new ConfigBlock(config, "pipeline.rewards.critic");
+        var block = new ConfigBlock(config, Block, originOf);
         string Str(string key, string fallback) => block.Str(key, fallback);
         int Int(string key, int fallback) => block.Int(key, fallback);
         double Dbl(string key, double fallback) => block.Double(key, fallback);
         TimeSpan Dur(string key, TimeSpan fallback) => block.Duration(key, fallback);
         bool Bool(string key, bool fallback) => block.Bool(key, fallback);
 
-        var format = Str("response-format", "off");
-        var mode = Str("mode", "pointwise");
         return new CriticOptions
         {
             BaseUrl = Str("base-url", d.BaseUrl),
@@ -175,18 +180,18 @@ public sealed record CriticOptions
             CacheEntries = Int("cache-entries", d.CacheEntries),
             Temperature = Dbl("temperature", d.Temperature),
             MaxTokens = Int("max-tokens", d.MaxTokens),
-            JsonResponseFormat = format switch
+            JsonResponseFormat = block.Parse("response-format", d.JsonResponseFormat, s => s switch
             {
                 "off" or "none" or "false" => false,
                 "json-object" or "json_object" => true,
-                _ => throw new ConfigException($"critic: response-format = '{format}': expected off | json-object"),
-            },
-            Mode = mode switch
+                _ => throw new FormatException("expected off | json-object"),
+            }),
+            Mode = block.Parse("mode", d.Mode, s => s switch
             {
                 "pointwise" => CriticMode.Pointwise,
                 "pairwise" => CriticMode.Pairwise,
-                _ => throw new ConfigException($"critic: mode = '{mode}': expected pointwise | pairwise"),
-            },
+                _ => throw new FormatException("expected pointwise | pairwise"),
+            }),
             ScaleMin = Dbl("scale-min", d.ScaleMin),
             ScaleMax = Dbl("scale-max", d.ScaleMax),
             IncludeReference = Bool("include-reference", d.IncludeReference),
@@ -199,7 +204,7 @@ public sealed record CriticOptions
                 MinProbes = Int("canary.min-probes", d.Canary.MinProbes),
                 Invalidate = Bool("canary.invalidate", d.Canary.Invalidate),
             },
-        }.Validate();
+        }.Validate(block);
     }
 }
 

@@ -8,12 +8,13 @@ public static class SimilarityConfig
 {
     public const string Block = "pipeline.rewards.similarity";
 
-    public static SimilarityOptions FromConfig(Config? config)
+    /// <param name="originOf">The settings loader's origin of a full key (file or --set), for the error message; null: not named.</param>
+    public static SimilarityOptions FromConfig(Config? config, Func<string, string>? originOf = null)
     {
         var d = new SimilarityOptions();
-        if (config is null || config.IsEmpty) return Checked(d);
+        var block = new ConfigBlock(config, Block, originOf);
+        if (config is null || config.IsEmpty) return Checked(d, block);
 
-        var block = new ConfigBlock(config, Block);
         string Str(string key, string? fallback) => block.Str(key, fallback ?? "");
         T Parse<T>(string key, T fallback, Func<string, T> parse) => block.Parse(key, fallback, parse);
         int Int(string key, int fallback) => block.Int(key, fallback);
@@ -42,19 +43,12 @@ public static class SimilarityConfig
             Temperature = Dbl("temperature", d.Temperature),
             Consistency = Dbl("consistency", d.Consistency),
             CacheEntries = Int("cache-entries", d.CacheEntries),
-        });
+        }, block);
     }
 
-    private static SimilarityOptions Checked(SimilarityOptions options)
+    private static SimilarityOptions Checked(SimilarityOptions options, ConfigBlock block)
     {
-        try
-        {
-            options.Validate();
-            return options;
-        }
-        catch (ArgumentException e)
-        {
-            throw new ConfigException($"pipeline.rewards.{e.Message}");
-        }
+        options.Validate(block.Error);
+        return options;
     }
 }

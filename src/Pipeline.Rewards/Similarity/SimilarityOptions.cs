@@ -81,11 +81,14 @@ public sealed record SimilarityOptions
     };
 
     /// <summary>Throws <see cref="ArgumentException"/> naming the HOCON key of the first bad value.</summary>
-    public void Validate()
+    public void Validate() => Validate((key, value, rule) => new ArgumentException($"similarity.{key} = {value}: {rule}"));
+
+    /// <summary>As <see cref="Validate()"/>, with the exception made by <paramref name="error"/> from (key, value, rule).</summary>
+    public void Validate(Func<string, object?, string, Exception> error)
     {
-        static void Check(bool ok, string key, object value, string rule)
+        void Check(bool ok, string key, object? value, string rule)
         {
-            if (!ok) throw new ArgumentException($"similarity.{key} = {value}: {rule}");
+            if (!ok) throw error(key, value, rule);
         }
         Check(double.IsFinite(Lambda) && Lambda >= 0, "lambda", Lambda, "must be a finite number >= 0");
         Check(double.IsFinite(Temperature) && Temperature > 0, "temperature", Temperature, "must be > 0");
@@ -94,6 +97,11 @@ public sealed record SimilarityOptions
         Check(HardNegativesTopK >= 1, "hard-negatives-top-k", HardNegativesTopK, "must be >= 1");
         Check(CacheEntries >= 0, "cache-entries", CacheEntries, "must be >= 0 (0 = no cache)");
         Check(!string.IsNullOrEmpty(NegativesTag), "negatives-tag", NegativesTag, "must not be empty");
+        // The encoder's own rules, named by their keys here (its exceptions name C# properties).
+        Check(MaxLength >= 2, "max-length", MaxLength, "must be at least 2 ([CLS] and [SEP])");
+        Check(BatchSize >= 1, "batch-size", BatchSize, "must be at least 1");
+        Check(IntraOpThreads >= 0, "intra-op-threads", IntraOpThreads, "must be 0 (ONNX Runtime's default) or more");
+        Check(string.IsNullOrWhiteSpace(Model) || !string.IsNullOrWhiteSpace(Vocab), "vocab", Vocab, $"must be given with model '{Model}' (a BERT vocab.txt)");
         ToEncoderOptions().Validate();
     }
 }

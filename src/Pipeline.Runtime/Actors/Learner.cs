@@ -85,6 +85,7 @@ public sealed class Learner : ReceiveActor, IWithTimers
     private long _denseTokens;
     private long _stepStarted;
     private long _waitStarted;
+    private readonly RewardValidity _validity;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -96,6 +97,7 @@ public sealed class Learner : ReceiveActor, IWithTimers
         _buffer = buffer;
         _metrics = metrics;
         _evaluator = evaluator;
+        _validity = new RewardValidity(settings.Pipeline);
         if (settings.Resume is { } r)
         {
             _step = r.Step;
@@ -387,6 +389,9 @@ public sealed class Learner : ReceiveActor, IWithTimers
         var stepSeconds = _stepStarted == 0 ? waited + updateSeconds + syncSeconds : Stopwatch.GetElapsedTime(_stepStarted).TotalSeconds;
         _stepStarted = Stopwatch.GetTimestamp();
         var data = BatchMetrics.Compute(fresh, _version - 1);
+        // A step whose rollouts are all masked trains on nothing (no optimizer step); the ledger counts such steps.
+        var invalidTooLong = _validity.Observe(fresh, samples.Count);
+        _validity.AddMetrics(data);
         data["timing_s/wait"] = waited;
         data["timing_s/update"] = updateSeconds;
         data["timing_s/sync"] = syncSeconds;
@@ -420,6 +425,16 @@ public sealed class Learner : ReceiveActor, IWithTimers
         data["reward/dense_tokens"] = _denseTokens;
         foreach (var source in _s.SourceMetrics) source.AddMetrics(data);
         _metrics.Tell(new MetricsReport(_step, data));
+        Context.Parent.Tell(_validity.Summary());
+        if (invalidTooLong is not null)
+        {
+            _log.Error(invalidTooLong);
+            // Kept so that the run can be resumed once the source answers again.
+            WriteCheckpoint(CheckpointStages.Grpo, _step, _grpo.Optimizer);
+            Context.Parent.Tell(new RunFailed(invalidTooLong));
+            Become(Done);
+            return;
+        }
 
         var c = _s.Pipeline.Checkpoint;
         if (c.EverySteps > 0 && _step % c.EverySteps == 0 && _step < g.Steps)

@@ -16,7 +16,11 @@ namespace Pipeline.Runtime.Actors;
 public enum RunStatus { Completed, Interrupted, Failed }
 
 /// <summary>What a run produced: the held-out scores before and after GRPO, and where it stopped.</summary>
-public sealed record RunResult(RunStatus Status, string RunDir, EvalReport? WarmStart, EvalReport? Final, long Step, long PolicyVersion, string? Error);
+public sealed record RunResult(RunStatus Status, string RunDir, EvalReport? WarmStart, EvalReport? Final, long Step, long PolicyVersion, string? Error)
+{
+    /// <summary>The GRPO stage's masked rollouts and invalid signals, as the learner last reported them (null: no GRPO step ran here).</summary>
+    public RewardMasking? Masking { get; init; }
+}
 
 /// <summary>
 /// Starts every role of one run as its child, watches them, sequences the stages (warm-start, warm-start
@@ -79,6 +83,7 @@ public sealed class RunSupervisor : ReceiveActor
     private EvalReport? _warmStartEval;
     private EvalReport? _finalEval;
     private GrpoCompleted? _grpoDone;
+    private RewardMasking? _masking;
     private bool _finished;
     private int _generatorSerial;
     private int _generatorRestarts;
@@ -99,6 +104,7 @@ public sealed class RunSupervisor : ReceiveActor
             _learner.Tell(Interrupt.Instance);
         });
         Receive<RunFailed>(f => Complete(RunStatus.Failed, f.Reason));
+        Receive<RewardMasking>(m => _masking = m);
         Receive<Terminated>(HandleTerminated);
     }
 
@@ -259,6 +265,6 @@ public sealed class RunSupervisor : ReceiveActor
         _finished = true;
         StopGenerators();
         _in.Completion.TrySetResult(new RunResult(status, _in.RunDir, _warmStartEval, _finalEval,
-            _grpoDone?.Step ?? 0, _grpoDone?.PolicyVersion ?? 0, error));
+            _grpoDone?.Step ?? 0, _grpoDone?.PolicyVersion ?? 0, error) { Masking = _masking });
     }
 }

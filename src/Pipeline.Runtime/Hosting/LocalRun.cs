@@ -27,6 +27,7 @@ public static class LocalRun
     public static async Task<RunResult> RunAsync(PipelineSettings settings, string runDir, bool resume,
         Action<MetricsReport>? observer, Action<string>? status, CancellationToken interrupt, RewardSourceRegistry? registry = null)
     {
+        SettingsValidation.Check(settings);  // before the run folder exists: a bad setting leaves nothing behind
         Directory.CreateDirectory(runDir);
         TorchRuntime.Configure(settings.TorchThreads);
         var device = TorchRuntime.ResolveDevice(settings.Device);
