@@ -57,7 +57,7 @@ public sealed record SqlExecutionResult(
     /// <summary>Rows SQLite produced before reading ended, counting the one that showed the result had too many.</summary>
     public int RowsRead { get; init; }
 
-    /// <summary>Memory the rows hold, as counted against <see cref="SqlExecutor.MaxResultBytes"/>.</summary>
+    /// <summary>Memory the rows read hold (on failure: held when reading stopped), as counted against <see cref="SqlExecutor.MaxResultBytes"/>.</summary>
     public long Bytes { get; init; }
 
     public static SqlExecutionResult Failure(SqlErrorKind error, string message, TimeSpan elapsed)

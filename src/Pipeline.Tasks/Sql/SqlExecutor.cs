@@ -113,13 +113,14 @@ public sealed class SqlExecutor
                         {
                             cancellationToken.ThrowIfCancellationRequested();
                             return SqlExecutionResult.Failure(SqlErrorKind.Timeout,
-                                $"time limit of {timeout.TotalMilliseconds:0} ms passed while reading row {stepped}", clock.Elapsed) with { RowsRead = stepped };
+                                $"time limit of {timeout.TotalMilliseconds:0} ms passed while reading row {stepped}", clock.Elapsed) with { RowsRead = stepped, Bytes = bytes };
                         }
                         var type = raw.sqlite3_column_type(statement, i);
-                        bytes += ExtraBytes(statement, i, type);
-                        if (bytes > MaxResultBytes)
+                        var extra = ExtraBytes(statement, i, type);
+                        if (bytes + extra > MaxResultBytes)
                             return SqlExecutionResult.Failure(SqlErrorKind.TooLarge,
-                                $"result exceeds {MaxResultBytes} bytes at row {stepped}, column {i + 1}", clock.Elapsed) with { RowsRead = stepped };
+                                $"result exceeds {MaxResultBytes} bytes at row {stepped}, column {i + 1}", clock.Elapsed) with { RowsRead = stepped, Bytes = bytes };
+                        bytes += extra;
                         row[i] = Read(statement, i, type);
                     }
                     rows.Add(row);
@@ -134,7 +135,7 @@ public sealed class SqlExecutor
                         SqlExecutionResult.Failure(SqlErrorKind.WriteAttempt, ErrorMessage(db), clock.Elapsed),
                     _ => SqlExecutionResult.Failure(SqlErrorKind.Runtime, ErrorMessage(db), clock.Elapsed),
                 };
-                return failure with { RowsRead = stepped };
+                return failure with { RowsRead = stepped, Bytes = bytes };
             }
             return new SqlExecutionResult(true, SqlErrorKind.None, null, columns, rows, false, clock.Elapsed) { RowsRead = stepped, Bytes = bytes };
         }
