@@ -24,6 +24,8 @@ public sealed class SqlExecutor
     public const long DefaultMaxResultBytes = 8L << 20;
     /// <summary>Memory of one <see cref="SqlValue"/> in a row array, and the header of a string or array object.</summary>
     const long CellBytes = 24, ObjectBytes = 24;
+    /// <summary>A row's array header and its slot in the result list.</summary>
+    const long RowBytes = ObjectBytes + 8;
 
     readonly IReadOnlyDictionary<string, string> _paths;
     readonly ConcurrentDictionary<string, IReadOnlySet<string>> _tables = new(StringComparer.Ordinal);
@@ -100,12 +102,13 @@ public sealed class SqlExecutor
                 if (rc == raw.SQLITE_ROW)
                 {
                     stepped++;
+                    cancellationToken.ThrowIfCancellationRequested();
                     if (rows.Count >= rowLimit)
                         return Stopped(columns, rows, stepped, bytes, rows.Count >= MaxRows
                             ? $"more than {MaxRows} rows (the row cap)"
                             : $"more than the expected {expected!.Rows} rows", clock.Elapsed);
                     var row = new SqlValue[columns];
-                    bytes += ObjectBytes + 8 + CellBytes * columns;
+                    bytes += RowBytes + CellBytes * columns;
                     for (var i = 0; i < columns; i++)
                     {
                         // SQLite's progress handler does not run while we copy, so big rows are timed here.
