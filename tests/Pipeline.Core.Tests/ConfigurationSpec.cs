@@ -74,6 +74,15 @@ public class ConfigurationSpec : IDisposable
     }
 
     [Fact]
+    public void The_sql_result_budget_defaults_to_8_MiB_and_refuses_less_than_64_KiB()
+    {
+        Assert.Equal(8L << 20, PipelineSettings.From(new ConfigLayers()).Task.Sql.MaxResultBytes);
+        Assert.Equal(1_000_000, PipelineSettings.Load(_dir, "local", null, ["task.sql.max-result-bytes=1000000"]).Task.Sql.MaxResultBytes);
+        var e = Assert.Throws<ConfigException>(() => PipelineSettings.Load(_dir, "local", null, ["task.sql.max-result-bytes=1000"]));
+        Assert.Contains("pipeline.task.sql.max-result-bytes", e.Message);
+    }
+
+    [Fact]
     public void Reward_sources_are_an_open_map_with_known_fields()
     {
         var s = PipelineSettings.Load(_dir, "local", null,

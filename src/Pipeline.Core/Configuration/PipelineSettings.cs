@@ -3,7 +3,8 @@ using Pipeline.Core.Rewards;
 
 namespace Pipeline.Core.Configuration;
 
-public sealed record SqlTaskSettings(int SftExamples, int RlExamples, int HeldOutExamples, TimeSpan QueryTimeout);
+/// <param name="MaxResultBytes">Memory one query's result may hold when the reward or evaluator runs it (pipeline.task.sql.max-result-bytes).</param>
+public sealed record SqlTaskSettings(int SftExamples, int RlExamples, int HeldOutExamples, TimeSpan QueryTimeout, long MaxResultBytes);
 public sealed record TaskSettings(string Name, SqlTaskSettings Sql);
 public sealed record PolicySettings(int VocabSize, int DModel, int Layers, int Heads, int Context);
 public sealed record WarmStartSettings(bool Enabled, int MaxEpochs, int BatchSize, double LearningRate, double WeightDecay, int Patience, double ValidationFraction);
@@ -113,7 +114,8 @@ public sealed record PipelineSettings(
                     r.Int(p + "task.sql.sft-examples", 10),
                     r.Int(p + "task.sql.rl-examples", 1),
                     r.Int(p + "task.sql.heldout-examples", 1),
-                    r.Duration(p + "task.sql.query-timeout"))),
+                    r.Duration(p + "task.sql.query-timeout"),
+                    r.Long(p + "task.sql.max-result-bytes", 65_536))),
             Policy: new PolicySettings(
                 r.Int(p + "policy.vocab-size", 64, 200_000),
                 r.Int(p + "policy.d-model", 8),

@@ -21,7 +21,7 @@ public static class TaskCatalog
                     HeldOutCount = sql.HeldOutExamples,
                     SftShare = sql.SftExamples / (double)train,
                 };
-                return new SqlPipelineTask(options, Path.Combine(runDir, "databases"), sql.QueryTimeout);
+                return new SqlPipelineTask(options, Path.Combine(runDir, "databases"), sql.QueryTimeout, maxResultBytes: sql.MaxResultBytes);
             default:
                 throw new ConfigException($"pipeline.task.name = '{settings.Task.Name}': unknown task (known: sql)");
         }

@@ -15,6 +15,8 @@ public enum SqlErrorKind
     Timeout,
     Runtime,
     UnknownDatabase,
+    /// <summary>The result would hold more than the executor's byte budget (<see cref="SqlExecutor.MaxResultBytes"/>).</summary>
+    TooLarge,
 }
 
 public enum SqlValueKind { Null, Number, Text, Blob }
@@ -39,7 +41,9 @@ public readonly record struct SqlValue(SqlValueKind Kind, double Number, string?
 }
 
 /// <summary>
-/// The outcome of one query. <see cref="Truncated"/> means the row cap stopped reading; such a result never equals a gold result.
+/// The outcome of one query. <see cref="Truncated"/> means reading stopped before the last row: the row cap, or the result certainly
+/// differs from the expected shape (<see cref="SqlExecutor.Execute(string, string, TimeSpan, SqlExpectedShape?, CancellationToken)"/>);
+/// <see cref="Message"/> says which. Such a result never equals another.
 /// </summary>
 public sealed record SqlExecutionResult(
     bool Ok,
@@ -50,8 +54,24 @@ public sealed record SqlExecutionResult(
     bool Truncated,
     TimeSpan Elapsed)
 {
+    /// <summary>Rows SQLite produced before reading ended, counting the one that showed the result had too many.</summary>
+    public int RowsRead { get; init; }
+
+    /// <summary>Memory the rows read hold (on failure: held when reading stopped), as counted against <see cref="SqlExecutor.MaxResultBytes"/>.</summary>
+    public long Bytes { get; init; }
+
     public static SqlExecutionResult Failure(SqlErrorKind error, string message, TimeSpan elapsed)
         => new(false, error, message, 0, [], false, elapsed);
+}
+
+/// <summary>The shape a result will be compared with; a result of another column count, or with more rows, cannot match it.</summary>
+public sealed record SqlExpectedShape(int Columns, int Rows)
+{
+    public static SqlExpectedShape Of(SqlExecutionResult result)
+    {
+        ArgumentNullException.ThrowIfNull(result);
+        return new(result.ColumnCount, result.Rows.Count);
+    }
 }
 
 /// <summary>What preparing a statement (without running it) tells us; the rubric reads this.</summary>

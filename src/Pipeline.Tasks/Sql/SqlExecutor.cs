@@ -9,7 +9,10 @@ namespace Pipeline.Tasks.Sql;
 /// Runs untrusted SQL against the task databases. Thread-safe: every call opens its own read-only connection
 /// (<c>Mode=ReadOnly</c>, no pooling), so callers may share one executor.
 /// Guards: one statement only; the statement must be read-only (checked before running, and the connection refuses writes anyway);
-/// a progress handler interrupts the query at the time limit or on cancellation; at most <see cref="MaxRows"/> rows are read.
+/// the time limit is checked by a progress handler inside SQLite and again before every row and cell is copied out;
+/// at most <see cref="MaxRows"/> rows are read; the result may hold at most <see cref="MaxResultBytes"/> (each cell's size is
+/// asked of SQLite before the cell is copied, so an oversized value is never materialised); one value is at most 1,000,000 bytes.
+/// Given the shape it will be compared with (<see cref="SqlExpectedShape"/>), it stops as soon as the result cannot have it.
 /// </summary>
 public sealed class SqlExecutor
 {
@@ -17,27 +20,55 @@ public sealed class SqlExecutor
     const int ProgressInterval = 1000;
     /// <summary>Longest string or blob a query may build, so a runaway group_concat cannot eat memory before the deadline.</summary>
     const int MaxValueLength = 1_000_000;
+    /// <summary>Default for <see cref="MaxResultBytes"/> (pipeline.task.sql.max-result-bytes): far above any gold result, far below what hurts.</summary>
+    public const long DefaultMaxResultBytes = 8L << 20;
+    /// <summary>Memory of one <see cref="SqlValue"/> in a row array, and the header of a string or array object.</summary>
+    const long CellBytes = 24, ObjectBytes = 24;
+    /// <summary>A row's array header and its slot in the result list.</summary>
+    const long RowBytes = ObjectBytes + 8;
 
     readonly IReadOnlyDictionary<string, string> _paths;
     readonly ConcurrentDictionary<string, IReadOnlySet<string>> _tables = new(StringComparer.Ordinal);
 
-    public SqlExecutor(IReadOnlyDictionary<string, string> databasePaths, int maxRows = 10_000)
+    /// <param name="maxRows">Rows read at most; beyond them the result is <see cref="SqlExecutionResult.Truncated"/>.</param>
+    /// <param name="maxResultBytes">Memory one result may hold (see <see cref="MaxResultBytes"/>); beyond it the query fails with <see cref="SqlErrorKind.TooLarge"/>.</param>
+    public SqlExecutor(IReadOnlyDictionary<string, string> databasePaths, int maxRows = 10_000, long maxResultBytes = DefaultMaxResultBytes)
     {
         ArgumentNullException.ThrowIfNull(databasePaths);
         ArgumentOutOfRangeException.ThrowIfLessThan(maxRows, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxResultBytes, 1);
         _paths = new Dictionary<string, string>(databasePaths, StringComparer.Ordinal);
         MaxRows = maxRows;
+        MaxResultBytes = maxResultBytes;
     }
 
     public int MaxRows { get; }
+
+    /// <summary>
+    /// Bytes one result may hold in memory, summed over its cells and rows: 24 a cell and 32 a row, plus 2 bytes per byte of text
+    /// (UTF-16 at most doubles UTF-8) and 4 per byte of blob (kept as hex), each string 24 more.
+    /// </summary>
+    public long MaxResultBytes { get; }
+
     public IReadOnlyCollection<string> Databases => _paths.Keys.ToArray();
     public bool HasDatabase(string dbId) => _paths.ContainsKey(dbId);
 
     /// <summary>
-    /// Executes <paramref name="sql"/> on <paramref name="dbId"/>. Failures come back as a result with an error kind, never as exceptions;
+    /// Executes <paramref name="sql"/> on <paramref name="dbId"/> and reads every row (up to the row cap and the byte budget).
+    /// Failures come back as a result with an error kind, never as exceptions;
     /// only cancellation throws (<see cref="OperationCanceledException"/>), and it interrupts a running query.
     /// </summary>
     public SqlExecutionResult Execute(string dbId, string sql, TimeSpan timeout, CancellationToken cancellationToken = default)
+        => Execute(dbId, sql, timeout, expected: null, cancellationToken);
+
+    /// <summary>
+    /// As <see cref="Execute(string, string, TimeSpan, CancellationToken)"/>, but when <paramref name="expected"/> is given, reading stops
+    /// as soon as the result cannot have that shape: another column count (no row is read) or more rows (the row after the last expected
+    /// one is stepped to, not copied). Such a result is <see cref="SqlExecutionResult.Truncated"/>, its Message says why, and it never
+    /// equals another result.
+    /// </summary>
+    public SqlExecutionResult Execute(string dbId, string sql, TimeSpan timeout, SqlExpectedShape? expected,
+        CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
         var clock = Stopwatch.StartNew();
@@ -51,26 +82,55 @@ public sealed class SqlExecutor
         if (info.Error != SqlErrorKind.None) return SqlExecutionResult.Failure(info.Error, info.Message ?? "", clock.Elapsed);
         var statement = stmt!;
 
+        var columns = raw.sqlite3_column_count(statement);
+        if (expected is not null && expected.Columns != columns)
+            return Stopped(columns, [], 0, 0, $"{columns} columns, expected {expected.Columns}", clock.Elapsed);
+
         // The delegate must stay reachable while SQLite may call it.
         delegate_progress onProgress = _ => clock.Elapsed > timeout || cancellationToken.IsCancellationRequested ? 1 : 0;
         raw.sqlite3_progress_handler(db, ProgressInterval, onProgress, null);
         try
         {
-            var columns = raw.sqlite3_column_count(statement);
+            var rowLimit = Math.Min(MaxRows, expected?.Rows ?? int.MaxValue);
             var rows = new List<IReadOnlyList<SqlValue>>();
-            var truncated = false;
+            var stepped = 0;
+            long bytes = 0;
             while (true)
             {
                 var rc = raw.sqlite3_step(statement) & 0xFF;
                 if (rc == raw.SQLITE_DONE) break;
                 if (rc == raw.SQLITE_ROW)
                 {
-                    if (rows.Count >= MaxRows) { truncated = true; break; }
-                    rows.Add(ReadRow(statement, columns));
+                    stepped++;
+                    cancellationToken.ThrowIfCancellationRequested();
+                    if (rows.Count >= rowLimit)
+                        return Stopped(columns, rows, stepped, bytes, rows.Count >= MaxRows
+                            ? $"more than {MaxRows} rows (the row cap)"
+                            : $"more than the expected {expected!.Rows} rows", clock.Elapsed);
+                    var row = new SqlValue[columns];
+                    bytes += RowBytes + CellBytes * columns;
+                    for (var i = 0; i < columns; i++)
+                    {
+                        // SQLite's progress handler does not run while we copy, so big rows are timed here.
+                        if (clock.Elapsed > timeout)
+                        {
+                            cancellationToken.ThrowIfCancellationRequested();
+                            return SqlExecutionResult.Failure(SqlErrorKind.Timeout,
+                                $"time limit of {timeout.TotalMilliseconds:0} ms passed while reading row {stepped}", clock.Elapsed) with { RowsRead = stepped, Bytes = bytes };
+                        }
+                        var type = raw.sqlite3_column_type(statement, i);
+                        var extra = ExtraBytes(statement, i, type);
+                        if (bytes + extra > MaxResultBytes)
+                            return SqlExecutionResult.Failure(SqlErrorKind.TooLarge,
+                                $"result exceeds {MaxResultBytes} bytes at row {stepped}, column {i + 1}", clock.Elapsed) with { RowsRead = stepped, Bytes = bytes };
+                        bytes += extra;
+                        row[i] = Read(statement, i, type);
+                    }
+                    rows.Add(row);
                     continue;
                 }
                 cancellationToken.ThrowIfCancellationRequested();
-                return rc switch
+                var failure = rc switch
                 {
                     _ when rc == raw.SQLITE_INTERRUPT =>
                         SqlExecutionResult.Failure(SqlErrorKind.Timeout, $"interrupted after {timeout.TotalMilliseconds:0} ms", clock.Elapsed),
@@ -78,8 +138,9 @@ public sealed class SqlExecutor
                         SqlExecutionResult.Failure(SqlErrorKind.WriteAttempt, ErrorMessage(db), clock.Elapsed),
                     _ => SqlExecutionResult.Failure(SqlErrorKind.Runtime, ErrorMessage(db), clock.Elapsed),
                 };
+                return failure with { RowsRead = stepped, Bytes = bytes };
             }
-            return new SqlExecutionResult(true, SqlErrorKind.None, null, columns, rows, truncated, clock.Elapsed);
+            return new SqlExecutionResult(true, SqlErrorKind.None, null, columns, rows, false, clock.Elapsed) { RowsRead = stepped, Bytes = bytes };
         }
         finally
         {
@@ -87,6 +148,9 @@ public sealed class SqlExecutor
             GC.KeepAlive(onProgress);
         }
     }
+
+    static SqlExecutionResult Stopped(int columns, IReadOnlyList<IReadOnlyList<SqlValue>> rows, int stepped, long bytes, string why, TimeSpan elapsed)
+        => new(true, SqlErrorKind.None, why, columns, rows, true, elapsed) { RowsRead = stepped, Bytes = bytes };
 
     /// <summary>Prepares without running: does it parse, is it one read-only statement that returns rows.</summary>
     public SqlStatementInfo Inspect(string dbId, string sql)
@@ -176,22 +240,22 @@ public sealed class SqlExecutor
         return false;
     }
 
-    static IReadOnlyList<SqlValue> ReadRow(sqlite3_stmt stmt, int columns)
+    /// <summary>Memory a cell's string will take, from the size SQLite reports (no copy; numbers are not converted to text).</summary>
+    static long ExtraBytes(sqlite3_stmt stmt, int column, int type) => type switch
     {
-        var row = new SqlValue[columns];
-        for (var i = 0; i < columns; i++)
-        {
-            row[i] = raw.sqlite3_column_type(stmt, i) switch
-            {
-                raw.SQLITE_INTEGER => SqlValue.Of(raw.sqlite3_column_int64(stmt, i)),
-                raw.SQLITE_FLOAT => SqlValue.Of(raw.sqlite3_column_double(stmt, i)),
-                raw.SQLITE_TEXT => SqlValue.Of(raw.sqlite3_column_text(stmt, i).utf8_to_string()),
-                raw.SQLITE_BLOB => new SqlValue(SqlValueKind.Blob, 0, Convert.ToHexString(raw.sqlite3_column_blob(stmt, i))),
-                _ => SqlValue.Null,
-            };
-        }
-        return row;
-    }
+        raw.SQLITE_TEXT => ObjectBytes + 2L * raw.sqlite3_column_bytes(stmt, column),
+        raw.SQLITE_BLOB => ObjectBytes + 4L * raw.sqlite3_column_bytes(stmt, column),
+        _ => 0,
+    };
+
+    static SqlValue Read(sqlite3_stmt stmt, int column, int type) => type switch
+    {
+        raw.SQLITE_INTEGER => SqlValue.Of(raw.sqlite3_column_int64(stmt, column)),
+        raw.SQLITE_FLOAT => SqlValue.Of(raw.sqlite3_column_double(stmt, column)),
+        raw.SQLITE_TEXT => SqlValue.Of(raw.sqlite3_column_text(stmt, column).utf8_to_string()),
+        raw.SQLITE_BLOB => new SqlValue(SqlValueKind.Blob, 0, Convert.ToHexString(raw.sqlite3_column_blob(stmt, column))),
+        _ => SqlValue.Null,
+    };
 
     static string ErrorMessage(sqlite3 db) => raw.sqlite3_errmsg(db).utf8_to_string();
 }

@@ -21,11 +21,13 @@ public sealed class SqlPipelineTask : IPipelineTask, IRubricTask
     private readonly Dictionary<string, SqlExample> _byId;
 
     /// <param name="rubricPath">Rubric file for the "rubric" reward source; null: the shipped one (see <see cref="RubricPath"/>).</param>
-    public SqlPipelineTask(SqlDatasetOptions options, string databaseDirectory, TimeSpan queryTimeout, string? rubricPath = null)
+    /// <param name="maxResultBytes">Memory one query's result may hold (<see cref="SqlExecutor.MaxResultBytes"/>).</param>
+    public SqlPipelineTask(SqlDatasetOptions options, string databaseDirectory, TimeSpan queryTimeout, string? rubricPath = null,
+        long maxResultBytes = SqlExecutor.DefaultMaxResultBytes)
     {
         RubricPath = rubricPath;
         _data = SqlDatasetGenerator.Generate(options);
-        _executor = new SqlExecutor(SqlDatabases.Create(_data, databaseDirectory));
+        _executor = new SqlExecutor(SqlDatabases.Create(_data, databaseDirectory), maxResultBytes: maxResultBytes);
         _queryTimeout = queryTimeout;
         _byId = _data.All.ToDictionary(e => e.Id);
         Demonstrations = _data.Sft.Select(e => new Demonstration(_data.ToPrompt(e), e.GoldSql)).ToList();
@@ -35,6 +37,7 @@ public sealed class SqlPipelineTask : IPipelineTask, IRubricTask
 
     public string Name => "sql";
     public SqlTaskData Data => _data;
+    public long MaxResultBytes => _executor.MaxResultBytes;
     public IReadOnlyList<Demonstration> Demonstrations { get; }
     public IReadOnlyList<Prompt> RlPrompts { get; }
     public IReadOnlyList<Demonstration> HeldOut { get; }

@@ -9,7 +9,8 @@ namespace Pipeline.Tasks.Sql;
 /// database (read-only, through <see cref="SqlExecutor"/>) and scores 1 when the result sets are equivalent
 /// (<see cref="SqlResultComparer"/>, as the execution reward does), <see cref="ReadOnlyCredit"/> for a query that runs
 /// (so is read-only: the executor refuses anything else) but gives another result, and 0 for one that does not run.
-/// Unknown question or database, or a failing gold query: null (the simulated judge declines).
+/// Unknown question or database, a failing or row-capped gold query, or a candidate result over the executor's byte budget:
+/// null (the simulated judge declines).
 /// </summary>
 public sealed class SqlSimulatedOracle : ISimulatedOracle
 {
@@ -50,7 +51,7 @@ public sealed class SqlSimulatedOracle : ISimulatedOracle
         foreach (var prompt in task.Demonstrations.Select(d => d.Prompt).Concat(task.RlPrompts).Concat(task.HeldOut.Select(d => d.Prompt)))
             if (prompt.Reference is { } gold)
                 byText.TryAdd(prompt.Text.Trim(), (prompt.Tag("db"), gold));
-        return new SqlSimulatedOracle(new SqlExecutor(paths),
+        return new SqlSimulatedOracle(new SqlExecutor(paths, maxResultBytes: task.MaxResultBytes),
             question => byText.TryGetValue(question.Trim(), out var found) ? found : null, timeout);
     }
 
@@ -64,8 +65,9 @@ public sealed class SqlSimulatedOracle : ISimulatedOracle
         if (db is null || string.IsNullOrWhiteSpace(goldSql) || !_executor.HasDatabase(db)) return null;
 
         var gold = Gold(db, goldSql);
-        if (!gold.Ok) return null;
-        var predicted = _executor.Execute(db, SqlCompletion.Extract(candidate), _timeout);
+        if (!gold.Ok || gold.Truncated) return null;
+        var predicted = _executor.Execute(db, SqlCompletion.Extract(candidate), _timeout, SqlExpectedShape.Of(gold));
+        if (predicted.Error == SqlErrorKind.TooLarge) return null;
         if (!predicted.Ok) return 0;
         return SqlResultComparer.Equivalent(gold, predicted, SqlResultComparer.OrderMatters(goldSql)) ? 1 : ReadOnlyCredit;
     }

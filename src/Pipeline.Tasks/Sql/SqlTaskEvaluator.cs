@@ -29,7 +29,9 @@ public sealed class SqlTaskEvaluator(SqlExecutor executor, TimeSpan? timeout = n
             var sql = SqlCompletion.Extract(predictedSql);
             if (!gold.TryGetValue((example.DbId, example.GoldSql), out var goldResult))
                 gold[(example.DbId, example.GoldSql)] = goldResult = executor.Execute(example.DbId, example.GoldSql, TimeSpan.FromSeconds(5), cancellationToken);
-            var predicted = executor.Execute(example.DbId, sql, _timeout, cancellationToken);
+            // Read a prediction only as far as it can still match the gold result.
+            var shape = goldResult is { Ok: true, Truncated: false } ? SqlExpectedShape.Of(goldResult) : null;
+            var predicted = executor.Execute(example.DbId, sql, _timeout, shape, cancellationToken);
             var exec = SqlResultComparer.Equivalent(goldResult, predicted, SqlResultComparer.OrderMatters(example.GoldSql));
             var exact = SqlNormalizer.Normalize(sql) == SqlNormalizer.Normalize(example.GoldSql);
             outcomes.Add((example.Language, exec, exact));

@@ -65,6 +65,50 @@ public sealed class SqlExecutionRewardSpec(SqlTaskFixture fixture)
         Assert.True(signals[0].Latency >= TimeSpan.FromMilliseconds(150));
     }
 
+    [Fact]
+    public async Task More_rows_than_the_gold_result_must_be_a_valid_zero_decided_at_the_first_extra_row()
+    {
+        var prompt = SqlTaskFixture.AdHocPrompt("shop", "SELECT name FROM customers ORDER BY id LIMIT 3");
+        var reward = Reward();
+        var signals = await reward.ScoreAsync(SqlTaskFixture.Group(prompt,
+            "SELECT name FROM customers ORDER BY id", "SELECT id, name FROM customers"), CancellationToken.None);
+
+        Assert.All(signals, s => Assert.True(s.Valid));
+        Assert.Equal([0.0, 0.0], signals.Select(s => s.Value));
+        Assert.Equal("mismatch: more than the expected 3 rows", signals[0].Details);
+        Assert.Equal("mismatch: 2 columns, expected 1", signals[1].Details);
+        var metrics = new Dictionary<string, double>();
+        reward.AddMetrics(metrics);
+        Assert.Equal(2, metrics["execution/stopped_early"]);
+    }
+
+    [Fact]
+    public async Task A_predicted_result_over_the_byte_budget_must_be_an_invalid_signal_counted_as_too_large()
+    {
+        var reward = new SqlExecutionReward(new SqlExecutor(fixture.Paths, maxResultBytes: 1 << 20), TimeSpan.FromSeconds(5));
+        var prompt = SqlTaskFixture.AdHocPrompt("shop", "SELECT name FROM customers");
+        var signals = await reward.ScoreAsync(SqlTaskFixture.Group(prompt,
+            "SELECT printf('%.*c', 300000, 'x') FROM customers", "SELECT name FROM customers"), CancellationToken.None);
+
+        Assert.False(signals[0].Valid);
+        Assert.StartsWith("TooLarge", signals[0].Details);
+        Assert.True(signals[1].Valid);
+        Assert.Equal(1.0, signals[1].Value);
+        var metrics = new Dictionary<string, double>();
+        reward.AddMetrics(metrics);
+        Assert.Equal((2.0, 1.0, 0.0), (metrics["execution/queries"], metrics["execution/too_large"], metrics["execution/timeouts"]));
+    }
+
+    [Fact]
+    public async Task A_gold_result_cut_at_the_row_cap_must_make_every_signal_invalid()
+    {
+        var reward = new SqlExecutionReward(new SqlExecutor(fixture.Paths, maxRows: 10), TimeSpan.FromSeconds(1));
+        var prompt = SqlTaskFixture.AdHocPrompt("shop", "SELECT name FROM customers");
+        var signals = await reward.ScoreAsync(SqlTaskFixture.Group(prompt, "SELECT name FROM customers"), CancellationToken.None);
+        Assert.False(signals[0].Valid);
+        Assert.Contains("row cap", signals[0].Details);
+    }
+
     [Theory]
     [InlineData("shop", "SELECT nothing FROM nowhere")]
     [InlineData("shop", "DELETE FROM orders")]

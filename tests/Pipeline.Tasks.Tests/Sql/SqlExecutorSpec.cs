@@ -131,6 +131,98 @@ public sealed class SqlExecutorSpec(SqlTaskFixture fixture)
     }
 
     [Fact]
+    public void The_row_cap_must_say_so_in_the_message()
+    {
+        var capped = new SqlExecutor(fixture.Paths, maxRows: 10);
+        var result = capped.Execute("shop", "SELECT id FROM orders", Second);
+        Assert.True(result.Truncated);
+        Assert.Contains("row cap", result.Message);
+        Assert.Equal(11, result.RowsRead);
+    }
+
+    // printf gives NULL, not an error, for 1,000,000 characters under the 1,000,000-byte value limit; 999,999 gets through.
+    [Theory]
+    [InlineData("SELECT zeroblob(1000000) FROM customers, customers")]
+    [InlineData("SELECT printf('%.*c', 999999, 'x') FROM customers, customers")]
+    [InlineData("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT x, printf('%.*c', 999999, 'y') FROM c")]
+    public void Many_one_megabyte_values_must_be_stopped_by_the_byte_budget_before_they_fill_memory(string sql)
+    {
+        Assert.True(Executor.Execute("shop", "SELECT zeroblob(10), printf('%.*c', 10, 'x')", Second).Ok); // JIT and first-call costs out of the way
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        var result = Executor.Execute("shop", sql, TimeSpan.FromSeconds(30));
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.Equal(SqlErrorKind.TooLarge, result.Error);
+        Assert.Contains(Executor.MaxResultBytes.ToString(), result.Message);
+        Assert.InRange(result.RowsRead, 1, 5);
+        Assert.True(allocated < 2 * Executor.MaxResultBytes, $"allocated {allocated} bytes for a budget of {Executor.MaxResultBytes}");
+    }
+
+    [Fact]
+    public void A_value_larger_than_the_whole_budget_must_be_refused_before_it_is_copied()
+    {
+        var small = new SqlExecutor(fixture.Paths, maxResultBytes: 100_000);
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        var result = small.Execute("shop", "SELECT printf('%.*c', 900000, 'x')", Second);
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.Equal(SqlErrorKind.TooLarge, result.Error);
+        Assert.True(allocated < 200_000, $"allocated {allocated} bytes");
+    }
+
+    [Fact]
+    public void Results_within_the_budget_must_be_read_whole_with_their_size_counted()
+    {
+        var result = Executor.Execute("shop", "SELECT name, zeroblob(1000) FROM customers", Second);
+        Assert.True(result.Ok);
+        Assert.Equal(CustomerRows, result.Rows.Count);
+        Assert.InRange(result.Bytes, CustomerRows * 4000L, Executor.MaxResultBytes);
+    }
+
+    [Fact]
+    public void A_query_whose_rows_take_few_sqlite_instructions_must_still_stop_at_the_time_limit()
+    {
+        // Each row is a few costly function calls (on the row's id, so SQLite cannot hoist them out of the loop), so the whole
+        // query stays under SQLite's progress-handler interval of 1000 instructions.
+        const string sql = "SELECT length(hex(printf('%.*c', 400000 + id % 2, 'x'))) FROM customers LIMIT 40";
+        Assert.Equal(40, Executor.Execute("shop", sql, TimeSpan.FromSeconds(30)).Rows.Count);
+
+        var result = Executor.Execute("shop", sql, TimeSpan.FromMilliseconds(5));
+        Assert.Equal(SqlErrorKind.Timeout, result.Error);
+        Assert.True(result.RowsRead < 40, $"read {result.RowsRead} rows");
+    }
+
+    [Fact]
+    public void A_result_with_more_rows_than_expected_must_stop_at_the_first_extra_row()
+    {
+        var result = Executor.Execute("shop", "SELECT id FROM customers", Second, new SqlExpectedShape(1, 3));
+        Assert.True(result.Ok);
+        Assert.True(result.Truncated);
+        Assert.Equal(3, result.Rows.Count);
+        Assert.Equal(4, result.RowsRead);
+        Assert.Contains("more than the expected 3 rows", result.Message);
+    }
+
+    [Fact]
+    public void A_result_with_another_column_count_than_expected_must_read_no_row()
+    {
+        var result = Executor.Execute("shop", "SELECT id, name FROM customers", Second, new SqlExpectedShape(1, CustomerRows));
+        Assert.True(result.Truncated);
+        Assert.Equal(0, result.RowsRead);
+        Assert.Equal(2, result.ColumnCount);
+        Assert.Contains("2 columns, expected 1", result.Message);
+    }
+
+    [Fact]
+    public void A_result_of_exactly_the_expected_shape_must_be_read_whole()
+    {
+        var result = Executor.Execute("shop", "SELECT id FROM customers", Second, new SqlExpectedShape(1, CustomerRows));
+        Assert.True(result.Ok);
+        Assert.False(result.Truncated);
+        Assert.Equal(CustomerRows, result.Rows.Count);
+        Assert.Equal(CustomerRows, result.RowsRead);
+    }
+
+    [Fact]
     public void An_unknown_database_must_be_reported_not_thrown()
         => Assert.Equal(SqlErrorKind.UnknownDatabase, Executor.Execute("nope", "SELECT 1", Second).Error);
 
