@@ -16,6 +16,8 @@ root.Subcommands.Add(CriticSimCommand.Create());
 root.Subcommands.Add(ExperimentCommand.Create());
 root.Subcommands.Add(NodeCommand.Create());
 root.Subcommands.Add(CertsCommand.Create());
+root.Subcommands.Add(ModelCommand.Create());
+root.Subcommands.Add(GenerateCommand.Create());
 
 using var signals = new ShutdownSignals();
 int rc;

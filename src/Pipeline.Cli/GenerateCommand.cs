@@ -1,0 +1,58 @@
+using System.CommandLine;
+using Pipeline.Core.Configuration;
+using Pipeline.Learning.Hf;
+
+namespace Pipeline.Cli;
+
+/// <summary><c>pipeline generate</c>: load a Hugging Face Llama folder and continue a prompt.</summary>
+internal static class GenerateCommand
+{
+    private static readonly Option<DirectoryInfo> Model = new("--model") { Description = "A Hugging Face Llama folder (config.json, model.safetensors, tokenizer.json).", Required = true };
+    private static readonly Option<string> Prompt = new("--prompt") { Description = "Text to continue (default: none, start from BOS).", DefaultValueFactory = _ => "" };
+    private static readonly Option<int> MaxTokens = new("--max-tokens") { Description = "New tokens to generate at most.", DefaultValueFactory = _ => 256 };
+    private static readonly Option<double> Temperature = new("--temperature") { Description = "0 = greedy; otherwise softmax temperature.", DefaultValueFactory = _ => 1.0 };
+    private static readonly Option<double> TopP = new("--top-p") { Description = "Nucleus sampling mass in (0, 1].", DefaultValueFactory = _ => 0.9 };
+    private static readonly Option<int> Seed = new("--seed") { Description = "Seed of the sampler.", DefaultValueFactory = _ => 42 };
+    private static readonly Option<bool> Ids = new("--ids") { Description = "Also print the generated token ids (a last line 'ids: ...')." };
+
+    public static Command Create()
+    {
+        var command = new Command("generate", "Continue a prompt with a Hugging Face Llama model folder (e.g. one written by pipeline model import-llama2c).")
+        {
+            Model, Prompt, MaxTokens, Temperature, TopP, Seed, Ids,
+        };
+        command.SetAction((parse, ct) => Task.FromResult(Execute(parse, ct)));
+        return command;
+    }
+
+    private static int Execute(ParseResult parse, CancellationToken ct)
+    {
+        var maxTokens = parse.GetValue(MaxTokens);
+        var temperature = parse.GetValue(Temperature);
+        var topP = parse.GetValue(TopP);
+        if (maxTokens < 1) throw new ConfigException($"--max-tokens must be at least 1, got {maxTokens}");
+        if (!(temperature >= 0)) throw new ConfigException($"--temperature must be >= 0, got {temperature}");
+        if (!(topP > 0 && topP <= 1)) throw new ConfigException($"--top-p must be in (0, 1], got {topP}");
+
+        var folder = parse.GetValue(Model)!.FullName;
+        var tokenizer = LlamaTokenizer.Load(folder);
+        using var model = LlamaForCausalLM.FromPretrained(folder);
+        var config = model.Config;
+        if (tokenizer.VocabSize > config.VocabSize)
+            throw new ConfigException($"{Path.Combine(folder, LlamaTokenizer.FileName)} has {tokenizer.VocabSize} tokens, more than config.json's vocab_size {config.VocabSize}");
+        var bos = config.BosTokenId ?? throw new ConfigException($"{Path.Combine(folder, LlamaConfig.FileName)}: field 'bos_token_id' is missing; generate starts from BOS");
+        var prompt = new List<int> { bos };
+        prompt.AddRange(tokenizer.Encode(parse.GetValue(Prompt) ?? ""));
+        if (prompt.Count + maxTokens > config.MaxPositionEmbeddings)
+            throw new ConfigException($"--max-tokens {maxTokens} plus the {prompt.Count} prompt tokens exceed max_position_embeddings {config.MaxPositionEmbeddings} in config.json");
+
+        var generated = LlamaGenerator.Generate(model, prompt, maxTokens, new SamplingOptions(temperature, topP, parse.GetValue(Seed)),
+            config.EosTokenIds ?? [], ct);
+        // Decode prompt and completion together (word-initial spaces depend on the neighbour) and print what is new.
+        var head = tokenizer.Decode(prompt);
+        var full = tokenizer.Decode(prompt.Concat(generated));
+        Console.WriteLine(full.StartsWith(head, StringComparison.Ordinal) ? full[head.Length..] : tokenizer.Decode(generated));
+        if (parse.GetValue(Ids)) Console.WriteLine("ids: " + string.Join(' ', generated));
+        return ExitCodes.Ok;
+    }
+}

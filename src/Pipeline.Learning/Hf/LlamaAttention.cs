@@ -1,0 +1,52 @@
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Pipeline.Learning.Hf;
+
+/// <summary>Grouped-query self-attention with RoPE; parameter names as HF's LlamaAttention (<c>q_proj</c> ... <c>o_proj</c>).</summary>
+public sealed class LlamaAttention : nn.Module
+{
+    private readonly Linear q_proj;
+    private readonly Linear k_proj;
+    private readonly Linear v_proj;
+    private readonly Linear o_proj;
+    private readonly int _heads;
+    private readonly int _kvHeads;
+    private readonly int _headDim;
+
+    public LlamaAttention(LlamaConfig config) : base(nameof(LlamaAttention))
+    {
+        _heads = config.NumAttentionHeads;
+        _kvHeads = config.NumKeyValueHeads;
+        _headDim = config.HeadDim;
+        q_proj = nn.Linear(config.HiddenSize, (long)_heads * _headDim, hasBias: config.AttentionBias);
+        k_proj = nn.Linear(config.HiddenSize, (long)_kvHeads * _headDim, hasBias: config.AttentionBias);
+        v_proj = nn.Linear(config.HiddenSize, (long)_kvHeads * _headDim, hasBias: config.AttentionBias);
+        o_proj = nn.Linear((long)_heads * _headDim, config.HiddenSize, hasBias: config.AttentionBias);
+        RegisterComponents();
+    }
+
+    /// <param name="mask">Boolean [T, start+T] (true = attend) when a multi-token step continues a cache; else null.</param>
+    public Tensor Forward(Tensor x, Tensor cos, Tensor sin, LlamaKvCache? cache, int layer, long start, Tensor? mask)
+    {
+        var b = x.shape[0];
+        var t = x.shape[1];
+        var q = q_proj.forward(x).view(b, t, _heads, _headDim).transpose(1, 2);
+        var k = k_proj.forward(x).view(b, t, _kvHeads, _headDim).transpose(1, 2);
+        var v = v_proj.forward(x).view(b, t, _kvHeads, _headDim).transpose(1, 2);
+        q = LlamaRotaryEmbedding.Apply(q, cos, sin);
+        k = LlamaRotaryEmbedding.Apply(k, cos, sin);
+        if (cache is not null) (k, v) = cache.Append(layer, k, v, start);
+        if (_kvHeads != _heads)
+        {
+            // Query head h reads key/value head h / (heads / kv_heads), as HF's repeat_kv.
+            var rep = _heads / _kvHeads;
+            var s = k.shape[2];
+            k = k.unsqueeze(2).expand(b, _kvHeads, rep, s, _headDim).reshape(b, _heads, s, _headDim);
+            v = v.unsqueeze(2).expand(b, _kvHeads, rep, s, _headDim).reshape(b, _heads, s, _headDim);
+        }
+        var causal = mask is null && t > 1;
+        var att = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask: mask, is_casual: causal);
+        return o_proj.forward(att.transpose(1, 2).reshape(b, t, (long)_heads * _headDim));
+    }
+}
