@@ -116,6 +116,12 @@ internal static class BenchSoakCommand
             return ct.IsCancellationRequested ? ExitCodes.Interrupted : ExitCodes.Ok;
         }
         var window = samples.Where(x => x.Minute >= from).ToList();
+        // Single samples swing with the garbage collector; medians of the window's first and last fifth are the steadier figure.
+        var fifth = Math.Max(1, window.Count / 5);
+        static double Median(IEnumerable<double> xs) { var a = xs.Order().ToArray(); return a.Length == 0 ? double.NaN : a[a.Length / 2]; }
+        var early = Median(window.Take(fifth).Select(x => x.RssMb));
+        var late = Median(window.TakeLast(fifth).Select(x => x.RssMb));
+        Console.WriteLine($"RSS median over the first {fifth} samples from minute {from} vs the last {fifth}: {early:0.0} -> {late:0.0} MB ({(late / early - 1):+0.0%;-0.0%})");
         Console.WriteLine($"RSS minute {baseline.Minute:0.0} -> {last.Minute:0.0}: {baseline.RssMb:0.0} -> {last.RssMb:0.0} MB ({(last.RssMb / baseline.RssMb - 1):+0.0%;-0.0%}); " +
             $"max {window.Max(x => x.RssMb):0.0} MB; live tensors {window.Min(x => x.Tensors)}..{window.Max(x => x.Tensors)}; " +
             $"managed heap {window.Min(x => x.HeapMb):0.0}..{window.Max(x => x.HeapMb):0.0} MB; steps {baseline.Step} -> {last.Step}; " +
