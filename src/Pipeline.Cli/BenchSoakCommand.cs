@@ -52,7 +52,7 @@ internal static class BenchSoakCommand
         var settings = CommonOptions.Load(parse, overrides);
         var root = Path.GetFullPath(Path.Combine(settings.RunDir, "soak__" + DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)));
         Console.WriteLine($"machine: {Environment.ProcessorCount} cores, {Environment.OSVersion}, .NET {Environment.Version}; soak {minutes} min under {root}");
-        Console.WriteLine($"hostile judge (simulated) at {judge.BaseUrl}: answers in turn an 8 MB body, a constant \"10\", silence for 30 s, non-JSON garbage");
+        Console.WriteLine($"hostile judge (simulated) at {judge.BaseUrl}: answers in turn an 8 MB body, {{\"score\": 10}} whatever the candidate, silence for 30 s, non-JSON garbage");
 
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var runDir = Path.Combine(root, "run");
@@ -131,7 +131,7 @@ internal static class BenchSoakCommand
 
     /// <summary>
     /// A SIMULATED hostile judge on an OpenAI-style endpoint (raw sockets, so nothing in a server framework trims what it
-    /// sends): each chat request gets, in turn, an 8 MB body, a well-formed answer of "10" whatever the candidate, no
+    /// sends): each chat request gets, in turn, an 8 MB body, a well-formed top score ({"score": 10}) whatever the candidate, no
     /// answer for 30 s, or bytes that are not JSON.
     /// </summary>
     private sealed class HostileJudge : IDisposable
@@ -185,7 +185,7 @@ internal static class BenchSoakCommand
                             await Respond(stream, big.ToString(), deadline.Token).ConfigureAwait(false);
                             break;
                         case 1:
-                            await Respond(stream, """{"id":"h","object":"chat.completion","model":"hostile-sim","choices":[{"index":0,"message":{"role":"assistant","content":"10"},"finish_reason":"stop"}]}""", deadline.Token).ConfigureAwait(false);
+                            await Respond(stream, """{"id":"h","object":"chat.completion","model":"hostile-sim","choices":[{"index":0,"message":{"role":"assistant","content":"{\"score\": 10}"},"finish_reason":"stop"}]}""", deadline.Token).ConfigureAwait(false);
                             break;
                         case 2:
                             await Task.Delay(TimeSpan.FromSeconds(30), deadline.Token).ConfigureAwait(false);
