@@ -37,6 +37,7 @@ internal static class BenchCommand
         command.Subcommands.Add(BenchRewardsCommand.Create());
         command.Subcommands.Add(BenchClusterCommand.Create());
         command.Subcommands.Add(BenchSoakCommand.Create());
+        command.Subcommands.Add(BenchChaosCommand.Create());
         return command;
     }
 
