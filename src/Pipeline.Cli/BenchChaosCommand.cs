@@ -9,7 +9,7 @@ namespace Pipeline.Cli;
 /// </summary>
 internal static class BenchChaosCommand
 {
-    private static readonly Option<int> Steps = new("--steps") { Description = "GRPO steps of each run: enough to span the three faults.", DefaultValueFactory = _ => 600 };
+    private static readonly Option<int> Steps = new("--steps") { Description = "GRPO steps of each run: enough to span the three faults.", DefaultValueFactory = _ => 2000 };
     private static readonly Option<int> Repeats = new("--repeats") { Description = "Runs, one after the other.", DefaultValueFactory = _ => 1 };
     private static readonly Option<int> Pause = new("--pause") { Description = "Seconds the generator process stays stopped (SIGSTOP) before SIGCONT.", DefaultValueFactory = _ => 25 };
     private static readonly Option<DirectoryInfo> Out = new("--out") { Description = "Where the runs go.", DefaultValueFactory = _ => new DirectoryInfo(Path.Combine("runs", "bench-chaos")) };

@@ -57,6 +57,17 @@ internal static class ChaosScenario
             }
             return Now();
         }
+        // Polls every condition together and returns, for each, the seconds from `from` when it first held.
+        async Task<double[]> FirstTimes(double from, TimeSpan deadline, string what, params Func<bool>[] conditions)
+        {
+            var times = new double?[conditions.Length];
+            await Until(() =>
+            {
+                for (var i = 0; i < conditions.Length; i++) if (times[i] is null && conditions[i]()) times[i] = Now() - from;
+                return times.All(t => t is not null);
+            }, deadline, what);
+            return times.Select(t => t!.Value).ToArray();
+        }
         static int Count(ChildProcess p, string text)
         {
             var output = p.Output;
@@ -78,9 +89,10 @@ internal static class ChaosScenario
             await b.WaitAsync(TimeSpan.FromSeconds(10));
             dead.Add(b);
             b = Generator("b2", ports[1]);
-            var replacementGroup = await Until(() => Count(b, FirstGroup) > 0, TimeSpan.FromMinutes(3), "the replacement generator's first group") - at;
-            var nextStep = await Until(() => StepsNow() > rowsAt + 1, TimeSpan.FromMinutes(3), "a GRPO step after the generator kill") - at;
-            Figure($"kill -9 generator b at step {rowsAt}: replacement process's first group +{replacementGroup:0.0} s; the run's steps never stopped (next step +{nextStep:0.0} s)");
+            var t1 = await FirstTimes(at, TimeSpan.FromMinutes(3), "the replacement generator's first group and a GRPO step after the kill",
+                () => Count(b, FirstGroup) > 0, () => StepsNow() > rowsAt);
+            Figure($"kill -9 generator b after {rowsAt} GRPO steps, restarted at once on its port: replacement process's first group +{t1[0]:0.0} s; " +
+                $"the run's next step +{t1[1]:0.0} s (generator c kept it going)");
             var rows = StepsNow();
             await Until(() => StepsNow() >= rows + 10, TimeSpan.FromMinutes(3), "10 more GRPO steps");
 
@@ -93,29 +105,28 @@ internal static class ChaosScenario
             await learner.WaitAsync(TimeSpan.FromSeconds(10));
             dead.Add(learner);
             learner = Learner("learner2");
-            var bBack = await Until(() => Count(b, Rejoined) > rejoinedB, TimeSpan.FromMinutes(4), "generator b rejoined the restarted learner node") - at;
-            var cBack = await Until(() => Count(c, Rejoined) > rejoinedC, TimeSpan.FromMinutes(4), "generator c rejoined the restarted learner node") - at;
-            var groupsBack = await Until(() => Count(b, FirstGroup) > groupsB && Count(c, FirstGroup) > groupsC, TimeSpan.FromMinutes(3),
-                "both generator processes delivered groups to the restarted learner node") - at;
-            var resumedStep = await Until(() => StepsNow() > rowsAt, TimeSpan.FromMinutes(3), "the resumed run's first GRPO step") - at;
-            var versionAfter = RunMetrics.Steps(runDir).Count > rowsAt ? NewestVersion(runDir) : -1;
-            Figure($"kill -9 learner node at step {rowsAt} (policy version {versionBefore}), restarted at once on its port: generator nodes rejoined " +
-                $"+{bBack:0.0} s and +{cBack:0.0} s (same processes), both delivering again +{groupsBack:0.0} s, resumed run's first step +{resumedStep:0.0} s " +
-                $"(policy version {versionAfter})");
+            var t2 = await FirstTimes(at, TimeSpan.FromMinutes(4), "both generator nodes rejoined the restarted learner node and delivered to it, and the resumed run's first step",
+                () => Count(b, Rejoined) > rejoinedB, () => Count(c, Rejoined) > rejoinedC,
+                () => Count(b, FirstGroup) > groupsB, () => Count(c, FirstGroup) > groupsC, () => StepsNow() > rowsAt);
+            var versionAfter = NewestVersion(runDir);
+            Figure($"kill -9 learner node after {rowsAt} GRPO rows (policy version {versionBefore}), restarted at once on its port and run folder: " +
+                $"generator nodes (same processes) rejoined +{t2[0]:0.0} s and +{t2[1]:0.0} s, delivering again +{t2[2]:0.0} s and +{t2[3]:0.0} s; " +
+                $"resumed run's first step +{t2[4]:0.0} s (policy version {versionAfter})");
             rows = StepsNow();
             await Until(() => StepsNow() >= rows + 10, TimeSpan.FromMinutes(3), "10 more GRPO steps after the learner restart");
 
             // 3. The generator process c cut off: SIGSTOP, then SIGCONT.
             var (rejoinedStopped, groupsStopped) = (Count(c, Rejoined), Count(c, FirstGroup));
+            rowsAt = StepsNow();
             c.Pause();
-            at = Now();
             await Task.Delay(pause);
             c.Resume();
             var resumedAt = Now();
-            var cutOff = await Until(() => Count(c, Rejoined) > rejoinedStopped, TimeSpan.FromMinutes(4), "the cut-off generator rejoined") - resumedAt;
-            var cutOffGroups = await Until(() => Count(c, FirstGroup) > groupsStopped, TimeSpan.FromMinutes(3), "the cut-off generator delivered again") - resumedAt;
-            Figure($"SIGSTOP generator c for {pause.TotalSeconds:0} s (downed by the learner side meanwhile), SIGCONT: rejoined +{cutOff:0.0} s after SIGCONT, " +
-                $"delivering again +{cutOffGroups:0.0} s");
+            var stepsWhileStopped = StepsNow() - rowsAt;
+            var t3 = await FirstTimes(resumedAt, TimeSpan.FromMinutes(4), "the stopped generator rejoined and delivered again",
+                () => Count(c, Rejoined) > rejoinedStopped, () => Count(c, FirstGroup) > groupsStopped);
+            Figure($"SIGSTOP generator c for {pause.TotalSeconds:0} s ({stepsWhileStopped} steps meanwhile, by generator b), SIGCONT: c, downed by the learner side, " +
+                $"rejoined +{t3[0]:0.0} s after SIGCONT and delivered again +{t3[1]:0.0} s");
 
             // The run goes on to its last step; then every process ends by itself.
             if (!await learner.WaitAsync(TimeSpan.FromMinutes(10))) throw new TimeoutException($"the run did not finish within 10 minutes\n{All()}");

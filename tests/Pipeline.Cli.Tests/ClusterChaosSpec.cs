@@ -81,13 +81,13 @@ public sealed class ClusterChaosSpec(ITestOutputHelper output) : IDisposable
         string[] common = ["--config", Path.Combine(RepoPaths.Hocon, "smoke.conf"), "--hocon-dir", RepoPaths.Hocon,
             "--set", "warm-start.max-epochs=1", "--set", "eval.limit=10", "--set", "checkpoint.every-steps=10",
             "--set", "grpo.batch-groups=2", "--set", "generation.group-size=4"];
-        var result = await ChaosScenario.RunAsync(run, common, steps: 600, pause: TimeSpan.FromSeconds(25), output.WriteLine);
+        var result = await ChaosScenario.RunAsync(run, common, steps: 2000, pause: TimeSpan.FromSeconds(25), output.WriteLine);
 
         Assert.True(result.LearnerExit == 0, $"learner node exited {result.LearnerExit}:\n{result.Output}");
-        Assert.Contains("run Completed: step 600", result.Output);
+        Assert.Contains("run Completed: step 2000", result.Output);
         Assert.All(result.Generators, g => Assert.True(g.Exit == 0, $"generator node {g.Name} ended with {g.Exit?.ToString() ?? "no exit"}:\n{result.Output}"));
         Assert.True(result.Ledger is { Balanced: true }, $"ledger missing or unbalanced:\n{result.Output}");
-        Assert.True(result.Versions.Count >= 600, $"only {result.Versions.Count} GRPO rows");
+        Assert.True(result.Versions.Count >= 2000, $"only {result.Versions.Count} GRPO rows");
         Assert.Empty(result.VersionsBackwards);
         Assert.Equal(3, result.Figures.Count(f => f.Contains('+')));
     }
