@@ -97,13 +97,14 @@ internal static class ChaosScenario
             await Until(() => StepsNow() >= rows + 10, TimeSpan.FromMinutes(3), "10 more GRPO steps");
 
             // 2. kill -9 of the learner process (no standby), started again on its port with the same run folder.
-            var versionBefore = NewestVersion(runDir);
             var (rejoinedB, rejoinedC, groupsB, groupsC) = (Count(b, Rejoined), Count(c, Rejoined), Count(b, FirstGroup), Count(c, FirstGroup));
             at = Now();
-            rowsAt = StepsNow();
             learner.KillHard();
             await learner.WaitAsync(TimeSpan.FromSeconds(10));
             dead.Add(learner);
+            // Read once the process is gone: rows written until the kill belong to the old incarnation.
+            var versionBefore = NewestVersion(runDir);
+            rowsAt = StepsNow();
             learner = Learner("learner2");
             var t2 = await FirstTimes(at, TimeSpan.FromMinutes(4), "both generator nodes rejoined the restarted learner node and delivered to it, and the resumed run's first step",
                 () => Count(b, Rejoined) > rejoinedB, () => Count(c, Rejoined) > rejoinedC,
@@ -138,7 +139,7 @@ internal static class ChaosScenario
         }
         finally
         {
-            c.Resume();
+            if (!c.HasExited) c.Resume();
             foreach (var p in new[] { learner, b, c }.Concat(dead)) p.Dispose();
         }
     }
