@@ -38,6 +38,7 @@ internal static class BenchCommand
         command.Subcommands.Add(BenchClusterCommand.Create());
         command.Subcommands.Add(BenchSoakCommand.Create());
         command.Subcommands.Add(BenchSqlCommand.Create());
+        command.Subcommands.Add(BenchChaosCommand.Create());
         return command;
     }
 

@@ -71,6 +71,21 @@ internal sealed class ChildProcess : IDisposable
         kill.WaitForExit(5000);
     }
 
+    /// <summary>
+    /// SIGSTOP: the process stays alive but answers nothing (no heartbeats, no TCP reads), as a node behind a blackholed
+    /// link looks to the others; a way to cut a node off without root or network tricks. <see cref="Resume"/> ends it.
+    /// </summary>
+    public void Pause() => Signal("-STOP");
+
+    /// <summary>SIGCONT after <see cref="Pause"/>.</summary>
+    public void Resume() => Signal("-CONT");
+
+    private void Signal(string signal)
+    {
+        using var kill = Process.Start(new ProcessStartInfo("kill", [signal, _process.Id.ToString()]) { UseShellExecute = false })!;
+        kill.WaitForExit(5000);
+    }
+
     public async Task<bool> WaitAsync(TimeSpan timeout)
     {
         try

@@ -78,6 +78,8 @@ public static class ClusterRoles
     public const string SlowSourcesKey = "pipeline.cluster.slow-sources";
     /// <summary>How often annotator and critic nodes send their reward sources' counters to the learner node.</summary>
     public const string SourceMetricsEveryKey = "pipeline.cluster.source-metrics-every";
+    /// <summary>How long a generator, annotator or critic node that lost its cluster keeps trying to rejoin before it exits.</summary>
+    public const string RejoinDeadlineKey = "pipeline.cluster.rejoin-deadline";
     public const string WeightsTopic = "policy-weights";
     public const string SupervisorName = "run";
     public const string BridgeName = "weights-bridge";
@@ -187,6 +189,13 @@ public static class ClusterRoles
         return every > TimeSpan.Zero ? every : throw new ConfigException($"{SourceMetricsEveryKey} = {every}: expected a positive duration, e.g. 1s");
     }
 
+    /// <summary>The value of <see cref="RejoinDeadlineKey"/>; zero turns rejoining off (a downed node exits, for an orchestrator to restart).</summary>
+    public static TimeSpan RejoinDeadline(PipelineSettings settings)
+    {
+        var deadline = settings.Hocon.GetTimeSpan(RejoinDeadlineKey);
+        return deadline >= TimeSpan.Zero ? deadline : throw new ConfigException($"{RejoinDeadlineKey} = {deadline}: expected a duration of zero (no rejoining) or more, e.g. 5m");
+    }
+
     /// <summary>Generator nodes' way to the critic nodes' pools: consistent hashing on the request id, so a cancel follows its call.</summary>
     private static IActorRef CriticRouter(ActorSystem system)
     {
@@ -237,7 +246,9 @@ public static class ClusterRoles
             };
         // The run (RunHost -> RunSupervisor -> buffer, learner, prompts, ...) is a cluster singleton on the oldest learner
         // node; when that node leaves, Handover makes it checkpoint, and the next oldest learner node resumes from it.
-        system.ActorOf(ClusterSingletonManager.Props(RunHost.Props(runDir, Inputs, () => node.WeightsCounter.NewestVersion, completion),
+        system.ActorOf(ClusterSingletonManager.Props(RunHost.Props(runDir, Inputs,
+                // A learner node restarted after a crash has seen no version yet: the run's metrics rows remember the newest.
+                () => Math.Max(node.WeightsCounter.NewestVersion, RunHost.NewestRecordedVersion(runDir)), completion),
             RunHost.Handover.Instance,
             ClusterSingletonManagerSettings.Create(system).WithRole(Learner).WithSingletonName(SingletonName)), SupervisorName);
         node.Supervisor = system.ActorOf(ClusterSingletonProxy.Props($"/user/{SupervisorName}",

@@ -111,6 +111,31 @@ public sealed class RunHost : ReceiveActor
         _supervisor.Tell(StartRun.Instance);
     }
 
+    /// <summary>
+    /// The highest <c>policy/version</c> in the run's metrics rows (-1 when none): a learner node restarted after kill -9
+    /// resumes from its last checkpoint, older than the versions it published since, and must number above them.
+    /// A last line cut short by the kill is skipped.
+    /// </summary>
+    public static long NewestRecordedVersion(string runDir)
+    {
+        var path = Path.Combine(runDir, "metrics.jsonl");
+        if (!File.Exists(path)) return -1;
+        long newest = -1;
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        using var reader = new StreamReader(stream);
+        while (reader.ReadLine() is { } line)
+        {
+            try
+            {
+                using var doc = JsonDocument.Parse(line);
+                if (doc.RootElement.TryGetProperty("data", out var data) && data.TryGetProperty("policy/version", out var v) && v.ValueKind == JsonValueKind.Number)
+                    newest = Math.Max(newest, (long)v.GetDouble());
+            }
+            catch (JsonException) { }
+        }
+        return newest;
+    }
+
     private void CreateSupervisor(Learner.ResumePoint? resume)
     {
         var completion = new TaskCompletionSource<RunResult>(TaskCreationOptions.RunContinuationsAsynchronously);
