@@ -26,7 +26,7 @@ internal static class BenchChaosCommand
         {
             CommonOptions.Config, CommonOptions.Set, CommonOptions.HoconDir, Steps, Repeats, Pause, Out,
         };
-        command.SetAction((parse, _) => RunAsync(parse));
+        command.SetAction((parse, ct) => ChildProcess.StopChildrenOnSignal(ct, () => RunAsync(parse)));
         return command;
     }
 

@@ -27,7 +27,7 @@ internal static class BenchClusterCommand
         {
             CommonOptions.Config, CommonOptions.Set, CommonOptions.HoconDir, Steps, Repeats, Sizes, Parts, Out,
         };
-        command.SetAction((parse, _) => RunAsync(parse));
+        command.SetAction((parse, ct) => ChildProcess.StopChildrenOnSignal(ct, () => RunAsync(parse)));
         return command;
     }
 

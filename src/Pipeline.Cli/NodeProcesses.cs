@@ -46,6 +46,27 @@ internal sealed class ChildProcess : IDisposable
     public int ExitCode => _process.ExitCode;
     public string Output { get { lock (_output) return _output.ToString(); } }
 
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<ChildProcess, byte> Live = new();
+
+    /// <summary>
+    /// Runs a command that starts child processes so that the first SIGINT/SIGTERM (<paramref name="ct"/>) reaches them too:
+    /// each live child gets SIGTERM (it checkpoints and leaves), and whatever the command was waiting for then fails is
+    /// reported as an interruption instead of an error.
+    /// </summary>
+    public static async Task<int> StopChildrenOnSignal(CancellationToken ct, Func<Task<int>> command)
+    {
+        await using var onSignal = ct.Register(() => { foreach (var child in Live.Keys) if (!child.HasExited) child.Interrupt(); });
+        try
+        {
+            return await command().ConfigureAwait(false);
+        }
+        catch (Exception e) when (ct.IsCancellationRequested)
+        {
+            Console.Error.WriteLine($"stopped by signal ({e.GetType().Name}: {e.Message.Split('\n')[0]})");
+            return ExitCodes.Interrupted;
+        }
+    }
+
     public static ChildProcess Start(string name, params string[] args)
     {
         // The apphost when this is it (`pipeline ...`), else `dotnet pipeline.dll` (under `dotnet pipeline.dll` or a test host).
@@ -54,7 +75,9 @@ internal sealed class ChildProcess : IDisposable
         var start = new ProcessStartInfo(apphost ? self! : "dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         if (!apphost) start.ArgumentList.Add(typeof(ChildProcess).Assembly.Location);
         foreach (var a in args) start.ArgumentList.Add(a);
-        return new ChildProcess(Process.Start(start)!, name);
+        var child = new ChildProcess(Process.Start(start)!, name);
+        Live[child] = 0;
+        return child;
     }
 
     /// <summary>SIGKILL: no shutdown hooks, no leaving the cluster; the others must notice by themselves.</summary>
@@ -109,6 +132,7 @@ internal sealed class ChildProcess : IDisposable
 
     public void Dispose()
     {
+        Live.TryRemove(this, out _);
         if (!_process.HasExited) _process.Kill(entireProcessTree: true);
         _process.Dispose();
     }
