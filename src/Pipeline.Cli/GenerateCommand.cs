@@ -35,11 +35,11 @@ internal static class GenerateCommand
         if (!(topP > 0 && topP <= 1)) throw new ConfigException($"--top-p must be in (0, 1], got {topP}");
 
         var folder = parse.GetValue(Model)!.FullName;
-        var tokenizer = LlamaTokenizer.Load(folder);
+        var tokenizer = HfTokenizer.Load(folder);
         using var model = LlamaForCausalLM.FromPretrained(folder);
         var config = model.Config;
         if (tokenizer.VocabSize > config.VocabSize)
-            throw new ConfigException($"{Path.Combine(folder, LlamaTokenizer.FileName)} has {tokenizer.VocabSize} tokens, more than config.json's vocab_size {config.VocabSize}");
+            throw new ConfigException($"{Path.Combine(folder, HfTokenizer.FileName)} has {tokenizer.VocabSize} tokens, more than config.json's vocab_size {config.VocabSize}");
         var bos = config.BosTokenId ?? throw new ConfigException($"{Path.Combine(folder, LlamaConfig.FileName)}: field 'bos_token_id' is missing; generate starts from BOS");
         var prompt = new List<int> { bos };
         prompt.AddRange(tokenizer.Encode(parse.GetValue(Prompt) ?? ""));

@@ -24,7 +24,7 @@ public static class Llama2cImporter
         Directory.CreateDirectory(outFolder);
         SafetensorsWriter.Write(Path.Combine(outFolder, HfCheckpoint.SingleFile), tensors);
         File.WriteAllText(Path.Combine(outFolder, LlamaConfig.FileName), ConfigJson(header));
-        File.WriteAllText(Path.Combine(outFolder, LlamaTokenizer.FileName), TokenizerJson(pieces, scores));
+        File.WriteAllText(Path.Combine(outFolder, HfTokenizer.FileName), TokenizerJson(pieces, scores));
         File.WriteAllText(Path.Combine(outFolder, "tokenizer_config.json"), TokenizerConfigJson());
         return header;
     }

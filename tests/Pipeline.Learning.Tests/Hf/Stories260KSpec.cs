@@ -47,7 +47,7 @@ public sealed class Stories260KSpec : IDisposable
         using var model = LlamaForCausalLM.FromPretrained(_folder);
         var ids = LlamaGenerator.Generate(model, [1], 15, new SamplingOptions(0, 1, 0), [2]);
         Assert.Equal(new[] { 403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426 }, ids);
-        var tokenizer = LlamaTokenizer.Load(_folder);
+        var tokenizer = HfTokenizer.Load(_folder);
         var expected = File.ReadAllText(Path.Combine(FixtureDir, "expected_greedy_200.txt"));
         var text = tokenizer.Decode(new[] { 1 }.Concat(ids));
         Assert.StartsWith(text, expected);
@@ -57,7 +57,7 @@ public sealed class Stories260KSpec : IDisposable
     [Fact]
     public void The_written_tokenizer_encodes_text_back_to_the_models_ids()
     {
-        var tokenizer = LlamaTokenizer.Load(_folder);
+        var tokenizer = HfTokenizer.Load(_folder);
         Assert.Equal(512, tokenizer.VocabSize);
         Assert.Equal(new[] { 403, 407, 261, 378 }, tokenizer.Encode("Once upon a time"));
     }
@@ -67,7 +67,7 @@ public sealed class Stories260KSpec : IDisposable
     [InlineData("Ünïcode 🙂 falls back to bytes")]
     public void Encoding_then_decoding_gives_back_the_text(string text)
     {
-        var tokenizer = LlamaTokenizer.Load(_folder);
+        var tokenizer = HfTokenizer.Load(_folder);
         var ids = tokenizer.Encode(text);
         Assert.DoesNotContain(0, ids); // no <unk>: unknown characters went to byte tokens
         Assert.Equal(text, tokenizer.Decode(new[] { 1 }.Concat(ids)));
