@@ -143,6 +143,44 @@ public sealed class HfTokenizerParitySpec
         }
     }
 
+    [Theory]
+    [InlineData(false, new[] { 3, 4, 5, 4, 3 })]
+    [InlineData(true, new[] { 3, 5, 3 })]
+    public void An_added_token_with_lstrip_and_rstrip_takes_the_spaces_around_it(bool strip, int[] expected)
+    {
+        var folder = Directory.CreateTempSubdirectory("hf-tokenizer-strip-").FullName;
+        try
+        {
+            var flag = strip ? "true" : "false";
+            File.WriteAllText(Path.Combine(folder, HfTokenizer.FileName), $$$"""
+                {"added_tokens": [{"id": 5, "content": "<m>", "special": true, "lstrip": {{{flag}}}, "rstrip": {{{flag}}}}],
+                 "model": {"type": "BPE", "vocab": {"a": 3, " ": 4}, "merges": []}}
+                """);
+            Assert.Equal(expected, HfTokenizer.Load(folder).Encode("a <m> a"));
+        }
+        finally
+        {
+            Directory.Delete(folder, true);
+        }
+    }
+
+    [Fact]
+    public void A_single_word_added_token_stops_with_an_error_naming_the_field()
+    {
+        var folder = Directory.CreateTempSubdirectory("hf-tokenizer-single-").FullName;
+        try
+        {
+            File.WriteAllText(Path.Combine(folder, HfTokenizer.FileName),
+                """{"added_tokens": [{"id": 1, "content": "<m>", "single_word": true}], "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}}""");
+            var error = Assert.Throws<ConfigException>(() => HfTokenizer.Load(folder));
+            Assert.Contains("'added_tokens[0].single_word'", error.Message);
+        }
+        finally
+        {
+            Directory.Delete(folder, true);
+        }
+    }
+
     private static string TinyTokenizerJson(string preTokenizer) => $$$"""
         {"added_tokens": [{"id": 0, "content": "<unk>", "special": true}, {"id": 1, "content": "<s>", "special": true}, {"id": 2, "content": "</s>", "special": true}],
          "pre_tokenizer": {{{preTokenizer}}},
