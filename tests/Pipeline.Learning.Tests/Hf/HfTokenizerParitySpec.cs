@@ -12,8 +12,8 @@ namespace Pipeline.Learning.Tests.Hf;
 /// </summary>
 public sealed class HfTokenizerParitySpec
 {
-    private static readonly Lazy<HfTokenizer> Qwen3 = new(() => HfTokenizer.Load(ModelFolder("qwen3")));
-    private static readonly Lazy<HfTokenizer> Llama2 = new(() => HfTokenizer.Load(ModelFolder("llama2")));
+    private static readonly Lazy<HfTokenizer> Qwen3 = new(() => LoadFixture("qwen3"));
+    private static readonly Lazy<HfTokenizer> Llama2 = new(() => LoadFixture("llama2"));
 
     private sealed record Line(string Text, int[] Ids);
 
@@ -28,16 +28,22 @@ public sealed class HfTokenizerParitySpec
         }
     }
 
-    /// <summary>A model folder with the fixture's tokenizer.json (stored gzipped) and tokenizer_config.json.</summary>
-    private static string ModelFolder(string name)
+    /// <summary>The fixture's tokenizer.json (stored gzipped) and tokenizer_config.json, loaded from a temporary model folder.</summary>
+    private static HfTokenizer LoadFixture(string name)
     {
-        var folder = Path.Combine(Path.GetTempPath(), $"hf-tokenizer-{name}-{Environment.ProcessId}");
-        Directory.CreateDirectory(folder);
-        using (var gz = new GZipStream(File.OpenRead(Path.Combine(FixtureDir, $"{name}.tokenizer.json.gz")), CompressionMode.Decompress))
-        using (var file = File.Create(Path.Combine(folder, HfTokenizer.FileName)))
-            gz.CopyTo(file);
-        File.Copy(Path.Combine(FixtureDir, $"{name}.tokenizer_config.json"), Path.Combine(folder, SpecialTokenIds.TokenizerConfigFile), true);
-        return folder;
+        var folder = Directory.CreateTempSubdirectory($"hf-tokenizer-{name}-").FullName;
+        try
+        {
+            using (var gz = new GZipStream(File.OpenRead(Path.Combine(FixtureDir, $"{name}.tokenizer.json.gz")), CompressionMode.Decompress))
+            using (var file = File.Create(Path.Combine(folder, HfTokenizer.FileName)))
+                gz.CopyTo(file);
+            File.Copy(Path.Combine(FixtureDir, $"{name}.tokenizer_config.json"), Path.Combine(folder, SpecialTokenIds.TokenizerConfigFile));
+            return HfTokenizer.Load(folder);
+        }
+        finally
+        {
+            Directory.Delete(folder, true);
+        }
     }
 
     private static List<Line> Recorded(string name)
