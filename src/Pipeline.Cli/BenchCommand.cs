@@ -4,7 +4,7 @@ using System.Globalization;
 using Pipeline.Core.Configuration;
 using Pipeline.Learning;
 using Pipeline.Learning.Grpo;
-using Pipeline.Learning.Model;
+using Pipeline.Learning.Policy;
 using Pipeline.Learning.Sampling;
 using Pipeline.Learning.Tokenization;
 using Pipeline.Runtime.Actors;
@@ -53,13 +53,12 @@ internal static class BenchCommand
         // ---- raw compute, no actors ----
         using (var task = TaskCatalog.Create(settings, runDir))
         {
-            var tokenizer = PolicyTokenizer.Train(task.TokenizerCorpus, settings.Policy.VocabSize, task.TokenizerAlphabet);
-            var config = new PolicyConfig(tokenizer.VocabSize, settings.Policy.DModel, settings.Policy.Layers, settings.Policy.Heads, settings.Policy.Context);
+            var tokenizer = PolicyFactory.CreateTokenizer(settings.Policy, task);
             TorchRuntime.Configure(settings.TorchThreads);
-            using var policy = new PolicyModel(config, settings.Seed);
+            using var policy = PolicyFactory.From(settings.Policy, tokenizer).Create(settings.Seed);
             var sampler = new PolicySampler(policy, settings.Seed);
             var prompts = task.RlPrompts.Take(repeats).Select(p => tokenizer.EncodePrompt(p.Text)).ToList();
-            var sampling = new SamplingSettings(settings.Generation.Temperature, settings.Generation.TopP, settings.Generation.MaxTokens, [tokenizer.Eos]);
+            var sampling = new SamplingSettings(settings.Generation.Temperature, settings.Generation.TopP, settings.Generation.MaxTokens, [.. tokenizer.StopTokens]);
 
             sampler.SampleGroup(prompts[0], settings.Generation.GroupSize, sampling); // warm-up
             var sw = Stopwatch.StartNew();

@@ -2,7 +2,7 @@ using System.CommandLine;
 using Pipeline.Core.Configuration;
 using Pipeline.Learning;
 using Pipeline.Learning.Checkpoints;
-using Pipeline.Learning.Model;
+using Pipeline.Learning.Policy;
 using Pipeline.Learning.Sampling;
 using Pipeline.Learning.Tokenization;
 using Pipeline.Runtime.Actors;
@@ -49,13 +49,13 @@ internal static class EvalCommand
             var settings = CommonOptions.Load(parse, snapshot);
             TorchRuntime.Configure(Math.Max(settings.TorchThreads, Environment.ProcessorCount));
 
-            var tokenizer = PolicyTokenizer.Load(Path.Combine(runDir, "tokenizer"));
+            var tokenizer = PolicyFactory.LoadTokenizer(settings.Policy, Path.Combine(runDir, LocalRun.TokenizerFolder));
             var checkpointDir = parse.GetValue(Checkpoint)?.FullName
                 ?? LocalRun.FindResumePoint(runDir)?.CheckpointDir
                 ?? throw new ConfigException($"no checkpoint in {Path.Combine(runDir, "checkpoints")}");
             using var task = TaskCatalog.Create(settings, runDir);
-            var policy = new PolicyConfig(tokenizer.VocabSize, settings.Policy.DModel, settings.Policy.Layers, settings.Policy.Heads, settings.Policy.Context);
-            using var model = new PolicyModel(policy, settings.Seed);
+            var policy = PolicyFactory.From(settings.Policy, tokenizer);
+            using var model = policy.Create(settings.Seed);
             var meta = CheckpointStore.Load(checkpointDir, model, null);
             var sampler = new PolicySampler(model, settings.Seed);
             var show = parse.GetValue(Show);

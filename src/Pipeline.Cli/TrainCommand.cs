@@ -16,6 +16,11 @@ internal static class TrainCommand
         Arity = ArgumentArity.ZeroOrOne,
     };
 
+    private static readonly Option<DirectoryInfo?> Model = new("--model")
+    {
+        Description = "Start from a Hugging Face model folder (config.json, *.safetensors, tokenizer.json): sets policy.source=hf and policy.path.",
+    };
+
     public static Command Create()
     {
         var command = new Command("train", """
@@ -24,7 +29,7 @@ internal static class TrainCommand
             Ctrl-C writes a checkpoint and exits; --resume continues from it.
             """)
         {
-            CommonOptions.Config, CommonOptions.Set, CommonOptions.Mode, CommonOptions.HoconDir, Resume,
+            CommonOptions.Config, CommonOptions.Set, CommonOptions.Mode, CommonOptions.HoconDir, Resume, Model,
         };
         command.SetAction((parse, ct) => RunAsync(parse, ct));
         return command;
@@ -34,7 +39,9 @@ internal static class TrainCommand
     {
         string runDir;
         var resume = parse.GetResult(Resume) is not null;
-        var settings = CommonOptions.Load(parse);
+        var model = parse.GetValue(Model);
+        if (model is not null && resume) throw new ConfigException("--model starts a new run; a resumed run keeps the policy it was started with (drop --model)");
+        var settings = model is null ? CommonOptions.Load(parse) : CommonOptions.Load(parse, ModelOverrides(model));
         if (resume)
         {
             runDir = parse.GetValue(Resume) is { Length: > 0 } given ? Path.GetFullPath(given) : NewestRun(settings.RunDir);
@@ -54,6 +61,10 @@ internal static class TrainCommand
         var result = await view.RunAsync(observer => LocalRun.RunAsync(settings, runDir, resume, observer, view.Status, interrupt));
         return Report(result);
     }
+
+    /// <summary>The --set overrides --model stands for (the path quoted, so HOCON reads it whole).</summary>
+    internal static string[] ModelOverrides(DirectoryInfo model)
+        => ["policy.source=hf", "policy.path=" + System.Text.Json.JsonSerializer.Serialize(model.FullName)];
 
     private static string NewestRun(string runRoot)
     {

@@ -1,8 +1,10 @@
+using Pipeline.Core.Configuration;
 using System.Collections.Immutable;
 using Akka.Actor;
 using Akka.TestKit;
 using Pipeline.Core.Protocol;
 using Pipeline.Learning.Model;
+using Pipeline.Learning.Policy;
 using Pipeline.Learning.Sampling;
 using Pipeline.Learning.Tokenization;
 using Pipeline.Learning.Weights;
@@ -26,7 +28,7 @@ public class GeneratorSpec(ITestOutputHelper output) : Akka.TestKit.Xunit2.TestK
 
     private static readonly PolicyTokenizer Tokenizer = PolicyTokenizer.Train(
         ["How many customers live in Lyon?", "SELECT COUNT(*) FROM customers WHERE city = 'Lyon';"], 80);
-    private static readonly PolicyConfig Policy = new(Tokenizer.VocabSize, DModel: 32, Layers: 1, Heads: 2, ContextLength: 64);
+    private static readonly PolicyFactory Policy = PolicyFactory.Builtin(new PolicySettings(0, DModel: 32, Layers: 1, Heads: 2, Context: 64), Tokenizer.VocabSize);
     private static readonly TimeSpan Soon = TimeSpan.FromSeconds(10);
 
     private TestProbe _buffer = null!, _annotator = null!, _weights = null!;
@@ -44,7 +46,7 @@ public class GeneratorSpec(ITestOutputHelper output) : Akka.TestKit.Xunit2.TestK
 
     private static PolicyWeights Weights(long version)
     {
-        using var model = new PolicyModel(Policy, seed: version);
+        using var model = Policy.Create(seed: version);
         return new PolicyWeights(WeightTransfer.Export(model, version));
     }
 

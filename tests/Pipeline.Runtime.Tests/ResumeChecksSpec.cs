@@ -1,6 +1,6 @@
 using Pipeline.Core.Configuration;
 using Pipeline.Learning.Checkpoints;
-using Pipeline.Learning.Model;
+using Pipeline.Learning.Policy;
 using Pipeline.Runtime.Hosting;
 
 namespace Pipeline.Runtime.Tests;
@@ -14,12 +14,13 @@ public sealed class ResumeChecksSpec : IDisposable
 
     private static readonly PolicySettings Trained = new(VocabSize: 64, DModel: 64, Layers: 1, Heads: 2, Context: 16);
 
-    private static PolicyConfig Config(PolicySettings p) => new(p.VocabSize, p.DModel, p.Layers, p.Heads, p.Context);
+    private static PolicyFactory Config(PolicySettings p) => PolicyFactory.Builtin(p, p.VocabSize);
 
     private string Save(bool recordPolicy)
     {
-        using var model = new PolicyModel(Config(Trained), 1);
-        var extra = recordPolicy ? ResumeChecks.PolicyExtra(Trained) : new Dictionary<string, string>();
+        var policy = Config(Trained);
+        using var model = policy.Create(1);
+        var extra = recordPolicy ? policy.CheckpointExtras() : new Dictionary<string, string>();
         return CheckpointStore.Save(_runDir, model, null, CheckpointMeta.Create(3, 3, "grpo", extra: extra), keep: 0);
     }
 
@@ -41,7 +42,7 @@ public sealed class ResumeChecksSpec : IDisposable
             _ => Trained with { VocabSize = 96 },
         };
 
-        var error = Assert.Throws<ConfigException>(() => ResumeChecks.RequireSamePolicy(changed, Config(changed), dir));
+        var error = Assert.Throws<ConfigException>(() => ResumeChecks.RequireSamePolicy(Config(changed), dir));
 
         Assert.Contains($"pipeline.policy.{key} is ", error.Message);
         Assert.Contains("in this configuration but the checkpoint", error.Message);
@@ -52,7 +53,7 @@ public sealed class ResumeChecksSpec : IDisposable
     {
         var dir = Save(recordPolicy: true);
         var error = Assert.Throws<ConfigException>(() =>
-            ResumeChecks.RequireSamePolicy(Trained with { DModel = 128 }, Config(Trained with { DModel = 128 }), dir));
+            ResumeChecks.RequireSamePolicy(Config(Trained with { DModel = 128 }), dir));
         Assert.StartsWith("--resume: pipeline.policy.d-model is 128 in this configuration but the checkpoint", error.Message);
         Assert.Contains("was trained with 64", error.Message);
     }
@@ -63,7 +64,7 @@ public sealed class ResumeChecksSpec : IDisposable
         var dir = Save(recordPolicy: false);
         var changed = Trained with { DModel = 128 };
 
-        var error = Assert.Throws<ConfigException>(() => ResumeChecks.RequireSamePolicy(changed, Config(changed), dir));
+        var error = Assert.Throws<ConfigException>(() => ResumeChecks.RequireSamePolicy(Config(changed), dir));
 
         Assert.Contains("has shape [", error.Message);
     }
@@ -72,6 +73,6 @@ public sealed class ResumeChecksSpec : IDisposable
     public void The_same_policy_passes()
     {
         var dir = Save(recordPolicy: true);
-        ResumeChecks.RequireSamePolicy(Trained, Config(Trained), dir);
+        ResumeChecks.RequireSamePolicy(Config(Trained), dir);
     }
 }

@@ -10,6 +10,7 @@ using Pipeline.Core.Rewards;
 using Pipeline.Core.Tasks;
 using Pipeline.Learning;
 using Pipeline.Learning.Model;
+using Pipeline.Learning.Policy;
 using Pipeline.Learning.Sampling;
 using Pipeline.Learning.Tokenization;
 using Pipeline.Runtime.Actors;
@@ -221,7 +222,7 @@ public static class ClusterRoles
         // learner and annotator builds its stage's sources with that role), so the learner node loads no encoder or
         // reward model it would never call.
         var tokenizer = SharedTokenizer(settings, task, runDir);
-        var policy = PolicyOf(settings, tokenizer);
+        var policy = PolicyFactory.From(settings.Policy, tokenizer);
 
         node.WeightsBridgeRef = system.ActorOf(WeightsBridge.Props(mediator, upstream: null, node.WeightsCounter, stallTimeout: settings.Timeouts.Credit), BridgeName);
         // ONI: the rm-trainer node reports its counters here, for the learner's metrics rows.
@@ -336,11 +337,11 @@ public static class ClusterRoles
         => node.BufferRef ??= node.System.ActorOf(LearnerLink.Props("buffer", BufferPath, node.BufferLink, announce: true, role: Buffer), "buffer-link");
 
     /// <summary>The policy tokenizer of the run: loaded when the run folder has one, else trained and saved (atomically, so two learner nodes cannot interleave).</summary>
-    private static PolicyTokenizer SharedTokenizer(PipelineSettings settings, IPipelineTask task, string runDir)
+    private static IPolicyTokenizer SharedTokenizer(PipelineSettings settings, IPipelineTask task, string runDir)
     {
-        var dir = Path.Combine(runDir, "tokenizer");
-        if (Directory.Exists(dir) && Directory.GetFiles(dir).Length > 0) return PolicyTokenizer.Load(dir);
-        var tokenizer = PolicyTokenizer.Train(task.TokenizerCorpus, settings.Policy.VocabSize, task.TokenizerAlphabet);
+        var dir = Path.Combine(runDir, LocalRun.TokenizerFolder);
+        if (Directory.Exists(dir) && Directory.GetFiles(dir).Length > 0) return PolicyFactory.LoadTokenizer(settings.Policy, dir);
+        var tokenizer = PolicyFactory.CreateTokenizer(settings.Policy, task);
         var tmp = Path.Combine(runDir, $"tokenizer.tmp-{Guid.NewGuid():N}");
         tokenizer.Save(tmp);
         try
@@ -351,7 +352,7 @@ public static class ClusterRoles
         catch (IOException)
         {
             Directory.Delete(tmp, recursive: true);  // another learner node saved it first: use that one
-            return PolicyTokenizer.Load(dir);
+            return PolicyFactory.LoadTokenizer(settings.Policy, dir);
         }
     }
 
@@ -433,19 +434,19 @@ public static class ClusterRoles
         }
 
         // The tokenizer is trained once, by the learner node, into the run folder every node shares in this version.
-        var tokenizerDir = Path.Combine(runDir, "tokenizer");
+        var tokenizerDir = Path.Combine(runDir, LocalRun.TokenizerFolder);
         while (!Directory.Exists(tokenizerDir) || Directory.GetFiles(tokenizerDir).Length == 0)
         {
             if (DateTime.UtcNow > until) throw new TimeoutException($"cluster mode: {tokenizerDir} was not written by the learner node within the deadline");
             await Task.Delay(100).ConfigureAwait(false);
         }
-        var tokenizer = PolicyTokenizer.Load(tokenizerDir);
-        var policy = PolicyOf(settings, tokenizer);
+        var tokenizer = PolicyFactory.LoadTokenizer(settings.Policy, tokenizerDir);
+        var policy = PolicyFactory.From(settings.Policy, tokenizer);
         TorchRuntime.Configure(settings.TorchThreads);
         // Generators ask the node's bridge for the newest weights: it answers locally, or fetches them in chunks.
         var bridge = WeightsBridgeOf(node, system, s, mediator);
 
-        var sampling = new SamplingSettings(s.Generation.Temperature, s.Generation.TopP, s.Generation.MaxTokens, [tokenizer.Eos]);
+        var sampling = new SamplingSettings(s.Generation.Temperature, s.Generation.TopP, s.Generation.MaxTokens, [.. tokenizer.StopTokens]);
         for (var i = 0; i < s.Generation.Generators; i++)
         {
             var id = $"generator-{nodeName}-{i}";
@@ -465,9 +466,6 @@ public static class ClusterRoles
         if (settings.Oni.Enabled) OniSetup.RegisterIntrinsic(registry, settings, runDir, resume: true);
         return registry;
     }
-
-    private static PolicyConfig PolicyOf(PipelineSettings settings, PolicyTokenizer tokenizer)
-        => new(tokenizer.VocabSize, settings.Policy.DModel, settings.Policy.Layers, settings.Policy.Heads, settings.Policy.Context);
 
     private static TimeSpan Remaining(DateTime until)
     {

@@ -6,7 +6,15 @@ namespace Pipeline.Core.Configuration;
 /// <param name="MaxResultBytes">Memory one query's result may hold when the reward or evaluator runs it (pipeline.task.sql.max-result-bytes).</param>
 public sealed record SqlTaskSettings(int SftExamples, int RlExamples, int HeldOutExamples, TimeSpan QueryTimeout, long MaxResultBytes);
 public sealed record TaskSettings(string Name, SqlTaskSettings Sql);
-public sealed record PolicySettings(int VocabSize, int DModel, int Layers, int Heads, int Context);
+/// <param name="Context">Longest sequence (prompt plus completion) the policy is run on.</param>
+public sealed record PolicySettings(int VocabSize, int DModel, int Layers, int Heads, int Context)
+{
+    /// <summary>builtin: the embedded from-scratch model; hf: the Hugging Face model folder at <see cref="Path"/>.</summary>
+    public string Source { get; init; } = "builtin";
+
+    /// <summary>The model folder when <see cref="Source"/> is hf ("" otherwise).</summary>
+    public string Path { get; init; } = "";
+}
 public sealed record WarmStartSettings(bool Enabled, int MaxEpochs, int BatchSize, double LearningRate, double WeightDecay, int Patience, double ValidationFraction);
 /// <param name="WeightsWait">How long a generator holds a credit whose group needs newer weights than it has (cluster mode: weights still on their way) before it samples anyway.</param>
 public sealed record GenerationSettings(int Generators, int GroupSize, double Temperature, double TopP, int MaxTokens, TimeSpan WeightsWait);
@@ -121,7 +129,11 @@ public sealed record PipelineSettings(
                 r.Int(p + "policy.d-model", 8),
                 r.Int(p + "policy.layers", 1, 64),
                 r.Int(p + "policy.heads", 1, 64),
-                r.Int(p + "policy.context", 16, 8192)),
+                r.Int(p + "policy.context", 16, 131_072))
+            {
+                Source = r.OneOf(p + "policy.source", "builtin", "hf"),
+                Path = r.String(p + "policy.path"),
+            },
             WarmStart: new WarmStartSettings(
                 r.Bool(p + "warm-start.enabled"),
                 r.Int(p + "warm-start.max-epochs", 0),
@@ -184,6 +196,8 @@ public sealed record PipelineSettings(
             Layers = layers,
         };
 
+        if (settings.Policy.Source == "hf" && string.IsNullOrWhiteSpace(settings.Policy.Path))
+            throw new ConfigException($"pipeline.policy.path is empty but pipeline.policy.source is hf (set by {layers.OriginOf("pipeline.policy.source")}): name a Hugging Face model folder (or use train --model <folder>)");
         if (settings.Policy.DModel % settings.Policy.Heads != 0)
             throw new ConfigException($"pipeline.policy.d-model ({settings.Policy.DModel}) must be divisible by pipeline.policy.heads ({settings.Policy.Heads})");
         if (settings.Oni.Enabled && !declared.Contains(settings.Oni.LabelSource))

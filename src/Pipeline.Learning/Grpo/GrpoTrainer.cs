@@ -21,15 +21,15 @@ namespace Pipeline.Learning.Grpo;
 /// </remarks>
 public sealed class GrpoTrainer : IDisposable
 {
-    private readonly PolicyModel _policy;
-    private readonly PolicyModel? _reference;
+    private readonly PolicyNetwork _policy;
+    private readonly PolicyNetwork? _reference;
     private readonly GrpoSettings _s;
     private long _skipped;
 
     /// <param name="policy">Trained in place.</param>
     /// <param name="reference">Frozen KL anchor (its parameters get requires_grad = false); null disables the KL term.</param>
     /// <param name="settings">Hyperparameters.</param>
-    public GrpoTrainer(PolicyModel policy, PolicyModel? reference, GrpoSettings settings)
+    public GrpoTrainer(PolicyNetwork policy, PolicyNetwork? reference, GrpoSettings settings)
     {
         _policy = policy ?? throw new ArgumentNullException(nameof(policy));
         _s = settings ?? throw new ArgumentNullException(nameof(settings));
@@ -40,7 +40,7 @@ public sealed class GrpoTrainer : IDisposable
         if (reference is not null)
         {
             if (ReferenceEquals(reference, policy)) throw new ArgumentException("reference must be a separate (frozen) copy of the policy");
-            if (reference.Config.VocabSize != policy.Config.VocabSize) throw new ArgumentException("reference and policy vocabularies differ");
+            if (reference.VocabSize != policy.VocabSize) throw new ArgumentException("reference and policy vocabularies differ");
             foreach (var p in reference.parameters()) p.requires_grad_(false);
             reference.eval();
             _reference = reference;
@@ -73,7 +73,7 @@ public sealed class GrpoTrainer : IDisposable
         _policy.train();
         var n = batch.Count;
         var data = CompletionBatch.Build(n, i => batch[i].PromptTokens, i => batch[i].CompletionTokens,
-            i => batch[i].BehaviourLogProbs, _policy.Config, _policy.Device);
+            i => batch[i].BehaviourLogProbs, _policy);
         // Everything below is per completion token, flattened row-major to [Tokens]; minibatches are contiguous ranges.
         var behaviour = data.PerToken(data.Values!);
         var advantages = tensor(PerTokenAdvantages(batch, tokens), device: _policy.Device);

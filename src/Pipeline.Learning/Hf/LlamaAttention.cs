@@ -1,3 +1,4 @@
+using Pipeline.Learning.Model;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -26,8 +27,9 @@ public sealed class LlamaAttention : nn.Module
         RegisterComponents();
     }
 
-    /// <param name="mask">Boolean [T, start+T] (true = attend) when a multi-token step continues a cache; else null.</param>
-    public Tensor Forward(Tensor x, Tensor cos, Tensor sin, LlamaKvCache? cache, int layer, long start, Tensor? mask)
+    /// <param name="mask">Boolean "may attend" mask broadcastable to [B, heads, T, keys], or null.</param>
+    /// <param name="causal">With no mask: true for a multi-token step from slot 0, false for a one-token query.</param>
+    public Tensor Forward(Tensor x, Tensor cos, Tensor sin, KvCache.Layer? cache, long start, Tensor? mask, bool causal)
     {
         var b = x.shape[0];
         var t = x.shape[1];
@@ -36,7 +38,7 @@ public sealed class LlamaAttention : nn.Module
         var v = v_proj.forward(x).view(b, t, _kvHeads, _headDim).transpose(1, 2);
         q = LlamaRotaryEmbedding.Apply(q, cos, sin);
         k = LlamaRotaryEmbedding.Apply(k, cos, sin);
-        if (cache is not null) (k, v) = cache.Append(layer, k, v, start);
+        if (cache is not null) (k, v) = cache.Append(k, v, start);
         if (_kvHeads != _heads)
         {
             // Query head h reads key/value head h / (heads / kv_heads), as HF's repeat_kv.
@@ -45,8 +47,7 @@ public sealed class LlamaAttention : nn.Module
             k = k.unsqueeze(2).expand(b, _kvHeads, rep, s, _headDim).reshape(b, _heads, s, _headDim);
             v = v.unsqueeze(2).expand(b, _kvHeads, rep, s, _headDim).reshape(b, _heads, s, _headDim);
         }
-        var causal = mask is null && t > 1;
-        var att = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask: mask, is_casual: causal);
+        var att = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask: mask, is_casual: mask is null && causal);
         return o_proj.forward(att.transpose(1, 2).reshape(b, t, (long)_heads * _headDim));
     }
 }

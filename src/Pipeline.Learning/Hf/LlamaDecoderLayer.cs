@@ -1,3 +1,4 @@
+using Pipeline.Learning.Model;
 using static TorchSharp.torch;
 
 namespace Pipeline.Learning.Hf;
@@ -19,9 +20,9 @@ public sealed class LlamaDecoderLayer : nn.Module
         RegisterComponents();
     }
 
-    public Tensor Forward(Tensor x, Tensor cos, Tensor sin, LlamaKvCache? cache, int layer, long start, Tensor? mask)
+    public Tensor Forward(Tensor x, Tensor cos, Tensor sin, KvCache.Layer? cache, long start, Tensor? mask, bool causal)
     {
-        x = x.Plus(self_attn.Forward(input_layernorm.forward(x), cos, sin, cache, layer, start, mask));
+        x = x.Plus(self_attn.Forward(input_layernorm.forward(x), cos, sin, cache, start, mask, causal));
         return x.Plus(mlp.forward(post_attention_layernorm.forward(x)));
     }
 }

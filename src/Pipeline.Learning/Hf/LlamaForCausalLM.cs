@@ -1,3 +1,4 @@
+using Pipeline.Learning.Model;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -8,15 +9,18 @@ namespace Pipeline.Learning.Hf;
 /// (<c>model.layers.0.self_attn.q_proj.weight</c>, <c>lm_head.weight</c>, ...), so <see cref="FromPretrained"/> loads a
 /// model folder without a mapping table. Computes in float32.
 /// </summary>
-public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
+public sealed class LlamaForCausalLM : PolicyNetwork
 {
     private readonly LlamaModel model;
     // Null when tie_word_embeddings: the logits then reuse model.embed_tokens.weight.
     private readonly Linear? lm_head;
+    private readonly int _context;
 
-    public LlamaForCausalLM(LlamaConfig config) : base(nameof(LlamaForCausalLM))
+    /// <param name="contextLength">Longest sequence the policy is run on (default and at most max_position_embeddings).</param>
+    public LlamaForCausalLM(LlamaConfig config, int? contextLength = null) : base(nameof(LlamaForCausalLM))
     {
         Config = config;
+        _context = Math.Min(contextLength ?? config.MaxPositionEmbeddings, config.MaxPositionEmbeddings);
         model = new LlamaModel(config);
         lm_head = config.TieWordEmbeddings ? null : nn.Linear(config.HiddenSize, config.VocabSize, hasBias: false);
         RegisterComponents();
@@ -24,17 +28,20 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
 
     public LlamaConfig Config { get; }
 
+    public override int VocabSize => Config.VocabSize;
+
+    public override int ContextLength => _context;
+
     /// <summary>Reads config.json and the safetensors weights of a HF model folder; the model is in eval mode.</summary>
-    public static LlamaForCausalLM FromPretrained(string folder)
+    public static LlamaForCausalLM FromPretrained(string folder, int? contextLength = null)
     {
         var config = LlamaConfig.Load(folder);
         var checkpoint = HfCheckpoint.Open(folder);
-        var lm = new LlamaForCausalLM(config);
+        var lm = new LlamaForCausalLM(config, contextLength);
         try
         {
             // Old checkpoints store RoPE's inv_freq buffer (we derive it from config.json); a tied head may be saved too.
-            checkpoint.LoadInto(lm, name => name.EndsWith(".rotary_emb.inv_freq", StringComparison.Ordinal)
-                                            || (config.TieWordEmbeddings && name == "lm_head.weight"));
+            checkpoint.LoadInto(lm, IgnoredOnLoad(config));
         }
         catch
         {
@@ -45,13 +52,30 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
         return lm;
     }
 
-    /// <summary>Logits [B, T, vocab] for ids [B, T], causal over the whole sequence.</summary>
-    public override Tensor forward(Tensor inputIds) => Forward(inputIds, null);
+    /// <summary>Stored tensors a folder may hold that this model does not load: RoPE's inv_freq buffers, a tied head.</summary>
+    public static Func<string, bool> IgnoredOnLoad(LlamaConfig config)
+        => name => name.EndsWith(".rotary_emb.inv_freq", StringComparison.Ordinal)
+                   || (config.TieWordEmbeddings && name == "lm_head.weight");
 
-    /// <summary>Logits for ids [B, T] that continue the positions held in <paramref name="cache"/> (and are appended to it).</summary>
-    public Tensor Forward(Tensor inputIds, LlamaKvCache? cache)
+    /// <summary>Logits [B, T, vocab] for ids [B, T] that continue the positions held in <paramref name="cache"/> (and are appended to it).</summary>
+    public Tensor Forward(Tensor inputIds, KvCache? cache) => Head(model.Forward(inputIds, cache));
+
+    public override Tensor Hidden(Tensor tokens)
     {
-        var h = model.Forward(inputIds, cache);
-        return lm_head is null ? nn.functional.linear(h, model.EmbeddingWeight) : lm_head.forward(h);
+        if (tokens.shape[1] > _context) throw new ArgumentException($"sequence length {tokens.shape[1]} exceeds context {_context}");
+        return model.Forward(tokens, (KvCache?)null);
+    }
+
+    public override Tensor Head(Tensor hidden)
+        => lm_head is null ? nn.functional.linear(hidden, model.EmbeddingWeight) : lm_head.forward(hidden);
+
+    public override KvCache NewCache(long batch, long capacity)
+        => new(Config.NumHiddenLayers, batch, Config.NumKeyValueHeads, Config.HeadDim, capacity, Device);
+
+    public override Tensor ForwardCached(Tensor tokens, Tensor positions, KvCache cache, Tensor? attnMask, bool causal)
+    {
+        var t = tokens.shape[1];
+        var h = model.Forward(tokens, positions, cache, attnMask, causal);
+        return Head(h.narrow(1, t - 1, 1).squeeze(1));
     }
 }

@@ -1,3 +1,4 @@
+using Pipeline.Learning.Model;
 using static TorchSharp.torch;
 
 namespace Pipeline.Learning.Hf;
@@ -17,7 +18,7 @@ public static class LlamaGenerator
         var random = new Random(options.Seed);
         var generated = new List<int>();
         using var noGrad = no_grad();
-        using var cache = new LlamaKvCache(model.Config, 1, prompt.Count + maxNewTokens, device);
+        using var cache = model.NewCache(1, prompt.Count + maxNewTokens).Detached();
         var input = prompt.Select(t => (long)t).ToArray();
         while (generated.Count < maxNewTokens)
         {

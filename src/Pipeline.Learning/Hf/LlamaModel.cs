@@ -1,3 +1,4 @@
+using Pipeline.Learning.Model;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -25,7 +26,7 @@ public sealed class LlamaModel : nn.Module
     public LlamaRotaryEmbedding Rotary => _rotary;
 
     /// <summary>Final hidden states [B, T, hidden] for ids [B, T] at positions [cache.Length, cache.Length + T).</summary>
-    public Tensor Forward(Tensor inputIds, LlamaKvCache? cache)
+    public Tensor Forward(Tensor inputIds, KvCache? cache)
     {
         var t = inputIds.shape[1];
         var start = cache?.Length ?? 0;
@@ -39,8 +40,22 @@ public sealed class LlamaModel : nn.Module
                 for (var j = 0; j <= start + i; j++) allowed[i * (start + t) + j] = true;
             mask = tensor(allowed, new[] { t, start + t }, device: inputIds.device);
         }
+        return Run(inputIds, cos, sin, cache, mask, causal: t > 1);
+    }
+
+    /// <summary>Final hidden states for ids [B, T] at explicit positions [B, T] (left-padded rows), with a [B,1,T,keys] mask or the causal flag.</summary>
+    public Tensor Forward(Tensor inputIds, Tensor positions, KvCache? cache, Tensor? mask, bool causal)
+    {
+        var (cos, sin) = _rotary.CosSin(positions);
+        return Run(inputIds, cos, sin, cache, mask, causal);
+    }
+
+    private Tensor Run(Tensor inputIds, Tensor cos, Tensor sin, KvCache? cache, Tensor? mask, bool causal)
+    {
+        var t = inputIds.shape[1];
+        var start = cache?.Length ?? 0;
         var x = embed_tokens.forward(inputIds);
-        for (var i = 0; i < layers.Count; i++) x = layers[i].Forward(x, cos, sin, cache, i, start, mask);
+        for (var i = 0; i < layers.Count; i++) x = layers[i].Forward(x, cos, sin, cache?.Layers[i], start, mask, causal);
         if (cache is not null) cache.Length = start + t;
         return norm.forward(x);
     }

@@ -65,6 +65,14 @@ public sealed class LlamaRotaryEmbedding
         return (emb.cos(), emb.sin());
     }
 
+    /// <summary>cos and sin for explicit int64 positions [B, T] (left-padded batches), each [B, 1, T, head_dim].</summary>
+    public (Tensor Cos, Tensor Sin) CosSin(Tensor positions)
+    {
+        var freqs = positions.to_type(ScalarType.Float32).unsqueeze(-1) * tensor(InverseFrequencies, device: positions.device);
+        var emb = cat(new[] { freqs, freqs }, -1).unsqueeze(1);
+        return (emb.cos(), emb.sin());
+    }
+
     /// <summary>x * cos + rotate_half(x) * sin for x [B, H, T, head_dim].</summary>
     public static Tensor Apply(Tensor x, Tensor cos, Tensor sin)
     {

@@ -5,12 +5,26 @@ using System.Text.Json;
 
 namespace Pipeline.Learning.Hf;
 
-/// <summary>Writes float tensors (row-major float32 arrays) to a <c>.safetensors</c> file as F32, F16 or BF16.</summary>
+/// <summary>Writes float tensors (row-major float32 arrays) to a <c>.safetensors</c> file as F32, F16 or BF16, with the <c>format = pt</c> metadata transformers requires.</summary>
 public static class SafetensorsWriter
 {
     public sealed record Item(string Name, long[] Shape, float[] Values);
 
     public static void Write(string path, IReadOnlyList<Item> items, string dtype = "F32")
+    {
+        foreach (var item in items)
+        {
+            var count = item.Shape.Aggregate(1L, (a, b) => a * b);
+            if (count != item.Values.Length) throw new ArgumentException($"{item.Name}: shape [{string.Join(", ", item.Shape)}] holds {count} values, got {item.Values.Length}");
+        }
+        Write(path, items.Select(i => (i.Name, i.Shape)).ToList(), k => items[k].Values, dtype);
+    }
+
+    /// <summary>
+    /// Streams tensors into <paramref name="path"/>: the header from <paramref name="layout"/> first, then the values of
+    /// tensor k from <paramref name="valuesOf"/>(k), one tensor at a time (so at most one tensor is held as a managed copy).
+    /// </summary>
+    public static void Write(string path, IReadOnlyList<(string Name, long[] Shape)> layout, Func<int, float[]> valuesOf, string dtype = "F32")
     {
         var elementSize = dtype switch
         {
@@ -20,12 +34,10 @@ public static class SafetensorsWriter
         };
         var header = new Dictionary<string, object> { ["__metadata__"] = new Dictionary<string, string> { ["format"] = "pt" } };
         long offset = 0;
-        foreach (var item in items)
+        foreach (var (name, shape) in layout)
         {
-            var count = item.Shape.Aggregate(1L, (a, b) => a * b);
-            if (count != item.Values.Length) throw new ArgumentException($"{item.Name}: shape [{string.Join(", ", item.Shape)}] holds {count} values, got {item.Values.Length}");
-            var bytes = count * elementSize;
-            header[item.Name] = new Dictionary<string, object> { ["dtype"] = dtype, ["shape"] = item.Shape, ["data_offsets"] = new[] { offset, offset + bytes } };
+            var bytes = shape.Aggregate(1L, (a, b) => a * b) * elementSize;
+            header[name] = new Dictionary<string, object> { ["dtype"] = dtype, ["shape"] = shape, ["data_offsets"] = new[] { offset, offset + bytes } };
             offset += bytes;
         }
         var json = JsonSerializer.Serialize(header);
@@ -36,7 +48,13 @@ public static class SafetensorsWriter
         BinaryPrimitives.WriteUInt64LittleEndian(len, (ulong)headerBytes.Length);
         stream.Write(len);
         stream.Write(headerBytes);
-        foreach (var item in items) stream.Write(Encode(item.Values, dtype));
+        for (var k = 0; k < layout.Count; k++)
+        {
+            var values = valuesOf(k);
+            var count = layout[k].Shape.Aggregate(1L, (a, b) => a * b);
+            if (values.Length != count) throw new ArgumentException($"{layout[k].Name}: shape [{string.Join(", ", layout[k].Shape)}] holds {count} values, got {values.Length}");
+            stream.Write(Encode(values, dtype));
+        }
     }
 
     private static byte[] Encode(float[] values, string dtype)

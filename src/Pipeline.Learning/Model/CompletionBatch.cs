@@ -46,7 +46,7 @@ internal sealed class CompletionBatch
 
     public static CompletionBatch Build(
         int rows, Func<int, int[]> prompt, Func<int, int[]> completion, Func<int, float[]>? perToken,
-        PolicyConfig config, Device device)
+        PolicyNetwork model)
     {
         var maxLen = 2;
         for (var i = 0; i < rows; i++)
@@ -57,8 +57,8 @@ internal sealed class CompletionBatch
             if (perToken is not null && perToken(i).Length != c.Length)
                 throw new ArgumentException($"row {i}: {perToken(i).Length} per-token values for {c.Length} completion tokens");
             var len = p.Length + c.Length;
-            if (len - 1 > config.ContextLength)
-                throw new ArgumentException($"row {i}: sequence of {len} tokens needs {len - 1} inputs > context {config.ContextLength}");
+            if (len - 1 > model.ContextLength)
+                throw new ArgumentException($"row {i}: sequence of {len} tokens needs {len - 1} inputs > context {model.ContextLength}");
             maxLen = Math.Max(maxLen, len);
         }
 
@@ -78,7 +78,7 @@ internal sealed class CompletionBatch
             for (var j = 0; j < len; j++)
             {
                 var tok = j < p.Length ? p[j] : c[j - p.Length];
-                if ((uint)tok >= (uint)config.VocabSize) throw new ArgumentException($"row {i}: token {tok} outside vocabulary {config.VocabSize}");
+                if ((uint)tok >= (uint)model.VocabSize) throw new ArgumentException($"row {i}: token {tok} outside vocabulary {model.VocabSize}");
                 if (j < width) inputs[i * width + j] = tok;
                 if (j > 0) targets[i * width + j - 1] = tok;
             }
@@ -92,6 +92,7 @@ internal sealed class CompletionBatch
             tokens += c.Length;
         }
 
+        var device = model.Device;
         var shape = new long[] { rows, width };
         return new CompletionBatch(
             tensor(inputs, shape, device: device),

@@ -3,19 +3,19 @@ using static TorchSharp.torch;
 namespace Pipeline.Learning.Model;
 
 /// <summary>
-/// Preallocated key/value buffers, one pair per layer, shape [B, H, Capacity, headDim].
-/// Owned by the caller's dispose scope (the sampler's per-call scope); never outlives a call.
+/// Preallocated key/value buffers, one pair per layer, shape [B, kv heads, Capacity, headDim] (before grouped heads are
+/// repeated). Made inside the caller's dispose scope it dies with that scope; <see cref="Dispose"/> frees it earlier.
 /// </summary>
-internal sealed class KvCache
+public sealed class KvCache : IDisposable
 {
-    public KvCache(PolicyConfig config, long batch, long capacity, Device device)
+    public KvCache(int layers, long batch, int kvHeads, int headDim, long capacity, Device device)
     {
         Batch = batch;
         Capacity = capacity;
-        Layers = Enumerable.Range(0, config.Layers)
+        Layers = Enumerable.Range(0, layers)
             .Select(_ => new Layer(
-                zeros(new[] { batch, config.Heads, capacity, config.HeadDim }, device: device),
-                zeros(new[] { batch, config.Heads, capacity, config.HeadDim }, device: device)))
+                zeros(new[] { batch, kvHeads, capacity, headDim }, device: device),
+                zeros(new[] { batch, kvHeads, capacity, headDim }, device: device)))
             .ToArray();
     }
 
@@ -25,7 +25,19 @@ internal sealed class KvCache
     public long Length { get; set; }
     public Layer[] Layers { get; }
 
-    internal sealed class Layer(Tensor keys, Tensor values)
+    /// <summary>Keeps the buffers alive past the dispose scope they were made in (dispose the cache yourself).</summary>
+    public KvCache Detached()
+    {
+        foreach (var layer in Layers) layer.Detach();
+        return this;
+    }
+
+    public void Dispose()
+    {
+        foreach (var layer in Layers) layer.Dispose();
+    }
+
+    public sealed class Layer(Tensor keys, Tensor values) : IDisposable
     {
         /// <summary>
         /// Writes k/v at [start, start+T) and returns what attention should read. A batch-1 prefill into a
@@ -43,6 +55,18 @@ internal sealed class KvCache
                 return (k, v);
             }
             return (keys.narrow(2, 0, start + t), values.narrow(2, 0, start + t));
+        }
+
+        internal void Detach()
+        {
+            keys.DetachFromDisposeScope();
+            values.DetachFromDisposeScope();
+        }
+
+        public void Dispose()
+        {
+            keys.Dispose();
+            values.Dispose();
         }
     }
 }

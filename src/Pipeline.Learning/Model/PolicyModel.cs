@@ -14,7 +14,7 @@ namespace Pipeline.Learning.Model;
 /// Parameter names (state_dict keys) are stable: <c>tok_emb.weight</c>, <c>pos_emb.weight</c>,
 /// <c>blocks.{i}.{ln_attn|qkv|attn_out|ln_mlp|mlp_in|mlp_out}.{weight|bias}</c>, <c>ln_f.{weight|bias}</c>.
 /// </remarks>
-public sealed class PolicyModel : nn.Module<Tensor, Tensor>
+public sealed class PolicyModel : PolicyNetwork
 {
     private readonly Embedding tok_emb;
     private readonly Embedding pos_emb;
@@ -37,17 +37,12 @@ public sealed class PolicyModel : nn.Module<Tensor, Tensor>
 
     public PolicyConfig Config { get; }
 
-    /// <summary>Device of the parameters; inputs built by the sampler and trainers go here.</summary>
-    public Device Device => tok_emb.weight!.device;
+    public override int VocabSize => Config.VocabSize;
 
-    /// <summary>[B,T] int64 tokens -> [B,T,V] logits, causal over the full sequence. T must be at most ContextLength.</summary>
-    public override Tensor forward(Tensor tokens)
-    {
-        return Head(Hidden(tokens));
-    }
+    public override int ContextLength => Config.ContextLength;
 
-    /// <summary>[B,T] tokens -> [B,T,D] final-LayerNorm hidden states (causal). Lets learners run the LM head on scored positions only.</summary>
-    internal Tensor Hidden(Tensor tokens)
+    /// <summary>[B,T] tokens -> [B,T,D] final-LayerNorm hidden states (causal). T must be at most ContextLength.</summary>
+    public override Tensor Hidden(Tensor tokens)
     {
         var t = tokens.shape[1];
         if (t > Config.ContextLength) throw new ArgumentException($"sequence length {t} exceeds context {Config.ContextLength}");
@@ -57,16 +52,12 @@ public sealed class PolicyModel : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>[..., D] hidden states -> [..., V] logits through the tied head.</summary>
-    internal Tensor Head(Tensor hidden) => nn.functional.linear(hidden, tok_emb.weight!);
+    public override Tensor Head(Tensor hidden) => nn.functional.linear(hidden, tok_emb.weight!);
 
-    /// <summary>
-    /// One cached step: feeds [B,T] tokens at explicit [B,T] positions, appends their keys/values at
-    /// <see cref="KvCache.Length"/> and returns logits of the last position only, [B,V].
-    /// <paramref name="attnMask"/> is a boolean [B,1,T,Tk] "may attend" mask (left padding); with no mask,
-    /// <paramref name="causal"/> must be true for a multi-token prefill at slot 0 and false for a one-token query.
-    /// Advances <see cref="KvCache.Length"/> by T.
-    /// </summary>
-    internal Tensor ForwardCached(Tensor tokens, Tensor positions, KvCache cache, Tensor? attnMask, bool causal)
+    public override KvCache NewCache(long batch, long capacity)
+        => new(Config.Layers, batch, Config.Heads, Config.HeadDim, capacity, Device);
+
+    public override Tensor ForwardCached(Tensor tokens, Tensor positions, KvCache cache, Tensor? attnMask, bool causal)
     {
         var t = tokens.shape[1];
         var start = cache.Length;

@@ -17,7 +17,7 @@ internal static class TokenLogProbs
     /// [Tokens] log-probs of the completion tokens of <paramref name="batch"/>, in row-major order. The LM head and
     /// log-softmax run on completion positions only (prompt and padding positions are never scored).
     /// </summary>
-    public static Tensor OfCompletions(PolicyModel model, CompletionBatch batch, double temperature, out Tensor logSoftmax) =>
+    public static Tensor OfCompletions(PolicyNetwork model, CompletionBatch batch, double temperature, out Tensor logSoftmax) =>
         Of(model.Head(batch.PerToken(model.Hidden(batch.Inputs))), batch.PerToken(batch.Targets), temperature, out logSoftmax);
 
     /// <summary>Mean entropy (nats) over the leading positions of a [M,V] log-softmax, no gradient.</summary>

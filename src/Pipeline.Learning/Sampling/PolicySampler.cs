@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace Pipeline.Learning.Sampling;
 
 /// <summary>
-/// Batched autoregressive sampling from a <see cref="PolicyModel"/> with a KV cache.
+/// Batched autoregressive sampling from a <see cref="PolicyNetwork"/> with a KV cache.
 /// </summary>
 /// <remarks>
 /// <para>Log-probs follow vLLM/veRL: each reported value is log_softmax(logits / Temperature) of the chosen token, i.e. the
@@ -22,11 +22,11 @@ public sealed class PolicySampler
     /// <summary>Largest batch run through the model at once by <see cref="Generate"/>.</summary>
     public const int MaxBatch = 64;
 
-    private readonly PolicyModel _model;
+    private readonly PolicyNetwork _model;
     private ulong _seed;
     private long _calls;
 
-    public PolicySampler(PolicyModel model, long seed)
+    public PolicySampler(PolicyNetwork model, long seed)
     {
         _model = model ?? throw new ArgumentNullException(nameof(model));
         _seed = unchecked((ulong)seed);
@@ -82,10 +82,10 @@ public sealed class PolicySampler
         if (!(s.TopP > 0)) throw new ArgumentOutOfRangeException(nameof(s), "TopP must be > 0");
         if (s.MaxTokens <= 0) throw new ArgumentOutOfRangeException(nameof(s), "MaxTokens must be positive");
         if (prompt.Length == 0) throw new ArgumentException("prompt must hold at least one token");
-        if (prompt.Length >= _model.Config.ContextLength)
-            throw new ArgumentException($"prompt of {prompt.Length} tokens leaves no room in context {_model.Config.ContextLength}");
+        if (prompt.Length >= _model.ContextLength)
+            throw new ArgumentException($"prompt of {prompt.Length} tokens leaves no room in context {_model.ContextLength}");
         foreach (var t in prompt)
-            if ((uint)t >= (uint)_model.Config.VocabSize) throw new ArgumentException($"prompt token {t} outside vocabulary");
+            if ((uint)t >= (uint)_model.VocabSize) throw new ArgumentException($"prompt token {t} outside vocabulary");
     }
 
     private Generator NextGenerator()
@@ -109,14 +109,13 @@ public sealed class PolicySampler
     private SampledCompletion[] Run(int[][] prompts, int rows, SamplingSettings s, Generator generator)
     {
         using var scope = NewDisposeScope(); // first, so no tensor this call creates outlives it
-        var config = _model.Config;
         var device = _model.Device;
         var shared = prompts.Length == 1;
         var promptLens = Enumerable.Range(0, rows).Select(i => prompts[shared ? 0 : i].Length).ToArray();
         var padded = prompts.Max(p => p.Length);
         var pads = promptLens.Select(l => padded - l).ToArray();
         var anyPad = pads.Any(p => p > 0);
-        var maxSteps = Math.Min(s.MaxTokens, config.ContextLength - promptLens.Min());
+        var maxSteps = Math.Min(s.MaxTokens, _model.ContextLength - promptLens.Min());
         var stops = new HashSet<int>(s.StopTokens ?? Array.Empty<int>());
 
         var tokens = Enumerable.Range(0, rows).Select(_ => new List<int>()).ToArray();
@@ -130,7 +129,7 @@ public sealed class PolicySampler
         {
             using var noGrad = no_grad();
 
-            var cache = new KvCache(config, rows, padded + maxSteps, device);
+            var cache = _model.NewCache(rows, padded + maxSteps);
             var prefillRows = shared ? 1 : rows;
             var promptFlat = new long[prefillRows * padded];
             var posFlat = new long[prefillRows * padded];
@@ -183,14 +182,14 @@ public sealed class PolicySampler
                     var tok = (int)host[r];
                     tokens[r].Add(tok);
                     if (stops.Contains(tok)) finished[r] = true;
-                    else if (tokens[r].Count >= s.MaxTokens || promptLens[r] + tokens[r].Count >= config.ContextLength)
+                    else if (tokens[r].Count >= s.MaxTokens || promptLens[r] + tokens[r].Count >= _model.ContextLength)
                         finished[r] = truncated[r] = true;
                     allDone &= finished[r];
                 }
                 if (allDone) break;
 
                 for (var r = 0; r < rows; r++)
-                    stepPositions[r] = Math.Min(promptLens[r] + step, config.ContextLength - 1);
+                    stepPositions[r] = Math.Min(promptLens[r] + step, _model.ContextLength - 1);
                 var mask = keyValid?.narrow(1, 0, cache.Length + 1).view(rows, 1, 1, cache.Length + 1);
                 var nextLogits = _model.ForwardCached(
                     next.unsqueeze(1),

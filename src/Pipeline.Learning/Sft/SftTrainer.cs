@@ -11,10 +11,10 @@ namespace Pipeline.Learning.Sft;
 /// </summary>
 public sealed class SftTrainer : IDisposable
 {
-    private readonly PolicyModel _policy;
+    private readonly PolicyNetwork _policy;
     private readonly double _maxGradNorm;
 
-    public SftTrainer(PolicyModel policy, double learningRate, double weightDecay = 0.01, double maxGradNorm = 1.0)
+    public SftTrainer(PolicyNetwork policy, double learningRate, double weightDecay = 0.01, double maxGradNorm = 1.0)
     {
         _policy = policy ?? throw new ArgumentNullException(nameof(policy));
         _maxGradNorm = maxGradNorm;
@@ -73,7 +73,7 @@ public sealed class SftTrainer : IDisposable
     private Tensor Loss(IReadOnlyList<SftExample> batch)
     {
         var data = CompletionBatch.Build(batch.Count, i => batch[i].PromptTokens, i => batch[i].CompletionTokens, null,
-            _policy.Config, _policy.Device);
+            _policy);
         // LM head on completion positions only: prompt and padding are never scored.
         var logits = _policy.Head(data.PerToken(_policy.Hidden(data.Inputs)));
         return nn.functional.cross_entropy(logits, data.PerToken(data.Targets));

@@ -18,7 +18,7 @@ namespace Pipeline.Learning.Tokenization;
 /// Characters outside the trained alphabet encode to &lt;unk&gt;.
 /// Persisted as the standard <c>vocab.json</c> + <c>merges.txt</c> pair.
 /// </remarks>
-public sealed class PolicyTokenizer
+public sealed class PolicyTokenizer : IPolicyTokenizer
 {
     public const string PadToken = "<pad>";
     public const string BosToken = "<bos>";
@@ -45,11 +45,10 @@ public sealed class PolicyTokenizer
     public int Sep => 3;
     public int Unk => 4;
 
+    public IReadOnlyList<int> StopTokens => [Eos];
+
     /// <summary>Number of ids (specials included); ids are 0..VocabSize-1.</summary>
     public int VocabSize => _vocab.Count;
-
-    /// <summary>The underlying Microsoft.ML.Tokenizers tokenizer.</summary>
-    public BpeTokenizer Inner => _bpe;
 
     private PolicyTokenizer(IReadOnlyList<KeyValuePair<string, int>> vocab, IReadOnlyList<(string, string)> merges)
     {

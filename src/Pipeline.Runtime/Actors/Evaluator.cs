@@ -4,6 +4,7 @@ using Akka.Event;
 using Pipeline.Core.Protocol;
 using Pipeline.Core.Tasks;
 using Pipeline.Learning.Model;
+using Pipeline.Learning.Policy;
 using Pipeline.Learning.Sampling;
 using Pipeline.Learning.Tokenization;
 using Pipeline.Learning.Weights;
@@ -17,21 +18,21 @@ namespace Pipeline.Runtime.Actors;
 /// </summary>
 public sealed class Evaluator : ReceiveActor
 {
-    public sealed record Settings(int Threads, PolicyConfig Policy, int MaxTokens, int Limit, long Seed)
+    public sealed record Settings(int Threads, PolicyFactory Policy, int MaxTokens, int Limit, long Seed)
     {
         /// <summary>Abandons an evaluation in progress (checked between chunks of prompts) when the run is interrupted.</summary>
         public CancellationToken Interrupt { get; init; }
     }
 
     private readonly Settings _settings;
-    private readonly PolicyTokenizer _tokenizer;
+    private readonly IPolicyTokenizer _tokenizer;
     private readonly IPipelineTask _task;
     private readonly IActorRef _metrics;
     private readonly ILoggingAdapter _log = Context.GetLogger();
-    private PolicyModel? _model;
+    private PolicyNetwork? _model;
     private PolicySampler? _sampler;
 
-    public Evaluator(Settings settings, PolicyTokenizer tokenizer, IPipelineTask task, IActorRef metrics)
+    public Evaluator(Settings settings, IPolicyTokenizer tokenizer, IPipelineTask task, IActorRef metrics)
     {
         _settings = settings;
         _tokenizer = tokenizer;
@@ -40,13 +41,13 @@ public sealed class Evaluator : ReceiveActor
         Receive<EvaluatePolicy>(Handle);
     }
 
-    public static Props Props(Settings settings, PolicyTokenizer tokenizer, IPipelineTask task, IActorRef metrics)
+    public static Props Props(Settings settings, IPolicyTokenizer tokenizer, IPipelineTask task, IActorRef metrics)
         => Akka.Actor.Props.Create(() => new Evaluator(settings, tokenizer, task, metrics)).WithDispatcher(Dispatchers.Torch);
 
     protected override void PreStart()
     {
         Learning.TorchRuntime.Configure(_settings.Threads);
-        _model = new PolicyModel(_settings.Policy, _settings.Seed);
+        _model = _settings.Policy.Create(_settings.Seed);
         _sampler = new PolicySampler(_model, _settings.Seed);
     }
 
@@ -87,12 +88,12 @@ public sealed class Evaluator : ReceiveActor
     }
 
     /// <summary>Greedy decoding of the held-out split; shared with the `eval` command.</summary>
-    public static EvalReport Evaluate(PolicyModel model, PolicySampler sampler, PolicyTokenizer tokenizer, IPipelineTask task, Settings settings,
+    public static EvalReport Evaluate(PolicyNetwork model, PolicySampler sampler, IPolicyTokenizer tokenizer, IPipelineTask task, Settings settings,
         Action<Demonstration, string>? onPrediction = null, CancellationToken cancel = default)
     {
         var examples = settings.Limit > 0 ? task.HeldOut.Take(settings.Limit).ToList() : task.HeldOut.ToList();
         var prompts = examples.Select(e => tokenizer.EncodePrompt(e.Prompt.Text)).ToList();
-        var greedy = new SamplingSettings(0, 1, settings.MaxTokens, [tokenizer.Eos]);
+        var greedy = new SamplingSettings(0, 1, settings.MaxTokens, [.. tokenizer.StopTokens]);
         var predictions = new List<(Demonstration, string)>(examples.Count);
         const int chunk = 64;
         for (var i = 0; i < prompts.Count; i += chunk)

@@ -4,6 +4,7 @@ using Akka.Actor;
 using Akka.Event;
 using Pipeline.Core.Protocol;
 using Pipeline.Learning.Model;
+using Pipeline.Learning.Policy;
 using Pipeline.Learning.Sampling;
 using Pipeline.Learning.Tokenization;
 using Pipeline.Learning.Weights;
@@ -33,7 +34,7 @@ namespace Pipeline.Runtime.Actors;
 public sealed class Generator : ReceiveActor, IWithTimers
 {
     /// <param name="WeightsWait">How long a credit is held waiting for weights at least its <see cref="Credit.MinPolicyVersion"/>.</param>
-    public sealed record Settings(int Threads, string Id, PolicyConfig Policy, SamplingSettings Sampling, int GroupSize, long Seed,
+    public sealed record Settings(int Threads, string Id, PolicyFactory Policy, SamplingSettings Sampling, int GroupSize, long Seed,
         TimeSpan WeightsWait = default);
 
     private sealed class WeightsWaitOver { public static readonly WeightsWaitOver Instance = new(); }
@@ -58,7 +59,7 @@ public sealed class Generator : ReceiveActor, IWithTimers
     private const int MaxEarlyPrompts = 8;
 
     private readonly Settings _settings;
-    private readonly PolicyTokenizer _tokenizer;
+    private readonly IPolicyTokenizer _tokenizer;
     private readonly IActorRef _buffer;
     private readonly IActorRef _annotator;
     private readonly IActorRef _learner;
@@ -66,7 +67,7 @@ public sealed class Generator : ReceiveActor, IWithTimers
     private readonly Dictionary<long, Credit> _credits = new();
     private readonly Dictionary<long, PromptAssigned> _earlyPrompts = new();
     private readonly Queue<(Credit Credit, PromptAssigned Prompt)> _ready = new();
-    private PolicyModel? _model;
+    private PolicyNetwork? _model;
     private PolicySampler? _sampler;
     private long _version = -1;
     private bool _requested;
@@ -79,7 +80,7 @@ public sealed class Generator : ReceiveActor, IWithTimers
     public ITimerScheduler Timers { get; set; } = null!;
 
     /// <param name="learner">Answers <see cref="RequestLatestWeights"/> (the learner, or in cluster mode the node's weights bridge).</param>
-    public Generator(Settings settings, PolicyTokenizer tokenizer, IActorRef buffer, IActorRef annotator, IActorRef learner,
+    public Generator(Settings settings, IPolicyTokenizer tokenizer, IActorRef buffer, IActorRef annotator, IActorRef learner,
         Counter? counter = null)
     {
         _counter = counter ?? new Counter();
@@ -91,7 +92,7 @@ public sealed class Generator : ReceiveActor, IWithTimers
         WaitingForWeights();
     }
 
-    public static Props Props(Settings settings, PolicyTokenizer tokenizer, IActorRef buffer, IActorRef annotator, IActorRef learner,
+    public static Props Props(Settings settings, IPolicyTokenizer tokenizer, IActorRef buffer, IActorRef annotator, IActorRef learner,
         Counter? counter = null)
         => Akka.Actor.Props.Create(() => new Generator(settings, tokenizer, buffer, annotator, learner, counter))
             .WithDispatcher(Dispatchers.Torch)
@@ -102,7 +103,7 @@ public sealed class Generator : ReceiveActor, IWithTimers
     protected override void PreStart()
     {
         Learning.TorchRuntime.Configure(_settings.Threads);
-        _model = new PolicyModel(_settings.Policy, _settings.Seed);
+        _model = _settings.Policy.Create(_settings.Seed);
         _sampler = new PolicySampler(_model, _settings.Seed);
         Context.System.EventStream.Subscribe(Self, typeof(PolicyWeights));
         Context.System.EventStream.Subscribe(Self, typeof(UpstreamChanged));

@@ -10,6 +10,7 @@ using Pipeline.Core.Tasks;
 using Pipeline.Learning.Checkpoints;
 using Pipeline.Learning.Grpo;
 using Pipeline.Learning.Model;
+using Pipeline.Learning.Policy;
 using Pipeline.Learning.Sft;
 using Pipeline.Learning.Tokenization;
 using Pipeline.Learning.Weights;
@@ -26,7 +27,7 @@ namespace Pipeline.Runtime.Actors;
 /// </summary>
 public sealed class Learner : ReceiveActor, IWithTimers
 {
-    public sealed record Settings(PipelineSettings Pipeline, PolicyConfig Policy, string RunDir, ResumePoint? Resume)
+    public sealed record Settings(PipelineSettings Pipeline, PolicyFactory Policy, string RunDir, ResumePoint? Resume)
     {
         /// <summary>Counters of the reward sources (critic, embedding cache), added to every step's metrics.</summary>
         public IReadOnlyList<Pipeline.Core.Rewards.IReportsMetrics> SourceMetrics { get; init; } = [];
@@ -56,15 +57,15 @@ public sealed class Learner : ReceiveActor, IWithTimers
     private int _epochBatch;
 
     private readonly Settings _s;
-    private readonly PolicyTokenizer _tokenizer;
+    private readonly IPolicyTokenizer _tokenizer;
     private readonly IPipelineTask _task;
     private readonly IActorRef _buffer;
     private readonly IActorRef _metrics;
     private readonly IActorRef _evaluator;
     private readonly ILoggingAdapter _log = Context.GetLogger();
 
-    private PolicyModel _policy = null!;
-    private PolicyModel? _reference;
+    private PolicyNetwork _policy = null!;
+    private PolicyNetwork? _reference;
     private SftTrainer? _sft;
     private GrpoTrainer? _grpo;
 
@@ -89,7 +90,7 @@ public sealed class Learner : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public Learner(Settings settings, PolicyTokenizer tokenizer, IPipelineTask task, IActorRef buffer, IActorRef metrics, IActorRef evaluator)
+    public Learner(Settings settings, IPolicyTokenizer tokenizer, IPipelineTask task, IActorRef buffer, IActorRef metrics, IActorRef evaluator)
     {
         _s = settings;
         _tokenizer = tokenizer;
@@ -107,7 +108,7 @@ public sealed class Learner : ReceiveActor, IWithTimers
         Idle();
     }
 
-    public static Props Props(Settings settings, PolicyTokenizer tokenizer, IPipelineTask task, IActorRef buffer, IActorRef metrics, IActorRef evaluator)
+    public static Props Props(Settings settings, IPolicyTokenizer tokenizer, IPipelineTask task, IActorRef buffer, IActorRef metrics, IActorRef evaluator)
         => Akka.Actor.Props.Create(() => new Learner(settings, tokenizer, task, buffer, metrics, evaluator))
             .WithDispatcher(Dispatchers.Torch);
 
@@ -115,7 +116,7 @@ public sealed class Learner : ReceiveActor, IWithTimers
 
     protected override void PreStart()
     {
-        _policy = new PolicyModel(_s.Policy, _s.Pipeline.Seed);
+        _policy = _s.Policy.Create(_s.Pipeline.Seed);
         // Cluster mode: the buffer is a singleton reached through a link; when the link re-attaches to a new buffer (the
         // old one's node left or died) the request it held and the version it knew are gone with it.
         Context.System.EventStream.Subscribe(Self, typeof(UpstreamChanged));
@@ -259,7 +260,7 @@ public sealed class Learner : ReceiveActor, IWithTimers
         Learning.TorchRuntime.Configure(_s.Pipeline.TorchThreads);
         var g = _s.Pipeline.Grpo;
         var gen = _s.Pipeline.Generation;
-        _reference = new PolicyModel(_s.Policy, _s.Pipeline.Seed);
+        _reference = _s.Policy.Create(_s.Pipeline.Seed);
         WeightTransfer.Import(_reference, start.Reference);
         _grpo = new GrpoTrainer(_policy, g.KlCoef > 0 ? _reference : null, new GrpoSettings(
             LearningRate: g.LearningRate, WeightDecay: g.WeightDecay, MaxGradNorm: g.MaxGradNorm,
@@ -475,7 +476,7 @@ public sealed class Learner : ReceiveActor, IWithTimers
     private void WriteCheckpoint(string stage, long step, TorchSharp.torch.optim.Optimizer? optimizer)
     {
         // The policy settings travel with the weights, so a resume with a different model shape is refused by name.
-        var extra = Hosting.ResumeChecks.PolicyExtra(_s.Pipeline.Policy);
+        var extra = _s.Policy.CheckpointExtras();
         extra["best_validation"] = _bestValidation.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
         if (stage == CheckpointStages.WarmStart && _epochBatch > 0) extra[EpochBatchKey] = _epochBatch.ToString(System.Globalization.CultureInfo.InvariantCulture);
         var meta = CheckpointMeta.Create(step, _version, stage, _dataCursor, _s.Pipeline.Seed, null, extra);

@@ -5,6 +5,7 @@ using Pipeline.Core.Protocol;
 using Pipeline.Core.Rewards;
 using Pipeline.Core.Tasks;
 using Pipeline.Learning.Model;
+using Pipeline.Learning.Policy;
 using Pipeline.Learning.Sampling;
 using Pipeline.Learning.Tokenization;
 using Pipeline.Learning.Weights;
@@ -34,8 +35,8 @@ public sealed class RunSupervisor : ReceiveActor
         PipelineSettings Settings,
         string RunDir,
         IPipelineTask Task,
-        PolicyTokenizer Tokenizer,
-        PolicyConfig Policy,
+        IPolicyTokenizer Tokenizer,
+        PolicyFactory Policy,
         Learner.ResumePoint? Resume,
         WeightSnapshot? Reference,
         EvalReport? WarmStartEval,
@@ -180,7 +181,7 @@ public sealed class RunSupervisor : ReceiveActor
 
     private WeightSnapshot SnapshotOfFreshPolicy()
     {
-        using var model = new PolicyModel(_in.Policy, _in.Settings.Seed);
+        using var model = _in.Policy.Create(_in.Settings.Seed);
         return WeightTransfer.Export(model, 0);
     }
 
@@ -202,7 +203,7 @@ public sealed class RunSupervisor : ReceiveActor
     {
         var s = _in.Settings;
         var id = $"generator-{_generatorSerial++}";
-        var sampling = new SamplingSettings(s.Generation.Temperature, s.Generation.TopP, s.Generation.MaxTokens, [_in.Tokenizer.Eos]);
+        var sampling = new SamplingSettings(s.Generation.Temperature, s.Generation.TopP, s.Generation.MaxTokens, [.. _in.Tokenizer.StopTokens]);
         var settings = new Generator.Settings(s.TorchThreads, id, _in.Policy, sampling, s.Generation.GroupSize, s.Seed * 1000L + _generatorSerial,
             s.Generation.WeightsWait);
         _generators.Add(Watch(Generator.Props(settings, _in.Tokenizer, _buffer, _annotator, _learner), id));

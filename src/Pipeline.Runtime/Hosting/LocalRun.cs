@@ -7,6 +7,7 @@ using Pipeline.Core.Tasks;
 using Pipeline.Learning;
 using Pipeline.Learning.Checkpoints;
 using Pipeline.Learning.Model;
+using Pipeline.Learning.Policy;
 using Pipeline.Learning.Tokenization;
 using Pipeline.Learning.Weights;
 using Pipeline.Runtime.Actors;
@@ -24,10 +25,14 @@ public static class LocalRun
 {
     public const string ConfigSnapshotFile = "config.conf";
 
+    /// <summary>The run's tokenizer files (learned, or copied from the model folder), read back on resume and by eval and export.</summary>
+    public const string TokenizerFolder = "tokenizer";
+
     public static async Task<RunResult> RunAsync(PipelineSettings settings, string runDir, bool resume,
         Action<MetricsReport>? observer, Action<string>? status, CancellationToken interrupt, RewardSourceRegistry? registry = null)
     {
         SettingsValidation.Check(settings);  // before the run folder exists: a bad setting leaves nothing behind
+        PolicyFactory.Validate(settings.Policy);
         Directory.CreateDirectory(runDir);
         TorchRuntime.Configure(settings.TorchThreads);
         var device = TorchRuntime.ResolveDevice(settings.Device);
@@ -63,18 +68,19 @@ public static class LocalRun
         Action<MetricsReport>? observer, Action<string>? status, CancellationToken interrupt, IPipelineTask task,
         IReadOnlyList<(IRewardSource Source, RewardSourceSpec Spec)> sources, OniParts? oni)
     {
-        var tokenizerDir = Path.Combine(runDir, "tokenizer");
-        PolicyTokenizer tokenizer;
+        var tokenizerDir = Path.Combine(runDir, TokenizerFolder);
+        IPolicyTokenizer tokenizer;
         if (resume && Directory.Exists(tokenizerDir))
         {
-            tokenizer = PolicyTokenizer.Load(tokenizerDir);
+            tokenizer = PolicyFactory.LoadTokenizer(settings.Policy, tokenizerDir);
         }
         else
         {
-            tokenizer = PolicyTokenizer.Train(task.TokenizerCorpus, settings.Policy.VocabSize, task.TokenizerAlphabet);
+            tokenizer = PolicyFactory.CreateTokenizer(settings.Policy, task);
             tokenizer.Save(tokenizerDir);
         }
-        var policy = new PolicyConfig(tokenizer.VocabSize, settings.Policy.DModel, settings.Policy.Layers, settings.Policy.Heads, settings.Policy.Context);
+        var policy = PolicyFactory.From(settings.Policy, tokenizer);
+        status?.Invoke(policy.Describe());
 
         Learner.ResumePoint? resumePoint = null;
         WeightSnapshot? reference = null;
@@ -90,10 +96,10 @@ public static class LocalRun
                 ?? throw new ConfigException(problems.Count == 0
                     ? $"--resume: {runDir} holds no checkpoint yet (checkpoints/, reference/ or warm-start/)"
                     : $"--resume: {runDir} holds no intact checkpoint: {string.Join("; ", problems)}");
-            ResumeChecks.RequireSamePolicy(settings.Policy, policy, resumePoint.CheckpointDir);
+            ResumeChecks.RequireSamePolicy(policy, resumePoint.CheckpointDir);
             if (FindReference(runDir, Warn) is { } referenceDir)
             {
-                ResumeChecks.RequireSamePolicy(settings.Policy, policy, referenceDir);
+                ResumeChecks.RequireSamePolicy(policy, referenceDir);
                 reference = LoadReference(runDir, policy, settings.Seed);
             }
             status?.Invoke($"resuming from {resumePoint.CheckpointDir}: stage {resumePoint.Stage}, step {resumePoint.Step}, policy version {resumePoint.PolicyVersion}");
@@ -125,10 +131,10 @@ public static class LocalRun
         => CheckpointStore.FindLatest(CheckpointStages.Root(runDir, CheckpointStages.WarmStartDone), warn)?.Dir;
 
     /// <summary>The frozen KL reference (the finished warm-start) of a run, or null when the warm-start has not finished.</summary>
-    public static WeightSnapshot? LoadReference(string runDir, PolicyConfig policy, int seed)
+    public static WeightSnapshot? LoadReference(string runDir, PolicyFactory policy, int seed)
     {
         if (CheckpointStore.FindLatest(CheckpointStages.Root(runDir, CheckpointStages.WarmStartDone)) is not { } rc) return null;
-        using var model = new PolicyModel(policy, seed);
+        using var model = policy.Create(seed);
         CheckpointStore.Load(rc.Dir, model, null);
         return WeightTransfer.Export(model, 0);
     }

@@ -106,7 +106,7 @@ public class LlamaLoaderSpec
         using var noGrad = no_grad();
         var seq = TinyLlamaFolder.Sequence;
         var full = model.forward(tensor(seq, new long[] { 1, seq.Length }))[0];
-        using var cache = new LlamaKvCache(model.Config, 1, seq.Length, CPU);
+        using var cache = model.NewCache(1, seq.Length).Detached();
         // A 3-token prefill, a 2-token step after cached positions (explicit mask), then one token at a time.
         var steps = new List<Tensor>
         {

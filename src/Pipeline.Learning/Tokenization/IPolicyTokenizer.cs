@@ -1,0 +1,29 @@
+namespace Pipeline.Learning.Tokenization;
+
+/// <summary>
+/// The policy's tokenizer as the sampler, trainers, evaluator and reward decoding use it: the built-in BPE learned from
+/// the task (<see cref="PolicyTokenizer"/>) or a Hugging Face model's own (<see cref="Hf.HfPolicyTokenizer"/>).
+/// </summary>
+public interface IPolicyTokenizer
+{
+    /// <summary>Number of ids the tokenizer can produce.</summary>
+    int VocabSize { get; }
+
+    /// <summary>The id that ends a demonstration's completion in SFT.</summary>
+    int Eos { get; }
+
+    /// <summary>Ids that end sampling (the model's eos ids).</summary>
+    IReadOnlyList<int> StopTokens { get; }
+
+    /// <summary>Token ids of <paramref name="text"/>, without special tokens.</summary>
+    int[] Encode(string text);
+
+    /// <summary>The ids a completion continues: the prompt as the model was trained to see it (BOS, chat template, separator).</summary>
+    int[] EncodePrompt(string promptText);
+
+    /// <summary>Text of <paramref name="ids"/>, special tokens skipped.</summary>
+    string Decode(ReadOnlySpan<int> ids);
+
+    /// <summary>Writes the files <see cref="PolicyTokenizers.Load"/> reads back into <paramref name="directory"/>.</summary>
+    void Save(string directory);
+}
