@@ -98,8 +98,13 @@ public sealed record LlamaConfig(
         if (headDim <= 0 || headDim % 2 != 0) throw f.Error("head_dim", $"is {headDim}; RoPE needs a positive even head size");
         var eps = f.OptDouble("rms_norm_eps") ?? 1e-6;
         if (eps <= 0) throw f.Error("rms_norm_eps", $"must be positive, got {eps}");
-        var partialRotary = f.OptDouble("partial_rotary_factor") ?? 1.0;
-        if (partialRotary != 1.0) throw f.Error("partial_rotary_factor", $"is {partialRotary}; only full rotary embeddings (1.0) are supported");
+        // transformers 4 writes partial_rotary_factor at the top level, transformers 5 inside rope_parameters.
+        foreach (var scope in new[] { f, f.OptObject("rope_parameters"), f.OptObject("rope_scaling") })
+            if (scope?.OptDouble("partial_rotary_factor") is { } partial && partial != 1.0)
+                throw scope.Error("partial_rotary_factor", $"is {partial}; only full rotary embeddings (1.0) are supported");
+        // Training would apply it to the attention weights; our attention has no dropout, so only 0 is computed as HF does.
+        var dropout = f.OptDouble("attention_dropout") ?? 0.0;
+        if (dropout != 0.0) throw f.Error("attention_dropout", $"is {dropout}; attention dropout is not supported (use 0.0)");
         var layers = f.PositiveInt("num_hidden_layers");
         if (qwen) RefuseSlidingWindow(f, layers);
         // Qwen2 hard-codes biases on q/k/v and none on o_proj or the MLP; Qwen3 reads attention_bias for all four.

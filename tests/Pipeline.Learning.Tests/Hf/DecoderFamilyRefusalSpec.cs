@@ -77,6 +77,15 @@ public class DecoderFamilyRefusalSpec
     public void A_partial_rotary_factor_is_refused_naming_the_field()
     {
         Assert.Contains("field 'partial_rotary_factor' is 0.5", Refusal("qwen3-bf16", c => c["partial_rotary_factor"] = 0.5));
+        // transformers 5 moves it into rope_parameters.
+        Assert.Contains("field 'rope_parameters.partial_rotary_factor' is 0.25",
+            Refusal("qwen2-tied", c => c["rope_parameters"]!["partial_rotary_factor"] = 0.25));
+    }
+
+    [Fact]
+    public void Attention_dropout_is_refused_naming_the_field()
+    {
+        Assert.Contains("field 'attention_dropout' is 0.1", Refusal("qwen2", c => c["attention_dropout"] = 0.1));
     }
 
     [Fact]
