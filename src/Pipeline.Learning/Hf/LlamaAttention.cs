@@ -4,13 +4,19 @@ using static TorchSharp.torch;
 
 namespace Pipeline.Learning.Hf;
 
-/// <summary>Grouped-query self-attention with RoPE; parameter names as HF's LlamaAttention (<c>q_proj</c> ... <c>o_proj</c>).</summary>
+/// <summary>
+/// Grouped-query self-attention with RoPE; parameter names as HF's LlamaAttention (<c>q_proj</c> ... <c>o_proj</c>), plus
+/// Qwen3's <c>q_norm</c>/<c>k_norm</c> when the config asks for them.
+/// </summary>
 public sealed class LlamaAttention : nn.Module
 {
     private readonly Linear q_proj;
     private readonly Linear k_proj;
     private readonly Linear v_proj;
     private readonly Linear o_proj;
+    // Qwen3 only: per-head RMSNorm over head_dim; null (and absent from the state dict) otherwise.
+    private readonly LlamaRmsNorm? q_norm;
+    private readonly LlamaRmsNorm? k_norm;
     private readonly int _heads;
     private readonly int _kvHeads;
     private readonly int _headDim;
@@ -23,7 +29,12 @@ public sealed class LlamaAttention : nn.Module
         q_proj = nn.Linear(config.HiddenSize, (long)_heads * _headDim, hasBias: config.AttentionBias);
         k_proj = nn.Linear(config.HiddenSize, (long)_kvHeads * _headDim, hasBias: config.AttentionBias);
         v_proj = nn.Linear(config.HiddenSize, (long)_kvHeads * _headDim, hasBias: config.AttentionBias);
-        o_proj = nn.Linear((long)_heads * _headDim, config.HiddenSize, hasBias: config.AttentionBias);
+        o_proj = nn.Linear((long)_heads * _headDim, config.HiddenSize, hasBias: config.AttentionOutputBias);
+        if (config.QkNorm)
+        {
+            q_norm = new LlamaRmsNorm(_headDim, config.RmsNormEps);
+            k_norm = new LlamaRmsNorm(_headDim, config.RmsNormEps);
+        }
         RegisterComponents();
     }
 
@@ -36,6 +47,9 @@ public sealed class LlamaAttention : nn.Module
         var q = q_proj.forward(x).view(b, t, _heads, _headDim).transpose(1, 2);
         var k = k_proj.forward(x).view(b, t, _kvHeads, _headDim).transpose(1, 2);
         var v = v_proj.forward(x).view(b, t, _kvHeads, _headDim).transpose(1, 2);
+        // The norms act on the last dimension (head_dim), so the [B, H, T, D] layout gives HF's per-head result.
+        if (q_norm is not null) q = q_norm.forward(q);
+        if (k_norm is not null) k = k_norm.forward(k);
         q = LlamaRotaryEmbedding.Apply(q, cos, sin);
         k = LlamaRotaryEmbedding.Apply(k, cos, sin);
         if (cache is not null) (k, v) = cache.Append(k, v, start);
