@@ -24,6 +24,6 @@ public interface IPolicyTokenizer
     /// <summary>Text of <paramref name="ids"/>, special tokens skipped.</summary>
     string Decode(ReadOnlySpan<int> ids);
 
-    /// <summary>Writes the files <see cref="PolicyTokenizers.Load"/> reads back into <paramref name="directory"/>.</summary>
+    /// <summary>Writes the files <see cref="Policy.PolicyFactory.LoadTokenizer"/> reads back into <paramref name="directory"/>.</summary>
     void Save(string directory);
 }
