@@ -1,6 +1,12 @@
+using Pipeline.Core.Configuration;
+using Pipeline.Learning.Checkpoints;
+using Pipeline.Learning.Hf;
+using Pipeline.Learning.Policy;
+using Pipeline.Runtime.Hosting;
+
 namespace Pipeline.Cli.Tests;
 
-/// <summary>The real binary on the real llama2.c checkpoint in ../shared/fixtures/stories260K: import, then generate.</summary>
+/// <summary>The real binary on the real llama2.c checkpoint in ../shared/fixtures/stories260K: import, generate, train, export.</summary>
 public sealed class PretrainedModelSpec : IDisposable
 {
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(120);
@@ -54,5 +60,57 @@ public sealed class PretrainedModelSpec : IDisposable
         var (code, _, stderr) = CliProcess.Run(RepoPaths.Root, Deadline, "generate", "--model", model);
         Assert.Equal(2, code);
         Assert.Contains("rope_scaling.rope_type' is 'yarn'", stderr);
+    }
+
+    [Fact]
+    public void GRPO_from_the_imported_folder_runs_end_to_end_and_its_export_generates_the_checkpoints_greedy_ids()
+    {
+        var model = Import();
+        var runs = Path.Combine(_dir, "runs");
+        var (code, stdout, stderr) = CliProcess.Run(RepoPaths.Root, TimeSpan.FromSeconds(300), "train", "--config", Path.Combine(RepoPaths.Hocon, "smoke.conf"),
+            "--model", model, "--set", $"run-dir={System.Text.Json.JsonSerializer.Serialize(runs)}", "--set", "task.sql.sft-examples=40",
+            "--set", "warm-start.max-epochs=1", "--set", "grpo.steps=2", "--set", "eval.limit=4", "--set", "policy.context=256",
+            "--set", "metrics.plots=off", "--set", "checkpoint.every-steps=0");
+        Assert.True(code == 0, $"train exited {code}: {stdout}\n{stderr}");
+        Assert.Contains("Hugging Face policy", stdout);
+        Assert.Contains("step 2/2", stdout);
+        var run = Directory.GetDirectories(runs).Single();
+
+        var exported = Path.Combine(_dir, "exported");
+        (code, stdout, stderr) = CliProcess.Run(RepoPaths.Root, Deadline, "model", "export", "--run", run, "--out", exported);
+        Assert.True(code == 0, $"export exited {code}: {stderr}");
+        Assert.Contains("stage grpo, step 2", stdout);
+
+        int[] Greedy(string folder)
+        {
+            var (c, o, e) = CliProcess.Run(RepoPaths.Root, Deadline, "generate", "--model", folder, "--prompt", "How many", "--max-tokens", "24", "--temperature", "0", "--ids");
+            Assert.True(c == 0, $"generate exited {c}: {e}");
+            return o.TrimEnd('\n').Split('\n')[^1]["ids: ".Length..].Split(' ').Select(int.Parse).ToArray();
+        }
+        var fromExport = Greedy(exported);
+
+        // The same checkpoint, loaded in this process through the factory, decodes to the same ids.
+        var settings = PipelineSettings.Load(RepoPaths.Hocon, "local", Path.Combine(run, LocalRun.ConfigSnapshotFile), []);
+        var tokenizer = PolicyFactory.LoadTokenizer(settings.Policy, Path.Combine(run, LocalRun.TokenizerFolder));
+        var policy = PolicyFactory.From(settings.Policy, tokenizer);
+        using var trained = (LlamaForCausalLM)policy.Create(0);
+        CheckpointStore.Load(LocalRun.FindResumePoint(run)!.CheckpointDir, trained, null);
+        var prompt = tokenizer.EncodePrompt("How many");
+        var inProcess = LlamaGenerator.Generate(trained, prompt, 24, new SamplingOptions(0, 1, 0), trained.Config.EosTokenIds ?? []);
+        Assert.Equal(inProcess, fromExport);
+        Assert.NotEqual(Greedy(model), fromExport); // the warm-start and GRPO moved the weights
+    }
+
+    [Fact]
+    public void Train_with_a_folder_that_is_not_a_model_exits_with_code_2_and_creates_no_run_folder()
+    {
+        var runs = Path.Combine(_dir, "runs");
+        var notAModel = Directory.CreateDirectory(Path.Combine(_dir, "not-a-model")).FullName;
+        var (code, _, stderr) = CliProcess.Run(RepoPaths.Root, Deadline, "train", "--model", notAModel,
+            "--set", $"run-dir={System.Text.Json.JsonSerializer.Serialize(runs)}");
+        Assert.Equal(2, code);
+        Assert.Contains("config.json", stderr);
+        Assert.DoesNotContain("   at ", stderr);
+        Assert.False(Directory.Exists(runs) && Directory.EnumerateFileSystemEntries(runs).Any(), "a refused start must leave no run folder");
     }
 }

@@ -32,7 +32,6 @@ public static class LocalRun
         Action<MetricsReport>? observer, Action<string>? status, CancellationToken interrupt, RewardSourceRegistry? registry = null)
     {
         SettingsValidation.Check(settings);  // before the run folder exists: a bad setting leaves nothing behind
-        PolicyFactory.Validate(settings.Policy);
         Directory.CreateDirectory(runDir);
         TorchRuntime.Configure(settings.TorchThreads);
         var device = TorchRuntime.ResolveDevice(settings.Device);

@@ -1,5 +1,6 @@
 using Akka.Configuration;
 using Pipeline.Core.Configuration;
+using Pipeline.Learning.Policy;
 using Pipeline.Oni.RewardModels;
 using Pipeline.Rewards.Critic;
 using Pipeline.Rewards.Similarity;
@@ -22,6 +23,7 @@ public static class SettingsValidation
         SimilarityConfig.FromConfig(Sub(rewards, "similarity"), settings.OriginOf);
         Rubric(new ConfigBlock(Sub(rewards, "rubric"), "pipeline.rewards.rubric", settings.OriginOf));
         RewardModelOptions.FromConfig(settings.Oni.RewardModel, settings.OriginOf);
+        PolicyFactory.Validate(settings.Policy);  // an hf folder's config.json, weights index and tokenizer, before any folder exists
         return settings;
     }
 
