@@ -55,7 +55,7 @@ internal static class BenchCommand
         {
             var tokenizer = PolicyFactory.CreateTokenizer(settings.Policy, task);
             TorchRuntime.Configure(settings.TorchThreads);
-            using var policy = PolicyFactory.From(settings.Policy, tokenizer).Create(settings.Seed);
+            using var policy = PolicyFactory.From(settings.Policy, tokenizer, settings.Device).Create(settings.Seed);
             var sampler = new PolicySampler(policy, settings.Seed);
             var prompts = task.RlPrompts.Take(repeats).Select(p => tokenizer.EncodePrompt(p.Text)).ToList();
             var sampling = new SamplingSettings(settings.Generation.Temperature, settings.Generation.TopP, settings.Generation.MaxTokens, [.. tokenizer.StopTokens]);

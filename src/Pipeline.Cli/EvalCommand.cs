@@ -54,7 +54,7 @@ internal static class EvalCommand
                 ?? LocalRun.FindResumePoint(runDir)?.CheckpointDir
                 ?? throw new ConfigException($"no checkpoint in {Path.Combine(runDir, "checkpoints")}");
             using var task = TaskCatalog.Create(settings, runDir);
-            var policy = PolicyFactory.From(settings.Policy, tokenizer);
+            var policy = PolicyFactory.From(settings.Policy, tokenizer, settings.Device);
             using var model = policy.Create(settings.Seed);
             var meta = CheckpointStore.Load(checkpointDir, model, null);
             var sampler = new PolicySampler(model, settings.Seed);

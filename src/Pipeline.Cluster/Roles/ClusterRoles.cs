@@ -222,7 +222,7 @@ public static class ClusterRoles
         // learner and annotator builds its stage's sources with that role), so the learner node loads no encoder or
         // reward model it would never call.
         var tokenizer = SharedTokenizer(settings, task, runDir);
-        var policy = PolicyFactory.From(settings.Policy, tokenizer);
+        var policy = PolicyFactory.From(settings.Policy, tokenizer, settings.Device);
 
         node.WeightsBridgeRef = system.ActorOf(WeightsBridge.Props(mediator, upstream: null, node.WeightsCounter, stallTimeout: settings.Timeouts.Credit), BridgeName);
         // ONI: the rm-trainer node reports its counters here, for the learner's metrics rows.
@@ -441,7 +441,7 @@ public static class ClusterRoles
             await Task.Delay(100).ConfigureAwait(false);
         }
         var tokenizer = PolicyFactory.LoadTokenizer(settings.Policy, tokenizerDir);
-        var policy = PolicyFactory.From(settings.Policy, tokenizer);
+        var policy = PolicyFactory.From(settings.Policy, tokenizer, settings.Device);
         TorchRuntime.Configure(settings.TorchThreads);
         // Generators ask the node's bridge for the newest weights: it answers locally, or fetches them in chunks.
         var bridge = WeightsBridgeOf(node, system, s, mediator);

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Pipeline.Core.Configuration;
+using TorchSharp;
 using Pipeline.Core.Tasks;
 using Pipeline.Learning.Hf;
 using Pipeline.Learning.Model;
@@ -23,8 +24,20 @@ public abstract record PolicyFactory
     /// <summary>Longest sequence (prompt plus completion) the policy runs on.</summary>
     public abstract int ContextLength { get; }
 
-    /// <summary>A new policy: the built-in one initialised from <paramref name="seed"/>, an hf one with the folder's weights.</summary>
-    public abstract PolicyNetwork Create(long seed);
+    /// <summary>Where policies are placed: <c>pipeline.device</c> (auto | cpu | cuda[:N]); the default is the CPU.</summary>
+    public string Device { get; init; } = "cpu";
+
+    /// <summary>A new policy on <see cref="Device"/>: the built-in one initialised from <paramref name="seed"/>, an hf one with the folder's weights.</summary>
+    public PolicyNetwork Create(long seed)
+    {
+        var model = CreateOnCpu(seed);
+        var device = TorchRuntime.ResolveDevice(Device);
+        if (device.type != TorchSharp.DeviceType.CPU) model.to(device);
+        return model;
+    }
+
+    /// <summary>A new policy in CPU memory.</summary>
+    protected abstract PolicyNetwork CreateOnCpu(long seed);
 
     /// <summary>The state dict's names and shapes, without loading weights (resume checks).</summary>
     public IReadOnlyDictionary<string, long[]> ParameterShapes()
@@ -41,6 +54,10 @@ public abstract record PolicyFactory
 
     /// <summary>One line for errors and logs.</summary>
     public abstract string Describe();
+
+    /// <summary>The policy of <paramref name="settings"/> on <paramref name="device"/> (<c>pipeline.device</c>).</summary>
+    public static PolicyFactory From(PolicySettings settings, IPolicyTokenizer tokenizer, string device)
+        => From(settings, tokenizer) with { Device = device };
 
     public static PolicyFactory From(PolicySettings settings, IPolicyTokenizer tokenizer)
     {
@@ -89,7 +106,7 @@ public abstract record PolicyFactory
         public override string Source => "builtin";
         public override int VocabSize => Config.VocabSize;
         public override int ContextLength => Config.ContextLength;
-        public override PolicyNetwork Create(long seed) => new PolicyModel(Config, seed);
+        protected override PolicyNetwork CreateOnCpu(long seed) => new PolicyModel(Config, seed);
         protected override PolicyNetwork CreateShell() => new PolicyModel(Config, 0);
 
         // The configured values (vocab-size is the requested size, not the learned one), as checkpoints always recorded them.
@@ -120,7 +137,7 @@ public abstract record PolicyFactory
         public override string Source => "hf";
         public override int VocabSize => Config.VocabSize;
         public override int ContextLength => Context;
-        public override PolicyNetwork Create(long seed) => LlamaForCausalLM.FromPretrained(Folder, Context);
+        protected override PolicyNetwork CreateOnCpu(long seed) => LlamaForCausalLM.FromPretrained(Folder, Context);
         protected override PolicyNetwork CreateShell() => new LlamaForCausalLM(Config, Context);
 
         public override Dictionary<string, string> CheckpointExtras() => new(StringComparer.Ordinal)

@@ -78,7 +78,7 @@ public static class LocalRun
             tokenizer = PolicyFactory.CreateTokenizer(settings.Policy, task);
             tokenizer.Save(tokenizerDir);
         }
-        var policy = PolicyFactory.From(settings.Policy, tokenizer);
+        var policy = PolicyFactory.From(settings.Policy, tokenizer, settings.Device);
         status?.Invoke(policy.Describe());
 
         Learner.ResumePoint? resumePoint = null;
