@@ -126,6 +126,22 @@ public sealed class ChatTemplateSpec
     }
 
     [Fact]
+    public void Load_reads_only_the_special_tokens_not_settings_whose_names_end_in_token()
+    {
+        var folder = Directory.CreateTempSubdirectory("chat-flags-").FullName;
+        try
+        {
+            File.WriteAllText(Path.Combine(folder, "tokenizer_config.json"),
+                """{"add_bos_token": true, "bos_token": "<s>", "pad_token": null, "chat_template": "{{ bos_token }}|{{ add_bos_token is defined }}|{{ pad_token is defined }}"}""");
+            Assert.Equal("<s>|False|False", ChatTemplate.Load(folder)!.Render([], false));
+        }
+        finally
+        {
+            Directory.Delete(folder, true);
+        }
+    }
+
+    [Fact]
     public void Load_names_the_field_when_the_template_list_has_no_default()
     {
         var folder = Directory.CreateTempSubdirectory("chat-list-").FullName;

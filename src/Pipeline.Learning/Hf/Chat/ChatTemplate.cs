@@ -109,6 +109,8 @@ public sealed class ChatTemplate
         return JinjaInterpreter.Render(_body, Name, context, Builtins.Globals(_clock));
     }
 
+    private static readonly string[] SpecialTokenNames = ["bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token"];
+
     private static (Dictionary<string, object?> Tokens, string? Template, string Path) ReadTokenizerConfig(string folder)
     {
         var path = Path.Combine(folder, TokenizerConfigFileName);
@@ -118,8 +120,8 @@ public sealed class ChatTemplate
         var root = JsonFields.Root(doc, path);
         foreach (var p in root.Element.EnumerateObject())
         {
-            // transformers passes its special_tokens_map: every *_token as its text, and additional_special_tokens.
-            if (p.Name.EndsWith("_token", StringComparison.Ordinal))
+            // transformers passes its special_tokens_map: these seven as their text, and additional_special_tokens.
+            if (SpecialTokenNames.Contains(p.Name))
             {
                 var text = p.Value.ValueKind switch
                 {
