@@ -7,7 +7,7 @@ internal abstract record Expr(int Line) : Node(Line);
 
 internal sealed record Literal(int Line, object? Value) : Expr(Line);
 internal sealed record NameRef(int Line, string Name) : Expr(Line);
-internal sealed record ListExpr(int Line, IReadOnlyList<Expr> Items) : Expr(Line);
+internal sealed record ListExpr(int Line, IReadOnlyList<Expr> Items, bool IsTuple = false) : Expr(Line);
 internal sealed record DictExpr(int Line, IReadOnlyList<(Expr Key, Expr Value)> Items) : Expr(Line);
 internal sealed record GetAttr(int Line, Expr Target, string Name) : Expr(Line);
 internal sealed record GetItem(int Line, Expr Target, Expr Index) : Expr(Line);

@@ -283,7 +283,7 @@ internal static class Builtins
 
     private static Callable? DictMethod(IDictionary<string, object?> dict, string name) => name switch
     {
-        "items" => Method("dict.items", (_, _) => dict.Select(p => (object?)new List<object?> { p.Key, p.Value }).ToList()),
+        "items" => Method("dict.items", (_, _) => dict.Select(p => (object?)new Tuple([p.Key, p.Value])).ToList()),
         "keys" => Method("dict.keys", (_, _) => dict.Keys.Cast<object?>().ToList()),
         "values" => Method("dict.values", (_, _) => dict.Values.ToList()),
         "get" => Method("dict.get", (args, _) =>
@@ -326,7 +326,7 @@ internal static class Builtins
             ?? throw new JinjaError($"str.join() expects strings, found {Py.TypeName(x)}")))),
         "isdigit" => Method("str.isdigit", (_, _) => s.Length > 0 && s.All(char.IsDigit)),
         "isalpha" => Method("str.isalpha", (_, _) => s.Length > 0 && s.All(char.IsLetter)),
-        "isspace" => Method("str.isspace", (_, _) => s.Length > 0 && s.All(char.IsWhiteSpace)),
+        "isspace" => Method("str.isspace", (_, _) => s.Length > 0 && s.All(Py.IsSpace)),
         "islower" => Method("str.islower", (_, _) => s.Any(char.IsLetter) && !s.Any(char.IsUpper)),
         "isupper" => Method("str.isupper", (_, _) => s.Any(char.IsLetter) && !s.Any(char.IsLower)),
         _ => null,
@@ -345,7 +345,7 @@ internal static class Builtins
     /// <summary>Python's strip family: no argument strips whitespace, an argument strips any of its characters.</summary>
     public static string Strip(string s, string? chars, bool left, bool right)
     {
-        Func<char, bool> strip = chars is null ? char.IsWhiteSpace : chars.Contains;
+        Func<char, bool> strip = chars is null ? Py.IsSpace : chars.Contains;
         var a = 0;
         var b = s.Length;
         if (left) while (a < b && strip(s[a])) a++;
@@ -365,21 +365,21 @@ internal static class Builtins
             var i = 0;
             while (i < s.Length)
             {
-                while (i < s.Length && char.IsWhiteSpace(s[i])) i++;
+                while (i < s.Length && Py.IsSpace(s[i])) i++;
                 if (i >= s.Length) break;
                 var start = i;
-                while (i < s.Length && !char.IsWhiteSpace(s[i])) i++;
+                while (i < s.Length && !Py.IsSpace(s[i])) i++;
                 words.Add((start, i));
             }
             if (maxSplit < 0 || words.Count <= maxSplit + 1) return words.Select(w => (object?)s[w.Start..w.End]).ToList();
             if (!fromRight)
             {
                 var head = words.Take((int)maxSplit).Select(w => s[w.Start..w.End]).ToList();
-                head.Add(s[words[(int)maxSplit].Start..].TrimEnd());
+                head.Add(Py.TrimEnd(s[words[(int)maxSplit].Start..]));
                 return head.Cast<object?>().ToList();
             }
             var tail = words.Skip(words.Count - (int)maxSplit).Select(w => s[w.Start..w.End]).ToList();
-            tail.Insert(0, s[..words[words.Count - (int)maxSplit - 1].End].TrimStart());
+            tail.Insert(0, Strip(s[..words[words.Count - (int)maxSplit - 1].End], null, true, false));
             return tail.Cast<object?>().ToList();
         }
         parts = [.. s.Split(sep)];
@@ -513,12 +513,12 @@ internal static class Builtins
                 return value switch
                 {
                     Undefined => new List<object?>(),
-                    IDictionary<string, object?> d => d.Select(p => (object?)new List<object?> { p.Key, p.Value }).ToList(),
+                    IDictionary<string, object?> d => d.Select(p => (object?)new Tuple([p.Key, p.Value])).ToList(),
                     _ => throw new JinjaError($"items: expected a mapping, got {Py.TypeName(value)}"),
                 };
             case "dictsort":
                 return value is IDictionary<string, object?> ds
-                    ? ds.OrderBy(p => p.Key, StringComparer.OrdinalIgnoreCase).Select(p => (object?)new List<object?> { p.Key, p.Value }).ToList()
+                    ? ds.OrderBy(p => p.Key, StringComparer.OrdinalIgnoreCase).Select(p => (object?)new Tuple([p.Key, p.Value])).ToList()
                     : throw new JinjaError($"dictsort: expected a mapping, got {Py.TypeName(value)}");
             case "int":
                 return value switch

@@ -219,7 +219,7 @@ internal sealed class JinjaInterpreter
             case NameRef n:
                 return scope.TryGet(n.Name, out var v) ? v : new Undefined($"'{n.Name}'");
             case ListExpr list:
-                return list.Items.Select(i => Eval(i, scope)).ToList();
+                return list.IsTuple ? new Tuple(list.Items.Select(i => Eval(i, scope))) : list.Items.Select(i => Eval(i, scope)).ToList();
             case DictExpr dict:
             {
                 var d = new Dictionary<string, object?>();

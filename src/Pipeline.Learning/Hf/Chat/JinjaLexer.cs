@@ -60,13 +60,13 @@ internal sealed class JinjaLexer
             var sign = open + 2 < _src.Length && (_src[open + 2] == '-' || _src[open + 2] == '+') ? _src[open + 2] : '\0';
             if (sign == '-')
             {
-                text = text.TrimEnd();
+                text = Py.TrimEnd(text);
             }
             else if (sign != '+' && kind != '{')
             {
                 // lstrip_blocks: indentation between the line start and a block or comment tag goes.
                 var lineStart = text.LastIndexOf('\n') + 1;
-                if ((lineStart > 0 || (lineStarting && pendingData.Length == 0)) && lineStart < text.Length && text.AsSpan(lineStart).IsWhiteSpace())
+                if ((lineStart > 0 || (lineStarting && pendingData.Length == 0)) && lineStart < text.Length && text.AsSpan(lineStart).ToString().All(Py.IsSpace))
                     text = text[..lineStart];
             }
             pendingData.Append(text);
@@ -119,7 +119,7 @@ internal sealed class JinjaLexer
         if (stripAfter)
         {
             var i = _pos;
-            while (i < _src.Length && char.IsWhiteSpace(_src[i])) i++;
+            while (i < _src.Length && Py.IsSpace(_src[i])) i++;
             Advance(i);
         }
         else if (trimBlock && !keep && _pos < _src.Length && _src[_pos] == '\n')
@@ -157,7 +157,7 @@ internal sealed class JinjaLexer
                 var end = _src.IndexOf("%}", j, StringComparison.Ordinal);
                 if (end < 0) throw Error("'{% endraw' is not closed with '%}'");
                 var body = _src[bodyStart..open];
-                if (minus) body = body.TrimEnd();
+                if (minus) body = Py.TrimEnd(body);
                 pendingData.Append(body);
                 var endStrip = _src[end - 1] == '-';
                 Advance(end + 2);

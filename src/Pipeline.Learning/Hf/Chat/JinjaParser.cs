@@ -408,7 +408,7 @@ internal sealed class JinjaParser
                 if (IsOp(")"))
                 {
                     _i++;
-                    return new ListExpr(t.Line, []);
+                    return new ListExpr(t.Line, [], IsTuple: true);
                 }
                 var first = ParseExpression();
                 if (!IsOp(","))
@@ -424,7 +424,7 @@ internal sealed class JinjaParser
                     items.Add(ParseExpression());
                 }
                 ExpectOp(")");
-                return new ListExpr(t.Line, items); // a tuple behaves as a list here
+                return new ListExpr(t.Line, items, IsTuple: true);
             }
             case TokenKind.Operator when t.Value == "[":
             {

@@ -24,6 +24,14 @@ internal sealed class Callable(string name, JinjaFunction body)
     public object? Invoke(IReadOnlyList<object?> args, IReadOnlyDictionary<string, object?> kwargs) => body(args, kwargs);
 }
 
+/// <summary>A Python tuple: a list that prints with parentheses (<c>dictsort</c>, <c>items()</c>, <c>(a, b)</c>).</summary>
+internal sealed class Tuple : List<object?>
+{
+    public Tuple(IEnumerable<object?> items) : base(items)
+    {
+    }
+}
+
 /// <summary>The <c>loop</c> variable of a for loop.</summary>
 internal sealed class LoopContext(List<object?> items)
 {
@@ -80,6 +88,16 @@ internal static class Py
         _ => throw new JinjaError($"a value of type {v.GetType().Name} cannot be passed to a chat template"),
     };
 
+    /// <summary>Python's str.isspace for one character: .NET's whitespace plus the separators U+001C..U+001F.</summary>
+    public static bool IsSpace(char c) => char.IsWhiteSpace(c) || c is >= '\u001c' and <= '\u001f';
+
+    public static string TrimEnd(string s)
+    {
+        var end = s.Length;
+        while (end > 0 && IsSpace(s[end - 1])) end--;
+        return s[..end];
+    }
+
     public static bool Truthy(object? v) => v switch
     {
         null => false,
@@ -101,6 +119,7 @@ internal static class Py
         double => "float",
         string => "str",
         Namespace => "Namespace",
+        Tuple => "tuple",
         IList => "list",
         IDictionary => "dict",
         Callable => "function",
@@ -124,6 +143,7 @@ internal static class Py
         double d => FloatRepr(d),
         string s => StrRepr(s),
         Undefined => "",
+        Tuple t => "(" + string.Join(", ", t.Select(Repr)) + (t.Count == 1 ? ",)" : ")"),
         IList<object?> list => "[" + string.Join(", ", list.Select(Repr)) + "]",
         IDictionary<string, object?> dict => "{" + string.Join(", ", dict.Select(p => StrRepr(p.Key) + ": " + Repr(p.Value))) + "}",
         Callable c => $"<function {c.Name}>",
