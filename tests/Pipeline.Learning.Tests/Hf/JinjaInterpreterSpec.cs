@@ -84,6 +84,21 @@ public sealed class JinjaInterpreterSpec
     }
 
     [Fact]
+    public void A_runaway_loop_stops_with_an_error_instead_of_hanging()
+    {
+        var e = Assert.Throws<ChatTemplateException>(() => Render("{% for i in range(2000) %}\n{% for j in range(2000) %}{% endfor %}{% endfor %}"));
+        Assert.Equal(2, e.Line);
+        Assert.Contains("more than 1000000 loop iterations", e.Message);
+    }
+
+    [Fact]
+    public void A_recursive_macro_stops_with_an_error_instead_of_overflowing_the_stack()
+    {
+        var e = Assert.Throws<ChatTemplateException>(() => Render("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}"));
+        Assert.Contains("macro 'f' nested more than 64 calls deep", e.Message);
+    }
+
+    [Fact]
     public void Strftime_now_formats_the_clock_as_python_does()
     {
         var text = Render("{{ strftime_now('%d %b %Y') }}|{{ strftime_now('%Y-%m-%d %H:%M') }}", clock: () => new DateTime(2024, 7, 6, 9, 5, 0));

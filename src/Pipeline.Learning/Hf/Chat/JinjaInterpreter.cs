@@ -25,7 +25,13 @@ internal sealed class JinjaInterpreter
     private sealed class BreakSignal : Exception;
     private sealed class ContinueSignal : Exception;
 
+    /// <summary>Bounds on one rendering: a template has no while loop, but nested ranges or a recursive macro could still run away.</summary>
+    public const int MaxLoopIterations = 1_000_000;
+    public const int MaxMacroDepth = 64;
+
     private readonly string _name;
+    private int _iterations;
+    private int _macroDepth;
 
     private JinjaInterpreter(string name) => _name = name;
 
@@ -160,6 +166,7 @@ internal sealed class JinjaInterpreter
         var loop = new LoopContext(items);
         for (var k = 0; k < items.Count; k++)
         {
+            if (++_iterations > MaxLoopIterations) throw At(f, $"the template ran more than {MaxLoopIterations} loop iterations in one rendering");
             loop.Index0 = k;
             var iteration = new Scope(scope);
             iteration.Vars["loop"] = loop;
@@ -193,9 +200,18 @@ internal sealed class JinjaInterpreter
         }
         foreach (var key in kwargs.Keys)
             if (m.Params.All(p => p.Name != key)) throw new JinjaError($"macro '{m.Name}' has no parameter '{key}'");
-        var sb = new StringBuilder();
-        ExecBody(m.Body, scope, sb);
-        return sb.ToString();
+        if (_macroDepth >= MaxMacroDepth) throw new JinjaError($"macro '{m.Name}' nested more than {MaxMacroDepth} calls deep");
+        _macroDepth++;
+        try
+        {
+            var sb = new StringBuilder();
+            ExecBody(m.Body, scope, sb);
+            return sb.ToString();
+        }
+        finally
+        {
+            _macroDepth--;
+        }
     });
 
     private object? Eval(Expr expr, Scope scope)
