@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Pipeline.Core.Configuration;
 using Pipeline.Learning.Hf;
+using Pipeline.Learning.Hf.Chat;
 
 namespace Pipeline.Cli;
 
@@ -14,12 +15,14 @@ internal static class GenerateCommand
     private static readonly Option<double> TopP = new("--top-p") { Description = "Nucleus sampling mass in (0, 1].", DefaultValueFactory = _ => 0.9 };
     private static readonly Option<int> Seed = new("--seed") { Description = "Seed of the sampler.", DefaultValueFactory = _ => 42 };
     private static readonly Option<bool> Ids = new("--ids") { Description = "Also print the generated token ids (a last line 'ids: ...')." };
+    private static readonly Option<bool> Chat = new("--chat") { Description = "Render --prompt as one user turn through the folder's chat template (with the generation prompt) before encoding." };
+    private static readonly Option<FileInfo?> ChatTemplateFile = new("--chat-template") { Description = "Your own Jinja chat template file (implies --chat); the folder's special tokens are its bos_token/eos_token." };
 
     public static Command Create()
     {
         var command = new Command("generate", "Continue a prompt with a Hugging Face Llama model folder (e.g. one written by pipeline model import-llama2c).")
         {
-            Model, Prompt, MaxTokens, Temperature, TopP, Seed, Ids,
+            Model, Prompt, MaxTokens, Temperature, TopP, Seed, Ids, Chat, ChatTemplateFile,
         };
         command.SetAction((parse, ct) => Task.FromResult(Execute(parse, ct)));
         return command;
@@ -40,9 +43,17 @@ internal static class GenerateCommand
         var config = model.Config;
         if (tokenizer.VocabSize > config.VocabSize)
             throw new ConfigException($"{Path.Combine(folder, HfTokenizer.FileName)} has {tokenizer.VocabSize} tokens, more than config.json's vocab_size {config.VocabSize}");
-        var bos = config.BosTokenId ?? throw new ConfigException($"{Path.Combine(folder, LlamaConfig.FileName)}: field 'bos_token_id' is missing; generate starts from BOS");
-        var prompt = new List<int> { bos };
-        prompt.AddRange(tokenizer.Encode(parse.GetValue(Prompt) ?? ""));
+        var templateFile = parse.GetValue(ChatTemplateFile);
+        List<int> prompt;
+        if (parse.GetValue(Chat) || templateFile is not null)
+        {
+            prompt = ChatPrompt(folder, templateFile?.FullName, parse.GetValue(Prompt) ?? "", tokenizer, config.BosTokenId);
+        }
+        else
+        {
+            var bos = config.BosTokenId ?? throw new ConfigException($"{Path.Combine(folder, LlamaConfig.FileName)}: field 'bos_token_id' is missing; generate starts from BOS");
+            prompt = [bos, .. tokenizer.Encode(parse.GetValue(Prompt) ?? "")];
+        }
         if (prompt.Count + maxTokens > config.MaxPositionEmbeddings)
             throw new ConfigException($"--max-tokens {maxTokens} plus the {prompt.Count} prompt tokens exceed max_position_embeddings {config.MaxPositionEmbeddings} in config.json");
 
@@ -54,5 +65,21 @@ internal static class GenerateCommand
         Console.WriteLine(full.StartsWith(head, StringComparison.Ordinal) ? full[head.Length..] : tokenizer.Decode(generated));
         if (parse.GetValue(Ids)) Console.WriteLine("ids: " + string.Join(' ', generated));
         return ExitCodes.Ok;
+    }
+
+    /// <summary>The prompt as one user turn through the folder's (or the user's) chat template, with the generation prompt.</summary>
+    private static List<int> ChatPrompt(string folder, string? templateFile, string text, HfTokenizer tokenizer, int? bosId)
+    {
+        try
+        {
+            var template = templateFile is not null ? ChatTemplate.FromFile(templateFile, folder)
+                : ChatTemplate.Load(folder) ?? throw new ConfigException(
+                    $"model folder {folder} has no chat template ({ChatTemplate.TemplateFileName} or {ChatTemplate.TokenizerConfigFileName}'s chat_template); pass --chat-template FILE or leave out --chat");
+            return Pipeline.Learning.Hf.Chat.ChatPrompt.Encode(template, tokenizer, [new ChatMessage("user", text)], addGenerationPrompt: true, bosId: bosId);
+        }
+        catch (ChatTemplateException e)
+        {
+            throw new ConfigException(e.Message);
+        }
     }
 }
