@@ -2,6 +2,7 @@ using System.CommandLine;
 using Pipeline.Core.Configuration;
 using Pipeline.Learning.Hf;
 using Pipeline.Learning.Hf.Chat;
+using Pipeline.Learning.Policy;
 
 namespace Pipeline.Cli;
 
@@ -38,48 +39,35 @@ internal static class GenerateCommand
         if (!(topP > 0 && topP <= 1)) throw new ConfigException($"--top-p must be in (0, 1], got {topP}");
 
         var folder = parse.GetValue(Model)!.FullName;
-        var tokenizer = HfTokenizer.Load(folder);
-        using var model = LlamaForCausalLM.FromPretrained(folder);
-        var config = model.Config;
-        if (tokenizer.VocabSize > config.VocabSize)
-            throw new ConfigException($"{Path.Combine(folder, HfTokenizer.FileName)} has {tokenizer.VocabSize} tokens, more than config.json's vocab_size {config.VocabSize}");
         var templateFile = parse.GetValue(ChatTemplateFile);
-        List<int> prompt;
-        if (parse.GetValue(Chat) || templateFile is not null)
-        {
-            prompt = ChatPrompt(folder, templateFile?.FullName, parse.GetValue(Prompt) ?? "", tokenizer, config.BosTokenId);
-        }
-        else
-        {
-            var bos = config.BosTokenId ?? throw new ConfigException($"{Path.Combine(folder, LlamaConfig.FileName)}: field 'bos_token_id' is missing; generate starts from BOS");
-            prompt = [bos, .. tokenizer.Encode(parse.GetValue(Prompt) ?? "")];
-        }
-        if (prompt.Count + maxTokens > config.MaxPositionEmbeddings)
-            throw new ConfigException($"--max-tokens {maxTokens} plus the {prompt.Count} prompt tokens exceed max_position_embeddings {config.MaxPositionEmbeddings} in config.json");
-
-        var generated = LlamaGenerator.Generate(model, prompt, maxTokens, new SamplingOptions(temperature, topP, parse.GetValue(Seed)),
-            config.EosTokenIds ?? [], ct);
-        // Decode prompt and completion together (word-initial spaces depend on the neighbour) and print what is new.
-        var head = tokenizer.Decode(prompt);
-        var full = tokenizer.Decode(prompt.Concat(generated));
-        Console.WriteLine(full.StartsWith(head, StringComparison.Ordinal) ? full[head.Length..] : tokenizer.Decode(generated));
-        if (parse.GetValue(Ids)) Console.WriteLine("ids: " + string.Join(' ', generated));
-        return ExitCodes.Ok;
-    }
-
-    /// <summary>The prompt as one user turn through the folder's (or the user's) chat template, with the generation prompt.</summary>
-    private static List<int> ChatPrompt(string folder, string? templateFile, string text, HfTokenizer tokenizer, int? bosId)
-    {
+        var chat = templateFile is not null ? templateFile.FullName : parse.GetValue(Chat) ? "auto" : "none";
+        // The same factory as train: the folder's model and tokenizer; context up to max_position_embeddings.
+        var settings = new PolicySettings(0, 0, 1, 1, int.MaxValue) { Source = "hf", Path = folder, ChatTemplate = chat };
+        PolicyFactory.Validate(settings);
+        var tokenizer = HfPolicyTokenizer.Load(folder, LlamaConfig.Load(folder), chat);
+        if (chat == "auto" && tokenizer.Template is null)
+            throw new ConfigException($"model folder {folder} has no chat template ({ChatTemplate.TemplateFileName} or {ChatTemplate.TokenizerConfigFileName}'s chat_template); pass --chat-template FILE or leave out --chat");
+        var policy = PolicyFactory.From(settings, tokenizer);
+        using var model = policy.Create(parse.GetValue(Seed));
+        int[] prompt;
         try
         {
-            var template = templateFile is not null ? ChatTemplate.FromFile(templateFile, folder)
-                : ChatTemplate.Load(folder) ?? throw new ConfigException(
-                    $"model folder {folder} has no chat template ({ChatTemplate.TemplateFileName} or {ChatTemplate.TokenizerConfigFileName}'s chat_template); pass --chat-template FILE or leave out --chat");
-            return Pipeline.Learning.Hf.Chat.ChatPrompt.Encode(template, tokenizer, [new ChatMessage("user", text)], addGenerationPrompt: true, bosId: bosId);
+            prompt = tokenizer.EncodePrompt(parse.GetValue(Prompt) ?? "");
         }
-        catch (ChatTemplateException e)
+        catch (ArgumentException e)
         {
-            throw new ConfigException(e.Message);
+            throw new ConfigException($"--prompt: {e.Message}");
         }
+        if (prompt.Length + maxTokens > model.ContextLength)
+            throw new ConfigException($"--max-tokens {maxTokens} plus the {prompt.Length} prompt tokens exceed max_position_embeddings {model.ContextLength} in config.json");
+
+        var generated = LlamaGenerator.Generate(model, prompt, maxTokens, new SamplingOptions(temperature, topP, parse.GetValue(Seed)),
+            tokenizer.StopTokens.ToHashSet(), ct);
+        // Decode prompt and completion together (word-initial spaces depend on the neighbour) and print what is new.
+        var head = tokenizer.Decode(prompt);
+        var full = tokenizer.Decode([.. prompt, .. generated]);
+        Console.WriteLine(full.StartsWith(head, StringComparison.Ordinal) ? full[head.Length..] : tokenizer.Decode([.. generated]));
+        if (parse.GetValue(Ids)) Console.WriteLine("ids: " + string.Join(' ', generated));
+        return ExitCodes.Ok;
     }
 }

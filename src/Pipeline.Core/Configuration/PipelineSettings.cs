@@ -14,6 +14,9 @@ public sealed record PolicySettings(int VocabSize, int DModel, int Layers, int H
 
     /// <summary>The model folder when <see cref="Source"/> is hf ("" otherwise).</summary>
     public string Path { get; init; } = "";
+
+    /// <summary>hf prompts: auto (the folder's chat template when it has one), none (plain text), or a template file.</summary>
+    public string ChatTemplate { get; init; } = "auto";
 }
 public sealed record WarmStartSettings(bool Enabled, int MaxEpochs, int BatchSize, double LearningRate, double WeightDecay, int Patience, double ValidationFraction);
 /// <param name="WeightsWait">How long a generator holds a credit whose group needs newer weights than it has (cluster mode: weights still on their way) before it samples anyway.</param>
@@ -133,6 +136,7 @@ public sealed record PipelineSettings(
             {
                 Source = r.OneOf(p + "policy.source", "builtin", "hf"),
                 Path = r.String(p + "policy.path"),
+                ChatTemplate = r.String(p + "policy.chat-template"),
             },
             WarmStart: new WarmStartSettings(
                 r.Bool(p + "warm-start.enabled"),

@@ -1,12 +1,14 @@
 using Pipeline.Core.Configuration;
+using Pipeline.Learning.Hf.Chat;
 using Pipeline.Learning.Tokenization;
 
 namespace Pipeline.Learning.Hf;
 
 /// <summary>
 /// A Hugging Face model's own tokenizer as the policy's: <c>tokenizer.json</c> with the bos/eos ids of
-/// <c>tokenizer_config.json</c>, <c>generation_config.json</c> and <c>config.json</c>. A prompt is BOS (where the model
-/// adds one) and the prompt's text; sampling stops at any eos id.
+/// <c>tokenizer_config.json</c>, <c>generation_config.json</c> and <c>config.json</c>. With a chat template a prompt is
+/// one user turn rendered with the generation prompt (<c>pipeline.policy.chat-template</c>); without, BOS (where the
+/// model adds one) and the prompt's text. Sampling stops at any eos id.
 /// </summary>
 public sealed class HfPolicyTokenizer : IPolicyTokenizer
 {
@@ -17,17 +19,28 @@ public sealed class HfPolicyTokenizer : IPolicyTokenizer
     private readonly HfTokenizer _inner;
     private readonly string _folder;
     private readonly int? _bos;
+    private readonly int? _templateBos;
+    private readonly string? _templateFile;
 
-    private HfPolicyTokenizer(HfTokenizer inner, string folder, int? bos, IReadOnlyList<int> eos)
+    private HfPolicyTokenizer(HfTokenizer inner, string folder, int? bos, int? templateBos, IReadOnlyList<int> eos, ChatTemplate? template, string? templateFile)
     {
         _inner = inner;
         _folder = folder;
         _bos = bos;
+        _templateBos = templateBos;
         StopTokens = eos;
+        Template = template;
+        _templateFile = templateFile;
     }
 
-    /// <summary>Reads the tokenizer of <paramref name="folder"/>; <paramref name="config"/> supplies bos/eos ids the tokenizer files leave out.</summary>
-    public static HfPolicyTokenizer Load(string folder, LlamaConfig? config = null)
+    /// <summary>The chat template prompts are rendered with, or null (plain text prompts).</summary>
+    public ChatTemplate? Template { get; }
+
+    /// <summary>
+    /// Reads the tokenizer of <paramref name="folder"/>; <paramref name="config"/> supplies bos/eos ids the tokenizer files
+    /// leave out. <paramref name="chatTemplate"/>: auto (the folder's template when it has one), none, or a template file.
+    /// </summary>
+    public static HfPolicyTokenizer Load(string folder, LlamaConfig? config = null, string chatTemplate = "none")
     {
         var inner = HfTokenizer.Load(folder);
         var ids = inner.SpecialIds;
@@ -37,7 +50,22 @@ public sealed class HfPolicyTokenizer : IPolicyTokenizer
         var bos = ids.Bos ?? config?.BosTokenId;
         if (ids.AddBos && bos is null)
             throw new ConfigException($"{Path.Combine(folder, SpecialTokenIds.TokenizerConfigFile)}: add_bos_token is true but no bos token is named");
-        return new HfPolicyTokenizer(inner, folder, ids.AddBos ? bos : null, eos);
+        ChatTemplate? template;
+        string? templateFile = null;
+        try
+        {
+            template = chatTemplate switch
+            {
+                "none" => null,
+                "auto" => ChatTemplate.Load(folder),
+                _ => ChatTemplate.FromFile(templateFile = Path.GetFullPath(chatTemplate), folder),
+            };
+        }
+        catch (ChatTemplateException e)
+        {
+            throw new ConfigException($"pipeline.policy.chat-template: {e.Message}");
+        }
+        return new HfPolicyTokenizer(inner, folder, ids.AddBos ? bos : null, bos, eos, template, templateFile);
     }
 
     /// <summary>The tokenizer.json tokenizer underneath.</summary>
@@ -53,6 +81,17 @@ public sealed class HfPolicyTokenizer : IPolicyTokenizer
 
     public int[] EncodePrompt(string promptText)
     {
+        if (Template is not null)
+        {
+            try
+            {
+                return [.. ChatPrompt.Encode(Template, _inner, [new ChatMessage("user", promptText)], addGenerationPrompt: true, bosId: _templateBos)];
+            }
+            catch (ChatTemplateException e)
+            {
+                throw new ConfigException($"pipeline.policy.chat-template: {e.Message}");
+            }
+        }
         var body = Encode(promptText);
         if (_bos is not { } bos) return body.Length > 0 ? body : throw new ArgumentException("an empty prompt gives no token to continue (the model adds no BOS)");
         return [bos, .. body];
@@ -72,5 +111,7 @@ public sealed class HfPolicyTokenizer : IPolicyTokenizer
             File.Copy(from, tmp, overwrite: true);
             File.Move(tmp, to, overwrite: true);
         }
+        // A template of the user's own travels with the run (and its export) as the folder's chat_template.jinja.
+        if (_templateFile is not null) File.Copy(_templateFile, Path.Combine(directory, ChatTemplate.TemplateFileName), overwrite: true);
     }
 }

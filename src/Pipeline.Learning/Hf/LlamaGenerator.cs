@@ -6,15 +6,15 @@ namespace Pipeline.Learning.Hf;
 /// <summary>How the next token is chosen: temperature 0 is greedy (argmax, first of ties), else nucleus sampling.</summary>
 public sealed record SamplingOptions(double Temperature, double TopP, int Seed);
 
-/// <summary>Autoregressive decoding for one sequence with a KV cache: one prefill of the prompt, then one token per step.</summary>
+/// <summary>Autoregressive decoding of one sequence with any policy's KV cache: one prefill of the prompt, then one token per step (cancellable between tokens).</summary>
 public static class LlamaGenerator
 {
     /// <returns>The new token ids, ending with a stop id when one was produced.</returns>
-    public static List<int> Generate(LlamaForCausalLM model, IReadOnlyList<int> prompt, int maxNewTokens, SamplingOptions options,
+    public static List<int> Generate(PolicyNetwork model, IReadOnlyList<int> prompt, int maxNewTokens, SamplingOptions options,
         IReadOnlyCollection<int> stopIds, CancellationToken ct = default)
     {
         if (prompt.Count == 0) throw new ArgumentException("the prompt needs at least one token (BOS)", nameof(prompt));
-        var device = model.parameters().First().device;
+        var device = model.Device;
         var random = new Random(options.Seed);
         var generated = new List<int>();
         using var noGrad = no_grad();
@@ -26,8 +26,10 @@ public static class LlamaGenerator
             float[] logits;
             using (NewDisposeScope())
             {
-                var ids = tensor(input, new long[] { 1, input.Length }, device: device);
-                logits = model.Forward(ids, cache).select(1, input.Length - 1)[0].cpu().data<float>().ToArray();
+                var start = cache.Length;
+                var positions = Enumerable.Range(0, input.Length).Select(i => start + i).ToArray();
+                logits = model.ForwardCached(tensor(input, new long[] { 1, input.Length }, device: device),
+                    tensor(positions, new long[] { 1, input.Length }, device: device), cache, null, causal: input.Length > 1)[0].cpu().data<float>().ToArray();
             }
             var next = Pick(logits, options, random);
             generated.Add(next);

@@ -78,14 +78,15 @@ public abstract record PolicyFactory
     /// <summary>A new run's tokenizer: learned from the task's text (builtin), or the model folder's own (hf).</summary>
     public static IPolicyTokenizer CreateTokenizer(PolicySettings settings, IPipelineTask task) => settings.Source switch
     {
-        "hf" => HfPolicyTokenizer.Load(settings.Path, LlamaConfig.Load(settings.Path)),
+        "hf" => HfPolicyTokenizer.Load(settings.Path, LlamaConfig.Load(settings.Path), settings.ChatTemplate),
         _ => PolicyTokenizer.Train(task.TokenizerCorpus, settings.VocabSize, task.TokenizerAlphabet),
     };
 
     /// <summary>The tokenizer a run saved into <paramref name="directory"/> (<see cref="IPolicyTokenizer.Save"/>).</summary>
     public static IPolicyTokenizer LoadTokenizer(PolicySettings settings, string directory) => settings.Source switch
     {
-        "hf" => HfPolicyTokenizer.Load(directory, LlamaConfig.Load(settings.Path)),
+        // The run's copy holds the template it started with (a user's own file as chat_template.jinja).
+        "hf" => HfPolicyTokenizer.Load(directory, LlamaConfig.Load(settings.Path), settings.ChatTemplate == "none" ? "none" : "auto"),
         _ => PolicyTokenizer.Load(directory),
     };
 
@@ -96,7 +97,7 @@ public abstract record PolicyFactory
         if (settings.Source != "hf") return;
         var config = LlamaConfig.Load(settings.Path);
         HfCheckpoint.Open(settings.Path);
-        HfPolicyTokenizer.Load(settings.Path, config);
+        HfPolicyTokenizer.Load(settings.Path, config, settings.ChatTemplate);
     }
 
     private protected static string Text(long value) => value.ToString(CultureInfo.InvariantCulture);
