@@ -80,9 +80,6 @@ public abstract record PolicyFactory
     {
         RefuseLoraOnBuiltin(settings);
         if (settings.Source != "hf") return;
-        var config = LlamaConfig.Load(settings.Path);
-        HfCheckpoint.Open(settings.Path);
-        HfPolicyTokenizer.Load(settings.Path, config);
         if (settings.Lora.Enabled)
         {
             var lora = LoraAdapterConfig.From(settings.Lora);
@@ -90,6 +87,9 @@ public abstract record PolicyFactory
             if (unknown.Count > 0)
                 throw new ConfigException($"pipeline.policy.lora.target-modules: {string.Join(", ", unknown)} name(s) no projection of the model (it has {string.Join(", ", LlamaForCausalLM.Projections)}, or all-linear)");
         }
+        var config = LlamaConfig.Load(settings.Path);
+        HfCheckpoint.Open(settings.Path);
+        HfPolicyTokenizer.Load(settings.Path, config);
     }
 
     private static void RefuseLoraOnBuiltin(PolicySettings settings)
