@@ -80,6 +80,8 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         if (dropout > 0)
         {
             _loraDropout = nn.Dropout(dropout);
+            // A new module trains by default: follow this layer's mode, or a model in eval would drop adapter inputs.
+            _loraDropout.train(training);
             register_module("lora_dropout", _loraDropout);
         }
         Rank = rank;

@@ -45,6 +45,27 @@ public sealed class PeftAdapterFolderSpec : IDisposable
     }
 
     [Fact]
+    public void A_PEFT_folder_written_by_an_independent_PyTorch_script_gives_its_oracle_logits()
+    {
+        // tests/fixtures/hf-tiny/qwen2-lora: record_lora.py's adapters (rsLoRA scaling, dropout 0.05, three targets) and
+        // the logits of its own eager forward on the merged weights.
+        var folder = HfTinyFixture.Folder("qwen2-lora");
+        using var oracle = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(folder, "oracle.json")));
+        var sequence = oracle.RootElement.GetProperty("sequence").EnumerateArray().Select(e => e.GetInt64()).ToArray();
+        var expected = oracle.RootElement.GetProperty("logits").EnumerateArray().Select(e => e.GetSingle()).ToArray();
+        using var model = LlamaForCausalLM.FromPretrained(HfTinyFixture.Folder(Fixture));
+        var baseLogits = HfTinyFixture.LogitsOf(model, sequence);
+
+        var config = PeftAdapterFolder.Load(model, folder);
+
+        Assert.True(config.UseRslora);
+        Assert.Equal(4.0, config.Scaling); // 8 / sqrt(4)
+        var logits = HfTinyFixture.LogitsOf(model, sequence);
+        Assert.True(HfTinyFixture.MaxAbsDiff(expected, logits) <= 1e-4, $"max abs diff {HfTinyFixture.MaxAbsDiff(expected, logits)}");
+        Assert.True(HfTinyFixture.MaxAbsDiff(baseLogits, logits) > 0.1, "the adapters must move the logits");
+    }
+
+    [Fact]
     public void The_folder_holds_PEFTs_config_fields_and_only_lora_tensors_under_base_model_model_names()
     {
         SaveTrained(LoraFixture.Config("v_proj", "q_proj"));
