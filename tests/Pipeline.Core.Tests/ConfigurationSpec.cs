@@ -38,6 +38,27 @@ public class ConfigurationSpec : IDisposable
     }
 
     [Fact]
+    public void LoRA_settings_are_read_off_by_default_and_all_linear_stands_as_one_string()
+    {
+        var defaults = PipelineSettings.From(new ConfigLayers());
+        Assert.False(defaults.Policy.Lora.Enabled);
+        Assert.Equal(["q_proj", "v_proj"], defaults.Policy.Lora.TargetModules);
+
+        var user = Write("lora.conf", "pipeline.policy { source = hf, path = /m, lora { enabled = on, rank = 4, alpha = 8, dropout = 0.05, target-modules = all-linear } }");
+        var s = PipelineSettings.Load(_dir, "local", user, []);
+        Assert.Equal(new LoraSettings(true, 4, 8, 0.05, s.Policy.Lora.TargetModules), s.Policy.Lora);
+        Assert.Equal(["all-linear"], s.Policy.Lora.TargetModules);
+    }
+
+    [Fact]
+    public void LoRA_on_the_builtin_policy_is_refused_naming_the_key()
+    {
+        var e = Assert.Throws<ConfigException>(() => PipelineSettings.Load(_dir, "local", null, ["policy.lora.enabled=on"]));
+        Assert.Contains("pipeline.policy.lora.enabled", e.Message);
+        Assert.Contains("source = hf", e.Message);
+    }
+
+    [Fact]
     public void A_typo_in_a_key_names_the_key_the_file_and_a_suggestion()
     {
         var user = Write("typo.conf", "pipeline.grpo.learning-rte = 0.1");

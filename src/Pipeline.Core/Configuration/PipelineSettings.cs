@@ -17,6 +17,17 @@ public sealed record PolicySettings(int VocabSize, int DModel, int Layers, int H
 
     /// <summary>hf prompts: auto (the folder's chat template when it has one), none (plain text), or a template file.</summary>
     public string ChatTemplate { get; init; } = "auto";
+
+    /// <summary>LoRA adapters on the hf policy (pipeline.policy.lora); off by default, i.e. full fine-tuning.</summary>
+    public LoraSettings Lora { get; init; } = LoraSettings.Off;
+}
+/// <summary>
+/// LoRA: low-rank adapters on the named linear modules; only they train, the base stays frozen.
+/// <paramref name="TargetModules"/> are module names (a module whose path ends in ".name"), or the single entry all-linear.
+/// </summary>
+public sealed record LoraSettings(bool Enabled, int Rank, double Alpha, double Dropout, IReadOnlyList<string> TargetModules)
+{
+    public static readonly LoraSettings Off = new(false, 8, 16, 0, ["q_proj", "v_proj"]);
 }
 public sealed record WarmStartSettings(bool Enabled, int MaxEpochs, int BatchSize, double LearningRate, double WeightDecay, int Patience, double ValidationFraction);
 /// <param name="WeightsWait">How long a generator holds a credit whose group needs newer weights than it has (cluster mode: weights still on their way) before it samples anyway.</param>
@@ -137,6 +148,12 @@ public sealed record PipelineSettings(
                 Source = r.OneOf(p + "policy.source", "builtin", "hf"),
                 Path = r.String(p + "policy.path"),
                 ChatTemplate = r.String(p + "policy.chat-template"),
+                Lora = new LoraSettings(
+                    r.Bool(p + "policy.lora.enabled"),
+                    r.Int(p + "policy.lora.rank", 1, 65_536),
+                    r.Double(p + "policy.lora.alpha", 0),
+                    r.Double(p + "policy.lora.dropout", 0, 0.999),
+                    r.StringList(p + "policy.lora.target-modules")),
             },
             WarmStart: new WarmStartSettings(
                 r.Bool(p + "warm-start.enabled"),
@@ -202,6 +219,10 @@ public sealed record PipelineSettings(
 
         if (settings.Policy.Source == "hf" && string.IsNullOrWhiteSpace(settings.Policy.Path))
             throw new ConfigException($"pipeline.policy.path is empty but pipeline.policy.source is hf (set by {layers.OriginOf("pipeline.policy.source")}): name a Hugging Face model folder (or use train --model <folder>)");
+        if (settings.Policy.Lora.Enabled && settings.Policy.Source != "hf")
+            throw new ConfigException($"pipeline.policy.lora.enabled = on ({layers.OriginOf("pipeline.policy.lora.enabled")}) needs pipeline.policy.source = hf: LoRA adapts a Hugging Face model's projections, the built-in model has none");
+        if (settings.Policy.Lora.TargetModules.Count == 0)
+            throw new ConfigException($"pipeline.policy.lora.target-modules ({layers.OriginOf("pipeline.policy.lora.target-modules")}) is empty: name modules such as [q_proj, v_proj], or all-linear");
         if (settings.Policy.DModel % settings.Policy.Heads != 0)
             throw new ConfigException($"pipeline.policy.d-model ({settings.Policy.DModel}) must be divisible by pipeline.policy.heads ({settings.Policy.Heads})");
         if (settings.Oni.Enabled && !declared.Contains(settings.Oni.LabelSource))

@@ -1,5 +1,7 @@
+using Pipeline.Learning.Lora;
 using Pipeline.Learning.Model;
 using TorchSharp;
+using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace Pipeline.Learning.Grpo;
@@ -24,10 +26,14 @@ public sealed class GrpoTrainer : IDisposable
     private readonly PolicyNetwork _policy;
     private readonly PolicyNetwork? _reference;
     private readonly GrpoSettings _s;
+    // True when the reference is the policy's own base (its LoRA adapters disabled for the reference forward).
+    private readonly bool _referenceIsBase;
+    private readonly IReadOnlyList<Parameter> _trainable;
     private long _skipped;
 
-    /// <param name="policy">Trained in place.</param>
-    /// <param name="reference">Frozen KL anchor (its parameters get requires_grad = false); null disables the KL term.</param>
+    /// <param name="policy">Trained in place: its parameters with requires_grad (only the LoRA adapters when it carries them).</param>
+    /// <param name="reference">Frozen KL anchor (its parameters get requires_grad = false); null disables the KL term. A policy
+    /// with LoRA adapters may be its own reference: the reference is then the base with adapters disabled (no second copy).</param>
     /// <param name="settings">Hyperparameters.</param>
     public GrpoTrainer(PolicyNetwork policy, PolicyNetwork? reference, GrpoSettings settings)
     {
@@ -37,15 +43,22 @@ public sealed class GrpoTrainer : IDisposable
         if (settings.MiniBatches < 1 || settings.Epochs < 1) throw new ArgumentOutOfRangeException(nameof(settings), "MiniBatches and Epochs must be >= 1");
         if (!(settings.IsCap > 0)) throw new ArgumentOutOfRangeException(nameof(settings), "IsCap must be > 0");
         if (settings.ClipLow < 0 || settings.ClipLow >= 1 || settings.ClipHigh < 0) throw new ArgumentOutOfRangeException(nameof(settings), "need 0 <= ClipLow < 1 and ClipHigh >= 0");
-        if (reference is not null)
+        if (reference is not null && ReferenceEquals(reference, policy))
         {
-            if (ReferenceEquals(reference, policy)) throw new ArgumentException("reference must be a separate (frozen) copy of the policy");
+            if (!LoraAdapters.HasAdapters(policy))
+                throw new ArgumentException("reference must be a separate (frozen) copy of the policy, or the policy itself when it carries LoRA adapters (the base is then the reference)");
+            _referenceIsBase = true;
+        }
+        else if (reference is not null)
+        {
             if (reference.VocabSize != policy.VocabSize) throw new ArgumentException("reference and policy vocabularies differ");
             foreach (var p in reference.parameters()) p.requires_grad_(false);
             reference.eval();
             _reference = reference;
         }
-        Optimizer = new Optim.SafeAdamW(policy.parameters(), settings.LearningRate, settings.WeightDecay);
+        _trainable = policy.TrainableParameters();
+        if (_trainable.Count == 0) throw new ArgumentException("the policy has no parameter with requires_grad to train", nameof(policy));
+        Optimizer = new Optim.SafeAdamW(_trainable, settings.LearningRate, settings.WeightDecay);
     }
 
     public optim.Optimizer Optimizer { get; }
@@ -53,7 +66,7 @@ public sealed class GrpoTrainer : IDisposable
     /// <summary>Optimizer steps skipped because something was not finite.</summary>
     public long SkippedSteps => Interlocked.Read(ref _skipped);
 
-    private bool KlActive => _reference is not null && _s.KlCoef != 0;
+    private bool KlActive => (_reference is not null || _referenceIsBase) && _s.KlCoef != 0;
 
     /// <summary>One learner update on <paramref name="batch"/>: Epochs x MiniBatches optimizer steps.</summary>
     public GrpoStepStats Step(IReadOnlyList<TrainSample> batch)
@@ -83,7 +96,8 @@ public sealed class GrpoTrainer : IDisposable
         if (KlActive)
         {
             using var noGrad = no_grad();
-            refLogp = TokenLogProbs.OfCompletions(_reference!, data, _s.Temperature, out _);
+            using var baseOnly = _referenceIsBase ? LoraAdapters.AdaptersDisabled(_policy) : null;
+            refLogp = TokenLogProbs.OfCompletions(_reference ?? _policy, data, _s.Temperature, out _);
         }
 
         var fused = _s.Epochs == 1 && _s.MiniBatches == 1;
@@ -101,7 +115,6 @@ public sealed class GrpoTrainer : IDisposable
         var stepStats = new List<Tensor>();
         var gradNorms = new List<double>();
         string? skipReason = null;
-        var parameters = _policy.parameters().ToArray();
 
         for (var epoch = 0; epoch < _s.Epochs; epoch++)
         {
@@ -135,7 +148,7 @@ public sealed class GrpoTrainer : IDisposable
                     continue;
                 }
                 terms.Loss.backward();
-                var gradNorm = nn.utils.clip_grad_norm_(parameters, _s.MaxGradNorm);
+                var gradNorm = nn.utils.clip_grad_norm_(_trainable, _s.MaxGradNorm);
                 if (!double.IsFinite(gradNorm))
                 {
                     Optimizer.zero_grad();

@@ -1,5 +1,5 @@
 using Pipeline.Learning.Model;
-using TorchSharp.Modules;
+using Pipeline.Learning.Lora;
 using static TorchSharp.torch;
 
 namespace Pipeline.Learning.Hf;
@@ -10,10 +10,10 @@ namespace Pipeline.Learning.Hf;
 /// </summary>
 public sealed class LlamaAttention : nn.Module
 {
-    private readonly Linear q_proj;
-    private readonly Linear k_proj;
-    private readonly Linear v_proj;
-    private readonly Linear o_proj;
+    private readonly LoraLinear q_proj;
+    private readonly LoraLinear k_proj;
+    private readonly LoraLinear v_proj;
+    private readonly LoraLinear o_proj;
     // Qwen3 only: per-head RMSNorm over head_dim; null (and absent from the state dict) otherwise.
     private readonly LlamaRmsNorm? q_norm;
     private readonly LlamaRmsNorm? k_norm;
@@ -26,10 +26,10 @@ public sealed class LlamaAttention : nn.Module
         _heads = config.NumAttentionHeads;
         _kvHeads = config.NumKeyValueHeads;
         _headDim = config.HeadDim;
-        q_proj = nn.Linear(config.HiddenSize, (long)_heads * _headDim, hasBias: config.AttentionBias);
-        k_proj = nn.Linear(config.HiddenSize, (long)_kvHeads * _headDim, hasBias: config.AttentionBias);
-        v_proj = nn.Linear(config.HiddenSize, (long)_kvHeads * _headDim, hasBias: config.AttentionBias);
-        o_proj = nn.Linear((long)_heads * _headDim, config.HiddenSize, hasBias: config.AttentionOutputBias);
+        q_proj = new LoraLinear(config.HiddenSize, (long)_heads * _headDim, config.AttentionBias);
+        k_proj = new LoraLinear(config.HiddenSize, (long)_kvHeads * _headDim, config.AttentionBias);
+        v_proj = new LoraLinear(config.HiddenSize, (long)_kvHeads * _headDim, config.AttentionBias);
+        o_proj = new LoraLinear((long)_heads * _headDim, config.HiddenSize, config.AttentionOutputBias);
         if (config.QkNorm)
         {
             q_norm = new LlamaRmsNorm(_headDim, config.RmsNormEps);

@@ -28,6 +28,9 @@ public sealed class LlamaForCausalLM : PolicyNetwork
 
     public LlamaConfig Config { get; }
 
+    /// <summary>The projections that can carry LoRA adapters (<see cref="Lora.LoraLinear"/>), by module name; lm_head is not one.</summary>
+    public static readonly IReadOnlyList<string> Projections = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
+
     public override int VocabSize => Config.VocabSize;
 
     public override int ContextLength => _context;

@@ -1,4 +1,4 @@
-using TorchSharp.Modules;
+using Pipeline.Learning.Lora;
 using static TorchSharp.torch;
 
 namespace Pipeline.Learning.Hf;
@@ -6,15 +6,15 @@ namespace Pipeline.Learning.Hf;
 /// <summary>SwiGLU: <c>down_proj(silu(gate_proj(x)) * up_proj(x))</c>, as HF's LlamaMLP.</summary>
 public sealed class LlamaMlp : nn.Module<Tensor, Tensor>
 {
-    private readonly Linear gate_proj;
-    private readonly Linear up_proj;
-    private readonly Linear down_proj;
+    private readonly LoraLinear gate_proj;
+    private readonly LoraLinear up_proj;
+    private readonly LoraLinear down_proj;
 
     public LlamaMlp(LlamaConfig config) : base(nameof(LlamaMlp))
     {
-        gate_proj = nn.Linear(config.HiddenSize, config.IntermediateSize, hasBias: config.MlpBias);
-        up_proj = nn.Linear(config.HiddenSize, config.IntermediateSize, hasBias: config.MlpBias);
-        down_proj = nn.Linear(config.IntermediateSize, config.HiddenSize, hasBias: config.MlpBias);
+        gate_proj = new LoraLinear(config.HiddenSize, config.IntermediateSize, config.MlpBias);
+        up_proj = new LoraLinear(config.HiddenSize, config.IntermediateSize, config.MlpBias);
+        down_proj = new LoraLinear(config.IntermediateSize, config.HiddenSize, config.MlpBias);
         RegisterComponents();
     }
 

@@ -21,6 +21,9 @@ public abstract class PolicyNetwork : nn.Module<Tensor, Tensor>
     /// <summary>Device of the parameters; inputs built by the sampler and trainers go here.</summary>
     public Device Device => parameters().First().device;
 
+    /// <summary>The parameters an optimizer updates (requires_grad): all of them, or only the LoRA adapters when attached.</summary>
+    public IReadOnlyList<TorchSharp.Modules.Parameter> TrainableParameters() => parameters().Where(p => p.requires_grad).ToList();
+
     /// <summary>[B,T] int64 tokens -> [B,T,V] logits, causal over the full sequence.</summary>
     public override Tensor forward(Tensor tokens) => Head(Hidden(tokens));
 

@@ -3,6 +3,7 @@ using Pipeline.Core.Configuration;
 using TorchSharp;
 using Pipeline.Core.Tasks;
 using Pipeline.Learning.Hf;
+using Pipeline.Learning.Lora;
 using Pipeline.Learning.Model;
 using Pipeline.Learning.Tokenization;
 
@@ -63,6 +64,7 @@ public abstract record PolicyFactory
     {
         ArgumentNullException.ThrowIfNull(settings);
         ArgumentNullException.ThrowIfNull(tokenizer);
+        RefuseLoraOnBuiltin(settings);
         return settings.Source switch
         {
             "builtin" => Builtin(settings, tokenizer.VocabSize),
@@ -94,13 +96,36 @@ public abstract record PolicyFactory
     /// <exception cref="ConfigException">What is wrong, naming the file or field.</exception>
     public static void Validate(PolicySettings settings)
     {
+        RefuseLoraOnBuiltin(settings);
         if (settings.Source != "hf") return;
+        if (settings.Lora.Enabled)
+        {
+            var lora = LoraAdapterConfig.From(settings.Lora);
+            var unknown = lora.TargetModules.Where(t => t != LoraAdapterConfig.AllLinear && !LlamaForCausalLM.Projections.Contains(t[(t.LastIndexOf('.') + 1)..])).ToList();
+            if (unknown.Count > 0)
+                throw new ConfigException($"pipeline.policy.lora.target-modules: {string.Join(", ", unknown)} name(s) no projection of the model (it has {string.Join(", ", LlamaForCausalLM.Projections)}, or all-linear)");
+        }
         var config = LlamaConfig.Load(settings.Path);
         HfCheckpoint.Open(settings.Path);
         HfPolicyTokenizer.Load(settings.Path, config, settings.ChatTemplate);
     }
 
+    private static void RefuseLoraOnBuiltin(PolicySettings settings)
+    {
+        if (settings.Lora.Enabled && settings.Source != "hf")
+            throw new ConfigException($"pipeline.policy.lora.enabled = on needs pipeline.policy.source = hf (it is {settings.Source}): LoRA adapts a Hugging Face model's projections");
+    }
+
     private protected static string Text(long value) => value.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>LoRA's settings change the state dict and what trains, so a resume must keep them; recorded only when on.</summary>
+    private protected static Dictionary<string, string> LoraExtras(LoraSettings lora) => !lora.Enabled ? new() : new(StringComparer.Ordinal)
+    {
+        ["pipeline.policy.lora.enabled"] = "on",
+        ["pipeline.policy.lora.rank"] = Text(lora.Rank),
+        ["pipeline.policy.lora.alpha"] = lora.Alpha.ToString("R", CultureInfo.InvariantCulture),
+        ["pipeline.policy.lora.target-modules"] = string.Join(",", lora.TargetModules),
+    };
 
     private sealed record BuiltinPolicy(PolicyConfig Config, PolicySettings Settings) : PolicyFactory
     {
@@ -125,23 +150,40 @@ public abstract record PolicyFactory
             => $"built-in policy: d-model {Config.DModel}, layers {Config.Layers}, heads {Config.Heads}, context {Config.ContextLength}, vocabulary {Config.VocabSize}";
     }
 
-    private sealed record HfPolicy(string Folder, LlamaConfig Config, int Context) : PolicyFactory
+    private sealed record HfPolicy(string Folder, LlamaConfig Config, int Context, LoraSettings Lora) : PolicyFactory
     {
         public static HfPolicy Open(PolicySettings settings, IPolicyTokenizer tokenizer)
         {
             var config = LlamaConfig.Load(settings.Path);
             if (tokenizer.VocabSize > config.VocabSize)
                 throw new ConfigException($"{Path.Combine(settings.Path, HfTokenizer.FileName)} has {tokenizer.VocabSize} tokens, more than config.json's vocab_size {config.VocabSize}");
-            return new HfPolicy(Path.GetFullPath(settings.Path), config, Math.Min(settings.Context, config.MaxPositionEmbeddings));
+            if (settings.Lora.Enabled) LoraAdapterConfig.From(settings.Lora); // refuses a malformed target list before any model is built
+            return new HfPolicy(Path.GetFullPath(settings.Path), config, Math.Min(settings.Context, config.MaxPositionEmbeddings), settings.Lora);
         }
 
         public override string Source => "hf";
         public override int VocabSize => Config.VocabSize;
         public override int ContextLength => Context;
-        protected override PolicyNetwork CreateOnCpu(long seed) => LlamaForCausalLM.FromPretrained(Folder, Context);
-        protected override PolicyNetwork CreateShell() => new LlamaForCausalLM(Config, Context);
+        /// <summary>The folder's weights; with LoRA on, adapters attached (A drawn from <paramref name="seed"/>, B zeros) and the base frozen.</summary>
+        protected override PolicyNetwork CreateOnCpu(long seed) => WithAdapters(LlamaForCausalLM.FromPretrained(Folder, Context), seed);
+        protected override PolicyNetwork CreateShell() => WithAdapters(new LlamaForCausalLM(Config, Context), 0);
 
-        public override Dictionary<string, string> CheckpointExtras() => new(StringComparer.Ordinal)
+        private PolicyNetwork WithAdapters(LlamaForCausalLM model, long seed)
+        {
+            if (!Lora.Enabled) return model;
+            try
+            {
+                LoraAdapters.Attach(model, LoraAdapterConfig.From(Lora), seed);
+            }
+            catch
+            {
+                model.Dispose();
+                throw;
+            }
+            return model;
+        }
+
+        public override Dictionary<string, string> CheckpointExtras() => new Dictionary<string, string>(StringComparer.Ordinal)
         {
             ["pipeline.policy.source"] = Source,
             ["pipeline.policy.context"] = Text(Context),
@@ -150,9 +192,10 @@ public abstract record PolicyFactory
             ["pipeline.policy.hf.num_hidden_layers"] = Text(Config.NumHiddenLayers),
             ["pipeline.policy.hf.num_attention_heads"] = Text(Config.NumAttentionHeads),
             ["pipeline.policy.hf.num_key_value_heads"] = Text(Config.NumKeyValueHeads),
-        };
+        }.Concat(LoraExtras(Lora)).ToDictionary(StringComparer.Ordinal);
 
         public override string Describe()
-            => $"Hugging Face policy {Folder}: hidden {Config.HiddenSize}, layers {Config.NumHiddenLayers}, heads {Config.NumAttentionHeads}/{Config.NumKeyValueHeads}, context {Context}, vocabulary {Config.VocabSize}";
+            => $"Hugging Face policy {Folder}: hidden {Config.HiddenSize}, layers {Config.NumHiddenLayers}, heads {Config.NumAttentionHeads}/{Config.NumKeyValueHeads}, context {Context}, vocabulary {Config.VocabSize}"
+               + (Lora.Enabled ? $", LoRA r {Lora.Rank} alpha {Lora.Alpha.ToString(CultureInfo.InvariantCulture)} on {string.Join(", ", Lora.TargetModules)}" : "");
     }
 }

@@ -6,19 +6,23 @@ namespace Pipeline.Learning.Sft;
 
 /// <summary>
 /// Supervised fine-tuning (warm start before RL): token-mean cross-entropy on completion tokens only, prompt and
-/// padding masked out; AdamW with decoupled weight decay on every parameter, global grad-norm clipping.
+/// padding masked out; AdamW with decoupled weight decay on every trainable parameter (only the LoRA adapters when attached), global grad-norm clipping.
 /// A non-finite loss or gradient norm skips the optimizer step (returned loss is then NaN/inf).
 /// </summary>
 public sealed class SftTrainer : IDisposable
 {
     private readonly PolicyNetwork _policy;
     private readonly double _maxGradNorm;
+    // What the optimizer updates and the clip measures: every weight, or only the LoRA adapters.
+    private readonly IReadOnlyList<TorchSharp.Modules.Parameter> _trainable;
 
     public SftTrainer(PolicyNetwork policy, double learningRate, double weightDecay = 0.01, double maxGradNorm = 1.0)
     {
         _policy = policy ?? throw new ArgumentNullException(nameof(policy));
         _maxGradNorm = maxGradNorm;
-        Optimizer = new Optim.SafeAdamW(policy.parameters(), learningRate, weightDecay);
+        _trainable = policy.TrainableParameters();
+        if (_trainable.Count == 0) throw new ArgumentException("the policy has no parameter with requires_grad to train", nameof(policy));
+        Optimizer = new Optim.SafeAdamW(_trainable, learningRate, weightDecay);
     }
 
     public optim.Optimizer Optimizer { get; }
@@ -35,7 +39,7 @@ public sealed class SftTrainer : IDisposable
         Optimizer.zero_grad();
         if (!float.IsFinite(value)) return value;
         loss.backward();
-        var gradNorm = nn.utils.clip_grad_norm_(_policy.parameters(), _maxGradNorm);
+        var gradNorm = nn.utils.clip_grad_norm_(_trainable, _maxGradNorm);
         if (double.IsFinite(gradNorm)) Optimizer.step();
         Optimizer.zero_grad();
         return value;
