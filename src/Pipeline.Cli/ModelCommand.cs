@@ -18,12 +18,13 @@ internal static class ModelCommand
     private static readonly Option<DirectoryInfo> Run = new("--run") { Description = "The run folder (started with train --model).", Required = true };
     private static readonly Option<DirectoryInfo> Out = new("--out") { Description = "The Hugging Face folder to write (must not exist, or be empty).", Required = true };
     private static readonly Option<DirectoryInfo?> Checkpoint = new("--checkpoint") { Description = "A checkpoint folder of the run (default: the newest intact one)." };
+    private static readonly Option<bool> MergeLora = new("--merge-lora") { Description = "A LoRA run: merge the adapters into the base and write a full model (default: a PEFT adapter folder)." };
 
     public static Command Create()
     {
         var export = new Command("export", "Write a run's policy as a Hugging Face folder (config.json, model.safetensors, tokenizer files) for transformers, vLLM or pipeline generate.")
         {
-            Run, Out, Checkpoint, CommonOptions.HoconDir,
+            Run, Out, Checkpoint, MergeLora, CommonOptions.HoconDir,
         };
         export.SetAction(parse => Export(parse));
 
@@ -63,6 +64,18 @@ internal static class ModelCommand
         using var model = policy.Create(settings.Seed);
         var meta = CheckpointStore.Load(checkpointDir, model, null);
         var output = parse.GetValue(Out)!.FullName;
+        if (Pipeline.Learning.Lora.LoraAdapters.HasAdapters(model) && !parse.GetValue(MergeLora))
+        {
+            // PEFT's layout: adapter_config.json + adapter_model.safetensors over the base folder, plus the tokenizer files.
+            if (Directory.Exists(output) && Directory.EnumerateFileSystemEntries(output).Any())
+                throw new ConfigException($"--out {output} exists and is not empty; export writes a new folder (remove it or choose another)");
+            Pipeline.Learning.Lora.PeftAdapterFolder.Save(model, Pipeline.Learning.Lora.LoraAdapterConfig.From(settings.Policy.Lora), output, settings.Policy.Path);
+            foreach (var name in HfPolicyTokenizer.Files)
+                if (File.Exists(Path.Combine(tokenizerDir, name))) File.Copy(Path.Combine(tokenizerDir, name), Path.Combine(output, name));
+            Console.WriteLine($"wrote {output}: LoRA adapters (PEFT) over {settings.Policy.Path}, from {checkpointDir} (stage {meta.Stage}, step {meta.Step}, policy version {meta.PolicyVersion}); --merge-lora writes a full model");
+            return ExitCodes.Ok;
+        }
+        if (Pipeline.Learning.Lora.LoraAdapters.HasAdapters(model)) Pipeline.Learning.Lora.LoraAdapters.MergeAndUnload(model);
         HfExport.Write(model, Path.Combine(settings.Policy.Path, "config.json"), tokenizerDir, output);
         Console.WriteLine($"wrote {output}: {checkpointDir} (stage {meta.Stage}, step {meta.Step}, policy version {meta.PolicyVersion})");
         return ExitCodes.Ok;

@@ -113,4 +113,42 @@ public sealed class PretrainedModelSpec : IDisposable
         Assert.DoesNotContain("   at ", stderr);
         Assert.False(Directory.Exists(runs) && Directory.EnumerateFileSystemEntries(runs).Any(), "a refused start must leave no run folder");
     }
+
+    [Fact]
+    public void LoRA_GRPO_exports_a_PEFT_adapter_folder_and_a_merged_model_that_generates_the_adapted_checkpoints_ids()
+    {
+        var model = Import();
+        var runs = Path.Combine(_dir, "runs");
+        var (code, stdout, stderr) = CliProcess.Run(RepoPaths.Root, TimeSpan.FromSeconds(300), "train", "--config", Path.Combine(RepoPaths.Hocon, "smoke.conf"),
+            "--model", model, "--set", $"run-dir={System.Text.Json.JsonSerializer.Serialize(runs)}", "--set", "task.sql.sft-examples=40",
+            "--set", "warm-start.max-epochs=1", "--set", "grpo.steps=2", "--set", "eval.limit=4", "--set", "policy.context=256",
+            "--set", "metrics.plots=off", "--set", "checkpoint.every-steps=0", "--set", "policy.lora.enabled=on", "--set", "policy.lora.target-modules=all-linear");
+        Assert.True(code == 0, $"train exited {code}: {stdout}\n{stderr}");
+        var run = Directory.GetDirectories(runs).Single();
+
+        var adapters = Path.Combine(_dir, "adapters");
+        (code, stdout, stderr) = CliProcess.Run(RepoPaths.Root, Deadline, "model", "export", "--run", run, "--out", adapters);
+        Assert.True(code == 0, $"export exited {code}: {stderr}");
+        Assert.True(File.Exists(Path.Combine(adapters, "adapter_config.json")));
+        var names = SafetensorsFile.Open(Path.Combine(adapters, "adapter_model.safetensors")).Tensors.Keys.ToList();
+        Assert.NotEmpty(names);
+        Assert.All(names, n => Assert.Matches(@"^base_model\.model\.model\.layers\.\d+\.(self_attn|mlp)\.\w+_proj\.lora_[AB]\.weight$", n));
+
+        var merged = Path.Combine(_dir, "merged");
+        (code, stdout, stderr) = CliProcess.Run(RepoPaths.Root, Deadline, "model", "export", "--run", run, "--out", merged, "--merge-lora");
+        Assert.True(code == 0, $"export --merge-lora exited {code}: {stderr}");
+        Assert.DoesNotContain(SafetensorsFile.Open(Path.Combine(merged, "model.safetensors")).Tensors.Keys, n => n.Contains("lora_"));
+        (code, stdout, stderr) = CliProcess.Run(RepoPaths.Root, Deadline, "generate", "--model", merged, "--prompt", "How many", "--max-tokens", "24", "--temperature", "0", "--ids");
+        Assert.True(code == 0, $"generate exited {code}: {stderr}");
+        var fromMerged = stdout.TrimEnd('\n').Split('\n')[^1]["ids: ".Length..].Split(' ').Select(int.Parse).ToList();
+
+        // The checkpoint with its adapters attached, in this process, decodes to the same ids.
+        var settings = PipelineSettings.Load(RepoPaths.Hocon, "local", Path.Combine(run, LocalRun.ConfigSnapshotFile), []);
+        var tokenizer = PolicyFactory.LoadTokenizer(settings.Policy, Path.Combine(run, LocalRun.TokenizerFolder));
+        using var adapted = PolicyFactory.From(settings.Policy, tokenizer).Create(0);
+        CheckpointStore.Load(LocalRun.FindResumePoint(run)!.CheckpointDir, adapted, null);
+        Assert.True(Pipeline.Learning.Lora.LoraAdapters.HasAdapters(adapted));
+        var inProcess = LlamaGenerator.Generate(adapted, tokenizer.EncodePrompt("How many"), 24, new SamplingOptions(0, 1, 0), tokenizer.StopTokens.ToHashSet());
+        Assert.Equal(inProcess, fromMerged);
+    }
 }

@@ -5,6 +5,8 @@ namespace Pipeline.Learning.Weights;
 
 /// <summary>
 /// Copies a module's state dict (parameters and buffers, in state-dict order) to and from a <see cref="WeightSnapshot"/>.
+/// A module with LoRA adapters exports only its adapter tensors: every holder of the policy loaded the same frozen base
+/// from the model folder, so a version moves only what training changes.
 /// </summary>
 /// <remarks>
 /// Data travels as float32; non-float buffers (e.g. int64 counters) are converted and converted back on import,
@@ -18,7 +20,7 @@ public static class WeightTransfer
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         var list = new List<NamedTensor>();
-        foreach (var (name, tensor) in module.state_dict())
+        foreach (var (name, tensor) in Exported(module))
         {
             // The state-dict tensors are the module's own: never dispose them. Temporaries below are scoped.
             var cpu = tensor.detach().to(ScalarType.Float32, CPU).contiguous();
@@ -40,6 +42,13 @@ public static class WeightTransfer
         using var _ = no_grad();
 
         var target = module.state_dict();
+        if (Lora.LoraAdapters.HasAdapters(module))
+        {
+            // An adapters-only snapshot (see Export) updates the adapters; the frozen base stays as loaded.
+            var adapters = Lora.LoraAdapters.AdapterTensors(module).Select(a => a.Name).ToHashSet(StringComparer.Ordinal);
+            if (snapshot.Tensors.All(t => adapters.Contains(t.Name)))
+                target = target.Where(kv => adapters.Contains(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
+        }
         var byName = new Dictionary<string, NamedTensor>(StringComparer.Ordinal);
         foreach (var t in snapshot.Tensors)
             if (!byName.TryAdd(t.Name, t))
@@ -69,5 +78,13 @@ public static class WeightTransfer
             var source = torch.tensor(src.Data, src.Shape, ScalarType.Float32);
             dst.copy_(source); // copy_ converts dtype/device; no re-allocation of the parameter
         }
+    }
+
+    private static IEnumerable<(string Name, Tensor Tensor)> Exported(nn.Module module)
+    {
+        var adapters = Lora.LoraAdapters.AdapterTensors(module);
+        return adapters.Count > 0
+            ? adapters.Select(a => (a.Name, (Tensor)a.Tensor))
+            : module.state_dict().Select(kv => (kv.Key, kv.Value));
     }
 }

@@ -260,9 +260,14 @@ public sealed class Learner : ReceiveActor, IWithTimers
         Learning.TorchRuntime.Configure(_s.Pipeline.TorchThreads);
         var g = _s.Pipeline.Grpo;
         var gen = _s.Pipeline.Generation;
-        _reference = _s.Policy.Create(_s.Pipeline.Seed);
-        WeightTransfer.Import(_reference, start.Reference);
-        _grpo = new GrpoTrainer(_policy, g.KlCoef > 0 ? _reference : null, new GrpoSettings(
+        // With LoRA the KL reference is the policy's own frozen base (adapters off): no second copy of the weights.
+        var lora = Learning.Lora.LoraAdapters.HasAdapters(_policy);
+        if (!lora)
+        {
+            _reference = _s.Policy.Create(_s.Pipeline.Seed);
+            WeightTransfer.Import(_reference, start.Reference);
+        }
+        _grpo = new GrpoTrainer(_policy, g.KlCoef > 0 ? (lora ? _policy : _reference) : null, new GrpoSettings(
             LearningRate: g.LearningRate, WeightDecay: g.WeightDecay, MaxGradNorm: g.MaxGradNorm,
             ClipLow: g.ClipLow, ClipHigh: g.ClipHigh, KlCoef: g.KlCoef, IsCap: g.IsCap,
             Temperature: gen.Temperature > 0 ? gen.Temperature : 1.0, MiniBatches: g.MiniBatches, Epochs: g.Epochs));
