@@ -69,14 +69,24 @@ internal static class ModelLogitsCommand
         if (dtype != ScalarType.Float32) model.to(dtype);
 
         float[][] logits;
-        using (no_grad())
-        using (NewDisposeScope())
+        List<int> greedyIds;
+        try
         {
-            var input = tensor(ids.Select(i => (long)i).ToArray(), new long[] { 1, ids.Length }, device: device);
-            var all = model.Forward(input, null)[0].to(ScalarType.Float32).cpu();
-            logits = Enumerable.Range(0, ids.Length).Select(t => all[t].data<float>().ToArray()).ToArray();
+            using (no_grad())
+            using (NewDisposeScope())
+            {
+                var input = tensor(ids.Select(i => (long)i).ToArray(), new long[] { 1, ids.Length }, device: device);
+                var all = model.Forward(input, null)[0].to(ScalarType.Float32).cpu();
+                logits = Enumerable.Range(0, ids.Length).Select(t => all[t].data<float>().ToArray()).ToArray();
+            }
+            greedyIds = greedy == 0 ? [] : LlamaGenerator.Generate(model, ids, greedy, new SamplingOptions(0, 1, 0), [], ct);
         }
-        var greedyIds = greedy == 0 ? [] : LlamaGenerator.Generate(model, ids, greedy, new SamplingOptions(0, 1, 0), [], ct);
+        catch (System.Runtime.InteropServices.ExternalException e) when (dtype != ScalarType.Float32)
+        {
+            // Reported as a finding, not a crash: the kit records which dtypes the .NET model computes in.
+            Console.Error.WriteLine($"error: the model does not run in {parse.GetValue(DType)} on {device}: {e.Message.Split('\n')[0]}");
+            return ExitCodes.Failed;
+        }
 
         var output = parse.GetValue(Out)!.FullName;
         Directory.CreateDirectory(Path.GetDirectoryName(output)!);
