@@ -9,6 +9,8 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 OUT=${GPU_CHECK_OUT:-$HERE/out}
+# Publish output and staging live outside OUT: OUT is what travels to the GPU machine.
+BUILD=${GPU_CHECK_BUILD:-$HERE/build}
 LIMIT_MIB=${GPU_CHECK_LIMIT_MIB:-60}
 # The device tool carries at most 64 MiB: working tree plus carried folders.
 CARRY_LIMIT_MIB=64
@@ -25,13 +27,13 @@ need dotnet "publish the pipeline and find the .NET runtime"
 need xz "compress the bundle (python3's lzma unpacks it on the GPU machine if tar lacks xz)"
 need tar "pack the bundle"
 
-STAGE=$OUT/stage
-mkdir -p "$OUT"
+STAGE=$BUILD/stage
+mkdir -p "$OUT" "$BUILD"
 rm -rf "$STAGE" "$OUT/bundle.tar.xz" "$OUT/bundle.tar.xz.partial"
 mkdir -p "$STAGE/app" "$STAGE/dotnet/shared" "$STAGE/dotnet/host"
 
 # 1. The pipeline, framework-dependent. No -r: a RID restore would rewrite obj/project.assets.json under a concurrent Debug build.
-PUBLISH=$OUT/publish
+PUBLISH=$BUILD/publish
 if [[ $SKIP_PUBLISH == 0 || ! -f $PUBLISH/pipeline.dll ]]; then
   rm -rf "$PUBLISH"
   dotnet publish "$ROOT/src/Pipeline.Cli" -c Release --no-self-contained -o "$PUBLISH" -p:DebugType=none -nologo -v:quiet
@@ -65,7 +67,6 @@ done
 # 3. TorchSharp's native sources (vendored, 0.107.0), for the rebuild against the GPU machine's libtorch.
 mkdir -p "$STAGE/torchsharp-native"
 tar -xJf "$HERE/native/torchsharp-0.107.0-native.tar.xz" -C "$STAGE/torchsharp-native"
-cp "$HERE/native/CMakeLists.txt" "$STAGE/torchsharp-native/"
 
 # 4. Compress. xz because every Linux (and Python's lzma) can unpack it; written as .partial, renamed when whole.
 (cd "$STAGE" && tar -cf - app dotnet torchsharp-native) | xz -6 -T0 > "$OUT/bundle.tar.xz.partial"
@@ -74,12 +75,13 @@ rm -rf "$STAGE"
 
 bytes=$(stat -c %s "$OUT/bundle.tar.xz")
 mib=$(awk -v b="$bytes" 'BEGIN { printf "%.1f", b / 1048576 }')
+out_bytes=$(du -sb "$OUT" | cut -f1)
 tree_bytes=$(cd "$ROOT" && git ls-files -z --cached --others --exclude-standard | xargs -0 -r stat -c %s 2>/dev/null | awk '{ s += $1 } END { print s + 0 }')
-total_mib=$(awk -v b="$bytes" -v t="$tree_bytes" 'BEGIN { printf "%.1f", (b + t) / 1048576 }')
+total_mib=$(awk -v b="$out_bytes" -v t="$tree_bytes" 'BEGIN { printf "%.1f", (b + t) / 1048576 }')
 echo "bundle: $OUT/bundle.tar.xz $mib MiB (limit $LIMIT_MIB MiB); with the working tree $total_mib MiB of the $CARRY_LIMIT_MIB MiB the device tool carries"
 if (( bytes > LIMIT_MIB * 1048576 )); then
   echo "pack.sh: the bundle is $mib MiB, over the $LIMIT_MIB MiB limit" >&2; exit 1
 fi
-if (( bytes + tree_bytes > CARRY_LIMIT_MIB * 1048576 )); then
-  echo "pack.sh: bundle plus working tree is $total_mib MiB, over the $CARRY_LIMIT_MIB MiB the device tool carries" >&2; exit 1
+if (( out_bytes + tree_bytes > CARRY_LIMIT_MIB * 1048576 )); then
+  echo "pack.sh: $OUT plus the working tree is $total_mib MiB, over the $CARRY_LIMIT_MIB MiB the device tool carries" >&2; exit 1
 fi
