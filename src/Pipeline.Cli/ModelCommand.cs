@@ -40,7 +40,7 @@ internal static class ModelCommand
                               $"hidden {h.HiddenDim}, vocab {h.VocabSize}, context {h.SeqLen}, {(h.SharedClassifier ? "tied" : "untied")} embeddings");
             return ExitCodes.Ok;
         });
-        return new Command("model", "Model folders: import other formats, export a trained run.") { import, export };
+        return new Command("model", "Model folders: import other formats, export a trained run.") { import, export, ModelLogitsCommand.Create() };
     }
 
     private static int Export(ParseResult parse)
