@@ -73,7 +73,7 @@ public sealed class LlamaForCausalLM : PolicyNetwork
         => lm_head is null ? nn.functional.linear(hidden, model.EmbeddingWeight) : lm_head.forward(hidden);
 
     public override KvCache NewCache(long batch, long capacity)
-        => new(Config.NumHiddenLayers, batch, Config.NumKeyValueHeads, Config.HeadDim, capacity, Device);
+        => new(Config.NumHiddenLayers, batch, Config.NumKeyValueHeads, Config.HeadDim, capacity, Device, model.EmbeddingWeight.dtype);
 
     public override Tensor ForwardCached(Tensor tokens, Tensor positions, KvCache cache, Tensor? attnMask, bool causal)
     {

@@ -16,9 +16,12 @@ public sealed class LlamaRmsNorm : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>In float32 whatever the activations' dtype, then back to it, as HF's LlamaRMSNorm.</summary>
     public override Tensor forward(Tensor x)
     {
-        var variance = (x * x).mean(new long[] { -1 }, keepdim: true);
-        return weight * (x * variance.Add(_eps).rsqrt());
+        var h = x.dtype == ScalarType.Float32 ? x : x.to_type(ScalarType.Float32);
+        var variance = (h * h).mean(new long[] { -1 }, keepdim: true);
+        var normed = h * variance.Add(_eps).rsqrt();
+        return weight * (x.dtype == ScalarType.Float32 ? normed : normed.to_type(x.dtype));
     }
 }

@@ -76,6 +76,8 @@ public sealed class LlamaRotaryEmbedding
     /// <summary>x * cos + rotate_half(x) * sin for x [B, H, T, head_dim].</summary>
     public static Tensor Apply(Tensor x, Tensor cos, Tensor sin)
     {
+        // cos/sin are computed in float32 and used in the activations' dtype (bf16 on a GPU), as HF does.
+        if (cos.dtype != x.dtype) (cos, sin) = (cos.to_type(x.dtype), sin.to_type(x.dtype));
         var half = x.shape[^1] / 2;
         var rotated = cat(new[] { x.narrow(-1, half, half).neg(), x.narrow(-1, 0, half) }, -1);
         return (x * cos).Plus(rotated * sin);

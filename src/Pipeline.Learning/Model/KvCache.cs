@@ -8,14 +8,14 @@ namespace Pipeline.Learning.Model;
 /// </summary>
 public sealed class KvCache : IDisposable
 {
-    public KvCache(int layers, long batch, int kvHeads, int headDim, long capacity, Device device)
+    public KvCache(int layers, long batch, int kvHeads, int headDim, long capacity, Device device, ScalarType dtype = ScalarType.Float32)
     {
         Batch = batch;
         Capacity = capacity;
         Layers = Enumerable.Range(0, layers)
             .Select(_ => new Layer(
-                zeros(new[] { batch, kvHeads, capacity, headDim }, device: device),
-                zeros(new[] { batch, kvHeads, capacity, headDim }, device: device)))
+                zeros(new[] { batch, kvHeads, capacity, headDim }, dtype: dtype, device: device),
+                zeros(new[] { batch, kvHeads, capacity, headDim }, dtype: dtype, device: device)))
             .ToArray();
     }
 

@@ -8,6 +8,8 @@ internal static class TokenLogProbs
     /// <summary>Returns [N,T] log-probs of <paramref name="targets"/>; <paramref name="logSoftmax"/> is the full [N,T,V] distribution.</summary>
     public static Tensor Of(Tensor logits, Tensor targets, double temperature, out Tensor logSoftmax)
     {
+        // Log-probs in float32 whatever the model computes in (bf16 logits lose the small differences GRPO's ratios need).
+        if (logits.dtype != ScalarType.Float32) logits = logits.to_type(ScalarType.Float32);
         var scaled = temperature == 1.0 ? logits : logits.Div(temperature);
         logSoftmax = scaled.log_softmax(-1);
         return logSoftmax.gather(-1, targets.unsqueeze(-1)).squeeze(-1);

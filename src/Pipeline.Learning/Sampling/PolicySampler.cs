@@ -214,6 +214,8 @@ public sealed class PolicySampler
     /// <summary>Picks the next token per row and returns it with its behaviour log-prob (pre-top-p, temperature-scaled).</summary>
     private static (Tensor Next, Tensor LogProb) Choose(Tensor logits, SamplingSettings s, Generator generator)
     {
+        // Sampling and behaviour log-probs in float32, whatever the model computes in.
+        if (logits.dtype != ScalarType.Float32) logits = logits.to_type(ScalarType.Float32);
         if (s.Temperature == 0)
         {
             var greedy = logits.argmax(-1);

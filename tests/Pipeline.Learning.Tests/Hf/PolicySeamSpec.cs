@@ -4,6 +4,7 @@ using Pipeline.Learning.Hf;
 using Pipeline.Learning.Model;
 using Pipeline.Learning.Policy;
 using Pipeline.Learning.Sampling;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Pipeline.Learning.Tests.Hf;
@@ -132,6 +133,25 @@ public sealed class PolicySeamSpec
             Directory.Delete(tokenizer, true);
             Directory.Delete(Path.GetDirectoryName(output)!, true);
         }
+    }
+
+    [Fact]
+    public void In_bfloat16_a_family_with_q_k_norms_stays_within_2e_2_of_its_fp32_logits_and_samples_in_fp32()
+    {
+        var oracle = HfTinyFixture.ReadOracle("qwen3-bias-tied");
+        using var model = LlamaForCausalLM.FromPretrained(HfTinyFixture.Folder("qwen3-bias-tied"));
+        var fp32 = HfTinyFixture.LogitsOf(model, oracle.Sequences[0]);
+        model.to(ScalarType.BFloat16);
+
+        float[] bf16;
+        using (NewDisposeScope())
+        using (no_grad())
+            bf16 = model.forward(tensor(oracle.Sequences[0], new long[] { 1, oracle.Sequences[0].Length })).to_type(ScalarType.Float32).data<float>().ToArray();
+        var completions = new PolicySampler(model, 1).SampleGroup(oracle.GreedyPrompt, 2, Greedy(4));
+
+        Assert.True(HfTinyFixture.MaxAbsDiff(fp32, bf16) <= 2e-2 * fp32.Max(Math.Abs), $"max abs diff {HfTinyFixture.MaxAbsDiff(fp32, bf16)}");
+        Assert.All(completions, c => Assert.Equal(4, c.Tokens.Length));
+        Assert.All(completions, c => Assert.All(c.LogProbs, lp => Assert.True(float.IsFinite(lp) && lp <= 0)));
     }
 
     private sealed class FakeVocabulary(int size) : Pipeline.Learning.Tokenization.IPolicyTokenizer
