@@ -23,7 +23,7 @@ public sealed record TaskRecord(string Id, string PromptText, string? MessagesJs
     string? Rubric, string Slice, string? MetadataJson, string? Completion)
 {
     /// <summary>The slice of a record that names none.</summary>
-    public const string DefaultSlice = "all";
+    public const string DefaultSlice = "default";
 
     public Prompt ToPrompt()
     {
