@@ -178,7 +178,8 @@ public static class TaskFileReader
     private static object?[] ReadColumn(ParquetRowGroupReader group, DataField field, int count, string path)
     {
         var type = Nullable.GetUnderlyingType(field.ClrType) ?? field.ClrType;
-        if (type == typeof(string))
+        // Parquet.Net reports text columns it read from a file as ReadOnlyMemory<char>; both read as strings.
+        if (type == typeof(string) || type == typeof(ReadOnlyMemory<char>))
         {
             var values = new string?[count];
             group.ReadAsync(field, values.AsMemory(), null).GetAwaiter().GetResult();
