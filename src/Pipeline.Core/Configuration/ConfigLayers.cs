@@ -1,5 +1,6 @@
 using Akka.Configuration;
 using Akka.Configuration.Hocon;
+using Pipeline.Core.Tasks;
 
 namespace Pipeline.Core.Configuration;
 
@@ -17,10 +18,17 @@ public sealed class ConfigLayers
     private readonly List<(string Origin, Config Config, HashSet<string> Leaves)> _layers = [];
     private readonly HashSet<string> _defaultLeaves;
 
-    public ConfigLayers()
+    /// <param name="tasks">Registered tasks whose defaults (pipeline.task.&lt;name&gt;) join the known keys; null: <see cref="TaskRegistry.Shared"/>.</param>
+    public ConfigLayers(TaskRegistry? tasks = null)
     {
         var defaults = ParseOrThrow(ReadDefaults(), "built-in defaults");
         _defaultLeaves = Leaves(defaults);
+        // A task registered from the user's assembly brings its own keys; defaults.conf wins where both set one.
+        foreach (var block in (tasks ?? TaskRegistry.Shared).Defaults)
+        {
+            defaults = defaults.WithFallback(block);
+            _defaultLeaves.UnionWith(Leaves(block));
+        }
         _layers.Add(("built-in defaults", defaults, _defaultLeaves));
     }
 

@@ -5,7 +5,11 @@ namespace Pipeline.Core.Configuration;
 
 /// <param name="MaxResultBytes">Memory one query's result may hold when the reward or evaluator runs it (pipeline.task.sql.max-result-bytes).</param>
 public sealed record SqlTaskSettings(int SftExamples, int RlExamples, int HeldOutExamples, TimeSpan QueryTimeout, long MaxResultBytes);
-public sealed record TaskSettings(string Name, SqlTaskSettings Sql);
+public sealed record TaskSettings(string Name, SqlTaskSettings Sql)
+{
+    /// <summary>The task's own block, pipeline.task.&lt;name&gt; (empty when it has none), for its factory in the task registry.</summary>
+    public Config Block { get; init; } = Config.Empty;
+}
 /// <param name="Context">Longest sequence (prompt plus completion) the policy is run on.</param>
 public sealed record PolicySettings(int VocabSize, int DModel, int Layers, int Heads, int Context)
 {
@@ -131,13 +135,16 @@ public sealed record PipelineSettings(
             Device: r.OneOf(p + "device", "auto", "cpu", "cuda"),
             TorchThreads: r.Int(p + "torch-threads", 1, 256),
             Task: new TaskSettings(
-                r.OneOf(p + "task.name", "sql"),
+                TaskName(r, layers),
                 new SqlTaskSettings(
                     r.Int(p + "task.sql.sft-examples", 10),
                     r.Int(p + "task.sql.rl-examples", 1),
                     r.Int(p + "task.sql.heldout-examples", 1),
                     r.Duration(p + "task.sql.query-timeout"),
-                    r.Long(p + "task.sql.max-result-bytes", 65_536))),
+                    r.Long(p + "task.sql.max-result-bytes", 65_536)))
+            {
+                Block = TaskBlock(r.Config, r.String(p + "task.name")),
+            },
             Policy: new PolicySettings(
                 r.Int(p + "policy.vocab-size", 64, 200_000),
                 r.Int(p + "policy.d-model", 8),
@@ -254,6 +261,21 @@ public sealed record PipelineSettings(
         if (spec.Type.Trim().Length == 0)
             throw new ConfigException($"{k}type in {layers.OriginOf(k + "type")} is empty: name a registered reward-source type");
         return spec;
+    }
+
+    /// <summary>pipeline.task.name: a plain word; whether a task of that name is registered is the task catalog's check (start-up, exit 2).</summary>
+    private static string TaskName(SettingsReader r, ConfigLayers layers)
+    {
+        var name = r.String("pipeline.task.name").Trim();
+        if (name.Length == 0 || !name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_'))
+            throw new ConfigException($"pipeline.task.name = '{name}' in {layers.OriginOf("pipeline.task.name")}: expected a registered task's name (built in: sql, jsonl)");
+        return name;
+    }
+
+    private static Config TaskBlock(Config config, string name)
+    {
+        var key = "pipeline.task." + name.Trim();
+        return config.HasPath(key) && config.GetValue(key).IsObject() ? config.GetConfig(key) : Config.Empty;
     }
 
     private static RewardNormalizer Normalizer(SettingsReader r, string key)

@@ -149,12 +149,15 @@ public sealed record CriticOptions
     /// (<c>500ms</c>, <c>30s</c>), switches on/off.
     /// </summary>
     /// <param name="originOf">The settings loader's origin of a full key (file or --set), for the error message; null: not named.</param>
-    public static CriticOptions FromConfig(Config? config, Func<string, string>? originOf = null)
+    public static CriticOptions FromConfig(Config? config, Func<string, string>? originOf = null) => FromConfig(config, originOf, Block);
+
+    /// <summary>As <see cref="FromConfig(Config?, Func{string, string}?)"/> for a block elsewhere (pipeline.rewards.remote shares the HTTP keys), named in errors.</summary>
+    public static CriticOptions FromConfig(Config? config, Func<string, string>? originOf, string blockPath)
     {
         var d = new CriticOptions();
         if (config is null || config.IsEmpty) return d.Validate();
 
-        var block = new ConfigBlock(config, Block, originOf);
+        var block = new ConfigBlock(config, blockPath, originOf);
         string Str(string key, string fallback) => block.Str(key, fallback);
         int Int(string key, int fallback) => block.Int(key, fallback);
         double Dbl(string key, double fallback) => block.Double(key, fallback);

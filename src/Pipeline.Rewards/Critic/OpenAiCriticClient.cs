@@ -66,10 +66,16 @@ public sealed class OpenAiCriticClient : ICriterionJudge, IDisposable
     /// <param name="log">Receives operational lines (breaker opened / failing fast / half-open / closed). Never the key.</param>
     /// <param name="handler">Optional HTTP handler (tests, proxies); the client owns and disposes it.</param>
     public OpenAiCriticClient(CriticOptions options, Action<string>? log = null, HttpMessageHandler? handler = null)
+        : this(options, null, log, handler)
+    {
+    }
+
+    /// <param name="endpoint">The URL every request goes to (a remote reward server's); null: {base-url}/chat/completions.</param>
+    public OpenAiCriticClient(CriticOptions options, Uri? endpoint, Action<string>? log = null, HttpMessageHandler? handler = null)
     {
         _options = (options ?? throw new ArgumentNullException(nameof(options))).Validate();
         _log = log;
-        _endpoint = new Uri(options.BaseUrl.TrimEnd('/') + "/chat/completions");
+        _endpoint = endpoint ?? new Uri(options.BaseUrl.TrimEnd('/') + "/chat/completions");
         _apiKey = string.IsNullOrWhiteSpace(options.ApiKeyEnv) ? null : Environment.GetEnvironmentVariable(options.ApiKeyEnv) is { Length: > 0 } k ? k.Trim() : null;
         if (!string.IsNullOrWhiteSpace(options.ApiKeyEnv) && _apiKey is null)
             log?.Invoke($"critic: api-key-env names {options.ApiKeyEnv}, which is not set; requests go without an Authorization header");
@@ -245,15 +251,39 @@ public sealed class OpenAiCriticClient : ICriterionJudge, IDisposable
             _counters.Miss();
         }
         _counters.Request();
+        var body = RequestBody(prompt);
+        var tokens = (prompt.System.Length + prompt.User.Length) / 4 + _options.MaxTokens;
+        var outcome = await SendAsync(body, tokens, text => ReadCompletion(text) is { } reply
+            ? parse(reply)
+            : JudgeParse<T>.Bad(CriticFailure.Parse, $"response body is not a chat completion: {JudgeTemplates.Clip(text)}"), started, cancellationToken).ConfigureAwait(false);
+        if (outcome.Ok && cacheKey is not null) _cache!.Set(cacheKey, outcome.Value!);
+        return outcome;
+    }
 
+    /// <summary>
+    /// POSTs a JSON body of the caller's own protocol (a remote reward server's) to <see cref="Endpoint"/> through the same
+    /// limiters, retries, breaker and timeouts as a judge call, and parses the body with <paramref name="parseBody"/>; no
+    /// response cache. Never throws for server or transport problems (a failure reason instead); only for cancellation.
+    /// </summary>
+    public Task<JudgeOutcome<T>> PostAsync<T>(byte[] body, int estimatedTokens, Func<string, JudgeParse<T>> parseBody, CancellationToken cancellationToken = default)
+        where T : class
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        ArgumentNullException.ThrowIfNull(parseBody);
+        cancellationToken.ThrowIfCancellationRequested();
+        _counters.Request();
+        return SendAsync(body, estimatedTokens, parseBody, Stopwatch.GetTimestamp(), cancellationToken);
+    }
+
+    private async Task<JudgeOutcome<T>> SendAsync<T>(byte[] body, int tokens, Func<string, JudgeParse<T>> parseBody, long started, CancellationToken cancellationToken)
+        where T : class
+    {
         JudgeOutcome<T> Fail(CriticFailure reason, string detail)
         {
             _counters.Fail(reason);
             return new JudgeOutcome<T>(null, reason, Redact(detail), Stopwatch.GetElapsedTime(started), Cached: false);
         }
 
-        var body = RequestBody(prompt);
-        var tokens = (prompt.System.Length + prompt.User.Length) / 4 + _options.MaxTokens;
         var trace = new CallTrace();
         Attempt attempt;
         try
@@ -293,12 +323,10 @@ public sealed class OpenAiCriticClient : ICriterionJudge, IDisposable
         if (attempt.Status >= 500) return Fail(CriticFailure.Http5xx, $"HTTP {attempt.Status}: {JudgeTemplates.Clip(attempt.Body)}");
         if (attempt.Status is < 200 or >= 300) return Fail(CriticFailure.Http4xx, $"HTTP {attempt.Status}: {JudgeTemplates.Clip(attempt.Body)}");
 
-        var reply = ReadCompletion(attempt.Body);
-        if (reply is null) return Fail(CriticFailure.Parse, $"response body is not a chat completion: {JudgeTemplates.Clip(attempt.Body)}");
         JudgeParse<T> parsed;
         try
         {
-            parsed = parse(reply);
+            parsed = parseBody(attempt.Body);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
@@ -306,7 +334,6 @@ public sealed class OpenAiCriticClient : ICriterionJudge, IDisposable
         }
         if (!parsed.Ok) return Fail(parsed.Failure ?? CriticFailure.Parse, parsed.Detail ?? "no verdict");
 
-        if (cacheKey is not null) _cache!.Set(cacheKey, parsed.Value!);
         _counters.Success();
         return new JudgeOutcome<T>(parsed.Value, null, null, Stopwatch.GetElapsedTime(started), Cached: false);
     }

@@ -4,6 +4,7 @@ using Pipeline.Core.Rewards;
 using Pipeline.Rewards.Critic;
 using Pipeline.Rewards.Rubrics;
 using Pipeline.Rewards.Similarity;
+using Pipeline.Rewards.Verifiable;
 
 namespace Pipeline.Runtime.Hosting;
 
@@ -15,6 +16,8 @@ namespace Pipeline.Runtime.Hosting;
 /// principles go to the critic when pipeline.rewards.rubric.judge = critic.</item>
 /// <item><c>similarity</c>: contrastive similarity with an ONNX sentence encoder (pipeline.rewards.similarity).</item>
 /// <item><c>critic</c>: an LLM judge over an OpenAI-compatible API (pipeline.rewards.critic).</item>
+/// <item><c>exact</c>, <c>regex</c>, <c>numeric</c>, <c>contains</c>, <c>json-schema</c>: rules against the prompt's reference(s) (<see cref="VerifiableRewards"/>).</item>
+/// <item><c>remote</c>: an HTTP scoring service speaking OpenRLHF's remote reward-model protocol (pipeline.rewards.remote).</item>
 /// </list>
 /// Users add their own types to the registry this returns before calling <see cref="LocalRun.RunAsync"/>.
 /// </summary>
@@ -23,7 +26,13 @@ public static class BuiltInRewardSources
     public static RewardSourceRegistry Registry() => new RewardSourceRegistry()
         .Register("similarity", c => ContrastiveSimilarityReward.Create(c.Name, SimilarityConfig.FromConfig(c.Settings), c.Warn))
         .Register("rubric", Rubric)
-        .Register("critic", LlmCriticReward.Create);
+        .Register("critic", LlmCriticReward.Create)
+        .Register("exact", c => VerifiableRewards.Create(c))
+        .Register("regex", c => VerifiableRewards.Create(c))
+        .Register("numeric", c => VerifiableRewards.Create(c))
+        .Register("contains", c => VerifiableRewards.Create(c))
+        .Register("json-schema", c => VerifiableRewards.Create(c))
+        .Register("remote", c => RemoteReward.Create(c));
 
     private static IRewardSource Rubric(RewardSourceContext c)
     {

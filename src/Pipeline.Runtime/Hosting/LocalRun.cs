@@ -40,7 +40,7 @@ public static class LocalRun
         if (!resume || !File.Exists(Path.Combine(runDir, ConfigSnapshotFile)))
             File.WriteAllText(Path.Combine(runDir, ConfigSnapshotFile), ConfigSnapshot(settings));
 
-        using var task = TaskCatalog.Create(settings, runDir);
+        using var task = TaskCatalog.Create(settings, runDir, warning => status?.Invoke("warning: " + warning));
         status?.Invoke($"task '{task.Name}': {task.Demonstrations.Count} demonstrations, {task.RlPrompts.Count} RL prompts, {task.HeldOut.Count} held-out");
 
         registry ??= BuiltInRewardSources.Registry();

@@ -4,6 +4,7 @@ using Pipeline.Learning.Policy;
 using Pipeline.Oni.RewardModels;
 using Pipeline.Rewards.Critic;
 using Pipeline.Rewards.Similarity;
+using Pipeline.Rewards.Verifiable;
 
 namespace Pipeline.Runtime.Hosting;
 
@@ -23,6 +24,9 @@ public static class SettingsValidation
         SimilarityConfig.FromConfig(Sub(rewards, "similarity"), settings.OriginOf);
         Rubric(new ConfigBlock(Sub(rewards, "rubric"), "pipeline.rewards.rubric", settings.OriginOf));
         RewardModelOptions.FromConfig(settings.Oni.RewardModel, settings.OriginOf);
+        foreach (var type in VerifiableRewards.Types) VerifiableRewards.Verifier(type, Sub(rewards, type), settings.OriginOf);
+        if (settings.RewardSources.Any(s => s.Type == "remote")) RemoteReward.ReadSettings(Sub(rewards, "remote"), settings.OriginOf);
+        TaskCatalog.Validate(settings);  // unknown task, missing or malformed data files: exit 2 naming file:line and field
         PolicyFactory.Validate(settings.Policy);  // an hf folder's config.json, weights index and tokenizer, before any folder exists
         return settings;
     }

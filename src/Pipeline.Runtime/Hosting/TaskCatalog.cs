@@ -1,29 +1,61 @@
 using Pipeline.Core.Configuration;
 using Pipeline.Core.Tasks;
+using Pipeline.Tasks.Jsonl;
 using Pipeline.Tasks.Sql;
 
 namespace Pipeline.Runtime.Hosting;
 
-/// <summary>Builds the configured task (pipeline.task.name).</summary>
+/// <summary>
+/// Builds the configured task (pipeline.task.name) from <see cref="TaskRegistry.Shared"/>, where the built-ins are
+/// registered: <c>sql</c> (the generated text-to-SQL task) and <c>jsonl</c> (users' own JSON Lines / Parquet files).
+/// A user's task registered there from their own assembly is built the same way.
+/// </summary>
 public static class TaskCatalog
 {
-    public static IPipelineTask Create(PipelineSettings settings, string runDir)
+    static TaskCatalog()
     {
-        switch (settings.Task.Name)
+        // A user may have registered a task of the same name first: theirs wins.
+        if (!TaskRegistry.Shared.Contains("sql")) TaskRegistry.Shared.Register("sql", Sql);
+        if (!TaskRegistry.Shared.Contains("jsonl")) TaskRegistry.Shared.Register("jsonl", Jsonl, validate: ValidateJsonl);
+    }
+
+    /// <summary>The registry runs read tasks from (the shared one, with the built-ins in it).</summary>
+    public static TaskRegistry Registry => TaskRegistry.Shared;
+
+    public static IPipelineTask Create(PipelineSettings settings, string runDir) => Create(settings, runDir, _ => { });
+
+    public static IPipelineTask Create(PipelineSettings settings, string runDir, Action<string> warn)
+        => Registry.Create(Context(settings, runDir, warn));
+
+    /// <summary>The task's start-up check (unknown name, missing or malformed data): run before any run folder exists.</summary>
+    public static void Validate(PipelineSettings settings) => Registry.Validate(Context(settings, "", _ => { }));
+
+    private static TaskContext Context(PipelineSettings settings, string runDir, Action<string> warn)
+        => new(settings, new ConfigBlock(settings.Task.Block, "pipeline.task." + settings.Task.Name, settings.OriginOf), runDir, warn);
+
+    private static IPipelineTask Sql(TaskContext c)
+    {
+        var sql = c.Settings.Task.Sql;
+        var train = sql.SftExamples + sql.RlExamples;
+        var options = new SqlDatasetOptions
         {
-            case "sql":
-                var sql = settings.Task.Sql;
-                var train = sql.SftExamples + sql.RlExamples;
-                var options = new SqlDatasetOptions
-                {
-                    Seed = settings.Seed,
-                    TrainCount = train,
-                    HeldOutCount = sql.HeldOutExamples,
-                    SftShare = sql.SftExamples / (double)train,
-                };
-                return new SqlPipelineTask(options, Path.Combine(runDir, "databases"), sql.QueryTimeout, maxResultBytes: sql.MaxResultBytes);
-            default:
-                throw new ConfigException($"pipeline.task.name = '{settings.Task.Name}': unknown task (known: sql)");
-        }
+            Seed = c.Settings.Seed,
+            TrainCount = train,
+            HeldOutCount = sql.HeldOutExamples,
+            SftShare = sql.SftExamples / (double)train,
+        };
+        return new SqlPipelineTask(options, Path.Combine(c.RunDir, "databases"), sql.QueryTimeout, maxResultBytes: sql.MaxResultBytes);
+    }
+
+    private static IPipelineTask Jsonl(TaskContext c)
+        => new JsonlPipelineTask(JsonlTaskOptions.From(c.Block), c.Settings.Rewards.Block, warn: c.Warn);
+
+    private static void ValidateJsonl(TaskContext c)
+    {
+        var report = JsonlPipelineTask.Validate(JsonlTaskOptions.From(c.Block), c.Settings.Rewards.Block);
+        if (c.Settings.WarmStart.Enabled && report.Demonstrations < 2)
+            throw new ConfigException(
+                $"pipeline.warm-start.enabled = on ({c.Settings.OriginOf("pipeline.warm-start.enabled")}) but the jsonl task has {report.Demonstrations} demonstration(s): " +
+                "set pipeline.task.jsonl.demonstrations to a file of at least 2 prompts with completions, or --set warm-start.enabled=off");
     }
 }
