@@ -45,7 +45,7 @@ internal static class BenchModelCommand
     private static readonly Option<int> Group = new("--group") { Description = "Completions per prompt (a GRPO group).", DefaultValueFactory = _ => 8 };
     private static readonly Option<int> Groups = new("--groups") { Description = "Groups per GRPO step.", DefaultValueFactory = _ => 2 };
     private static readonly Option<int> Repeats = new("--repeats") { Description = "Timed repetitions of each measurement after one warm-up.", DefaultValueFactory = _ => 3 };
-    private static readonly Option<int> Threads = new("--threads") { Description = "torch intra-op threads for every measurement (0: libtorch's default).", DefaultValueFactory = _ => 0 };
+    private static readonly Option<int> Threads = new("--threads") { Description = "torch intra-op threads for every measurement (default: the configuration's pipeline.torch-threads).", DefaultValueFactory = _ => 0 };
     private static readonly Option<int> MatmulSize = new("--matmul") { Description = "N of the N x N x N fp32 matmul that measures the CPU's peak.", DefaultValueFactory = _ => 2048 };
     // The child process's mode: load this folder once and print its figures (a fresh process gives a clean peak RSS).
     private static readonly Option<string?> LoadChild = new("--load-child") { Hidden = true };
@@ -56,6 +56,7 @@ internal static class BenchModelCommand
     {
         var command = new Command("model", "A random Llama-shaped HF model of a named size: load time and peak RSS, sampling and GRPO tokens/s, GRPO GFLOP/s against a plain fp32 matmul's.")
         {
+            CommonOptions.Config, CommonOptions.Set, CommonOptions.Mode, CommonOptions.HoconDir,
             Size, Dtype, PromptLength, NewTokens, Group, Groups, Repeats, Threads, MatmulSize, LoadChild,
         };
         command.SetAction((parse, ct) => Task.FromResult(parse.GetValue(LoadChild) is { } folder ? RunLoadChild(folder, parse.GetValue(Threads)) : Run(parse, ct)));
@@ -80,7 +81,8 @@ internal static class BenchModelCommand
         var repeats = Positive(parse, Repeats);
         var matmulN = Positive(parse, MatmulSize);
         var threads = parse.GetValue(Threads);
-        if (threads < 0) throw new ConfigException($"--threads must be 0 (libtorch's default) or positive, got {threads}");
+        if (threads < 0) throw new ConfigException($"--threads must be positive, got {threads}");
+        if (threads == 0) threads = CommonOptions.Load(parse).TorchThreads;
         TorchRuntime.Configure(threads);
         var config = ConfigOf(shape, promptLength + newTokens);
 
@@ -159,7 +161,7 @@ internal static class BenchModelCommand
             var best = stepSeconds.Min();
             var median = stepSeconds.Order().ElementAt(stepSeconds.Count / 2);
             Row($"GRPO step, {groups} groups x {group} x ({promptLength} + {newTokens}), KL on", $"{seqTokens / best:0.0} tokens/s ({completionTokens / best:0.0} completion tokens/s); step {best:0.000} s best, {median:0.000} s median of {repeats}");
-            Row("GRPO step FLOPs (policy fwd+bwd, reference fwd, attention)", $"{flops / 1e9:0.0} GFLOP");
+            Row("GRPO step FLOPs (policy fwd+bwd, reference fwd, attention)", $"{flops / 1e9:0.000} GFLOP");
             Row("GRPO achieved", $"{flops / best / 1e9:0.0} GFLOP/s (best step), {flops / median / 1e9:0.0} GFLOP/s (median)");
             var peak = Math.Max(peakBefore.Best, peakAfter.Best);
             Row($"fp32 matmul {matmulN}^3 (before / after GRPO)", $"{peakBefore.Best:0.0} / {peakAfter.Best:0.0} GFLOP/s best, {peakBefore.Median:0.0} / {peakAfter.Median:0.0} median");

@@ -10,11 +10,11 @@ public sealed class LlamaMlp : nn.Module<Tensor, Tensor>
     private readonly Linear up_proj;
     private readonly Linear down_proj;
 
-    public LlamaMlp(LlamaConfig config) : base(nameof(LlamaMlp))
+    public LlamaMlp(LlamaConfig config, bool initialise = true) : base(nameof(LlamaMlp))
     {
-        gate_proj = nn.Linear(config.HiddenSize, config.IntermediateSize, hasBias: config.MlpBias);
-        up_proj = nn.Linear(config.HiddenSize, config.IntermediateSize, hasBias: config.MlpBias);
-        down_proj = nn.Linear(config.IntermediateSize, config.HiddenSize, hasBias: config.MlpBias);
+        gate_proj = UninitialisedLayers.Linear(config.HiddenSize, config.IntermediateSize, config.MlpBias, initialise);
+        up_proj = UninitialisedLayers.Linear(config.HiddenSize, config.IntermediateSize, config.MlpBias, initialise);
+        down_proj = UninitialisedLayers.Linear(config.IntermediateSize, config.HiddenSize, config.MlpBias, initialise);
         RegisterComponents();
     }
 

@@ -71,6 +71,18 @@ public class LlamaLoaderSpec
     }
 
     [Fact]
+    public void A_loaded_model_has_the_fresh_models_names_and_every_parameter_trainable_and_equal_to_the_checkpoint()
+    {
+        using var folder = new TinyLlamaFolder();
+        using var loaded = LlamaForCausalLM.FromPretrained(folder.Path);
+        using var fresh = new LlamaForCausalLM(LlamaConfig.Load(folder.Path));
+        var state = loaded.state_dict();
+        Assert.Equal(fresh.state_dict().Keys.Order(), state.Keys.Order());
+        Assert.All(loaded.parameters(), p => Assert.True(p.requires_grad));
+        foreach (var item in folder.Items) Assert.Equal(item.Values, state[item.Name].detach().data<float>().ToArray());
+    }
+
+    [Fact]
     public void Reading_into_a_target_of_another_size_names_the_tensor()
     {
         using var folder = new TinyLlamaFolder();
