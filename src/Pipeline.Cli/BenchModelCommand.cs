@@ -167,13 +167,16 @@ internal static class BenchModelCommand
             Row($"GRPO step, {groups} groups x {group} x ({promptLength} + {newTokens}), KL on", $"{seqTokens / best:0.0} tokens/s ({completionTokens / best:0.0} completion tokens/s); step {best:0.000} s best, {median:0.000} s median of {repeats}");
             Row("GRPO step FLOPs (policy fwd+bwd, reference fwd, attention)", $"{flops / 1e9:0.000} GFLOP");
             var bestCpu = stepCpuSeconds.Min();
-            Row("GRPO achieved", $"{flops / best / 1e9:0.0} GFLOP/s (best step), {flops / median / 1e9:0.0} GFLOP/s (median); {flops / bestCpu / 1e9:0.0} GFLOP per CPU-second");
+            // A step shorter than MinTiming (the tiny shape) has no meaningful CPU-time figure.
+            var cpuMeasured = bestCpu >= MinTiming.TotalSeconds;
+            Row("GRPO achieved", $"{flops / best / 1e9:0.0} GFLOP/s (best step), {flops / median / 1e9:0.0} GFLOP/s (median); "
+                + (cpuMeasured ? $"{flops / bestCpu / 1e9:0.0} GFLOP per CPU-second" : "per CPU-second n/a (step too short)"));
             var peak = Math.Max(peakBefore.Best, peakAfter.Best);
             var peakCpu = Math.Max(peakBefore.BestCpu, peakAfter.BestCpu);
             Row($"fp32 matmul {matmulN}^3 (before / after GRPO)", $"{peakBefore.Best:0.0} / {peakAfter.Best:0.0} GFLOP/s best, {peakBefore.Median:0.0} / {peakAfter.Median:0.0} median; {peakCpu:0.0} GFLOP per CPU-second");
             Row("[ratio] GRPO / matmul peak", $"{flops / best / 1e9 / peak:P1} (best step against the higher best matmul)");
             // Other processes on the same cores stretch wall time, not the CPU time this process is given.
-            Row("[ratio] GRPO / matmul peak, per CPU-second", $"{flops / bestCpu / 1e9 / peakCpu:P1}");
+            Row("[ratio] GRPO / matmul peak, per CPU-second", cpuMeasured ? $"{flops / bestCpu / 1e9 / peakCpu:P1}" : "n/a (step too short)");
             var hwm = ProcStatusBytes("VmHWM");
             Row("peak RSS of this process (policy, reference, AdamW state, GRPO step)", hwm >= 0 ? $"{hwm / 1048576.0:0} MiB" : "n/a (no /proc/self/status)");
             Console.WriteLine($"load average at end {LoadAverage()}");
@@ -267,7 +270,7 @@ internal static class BenchModelCommand
     }
 
     /// <summary>GFLOP/s of a plain fp32 N^3 matmul on the configured torch threads: best and median of <paramref name="reps"/> after one warm-up.</summary>
-    private const int MatmulsPerTiming = 4;
+    private static readonly TimeSpan MinTiming = TimeSpan.FromSeconds(0.25);
 
     internal static (double Best, double Median, double BestCpu) MatmulGflops(int n, int reps)
     {
@@ -282,10 +285,16 @@ internal static class BenchModelCommand
         {
             var cpu = CpuSeconds();
             var clock = Stopwatch.StartNew();
-            // Several products per timing: CPU time is counted in 10 ms ticks.
-            for (var k = 0; k < MatmulsPerTiming; k++) a.matmul(b).Dispose();
-            rates.Add(MatmulsPerTiming * 2.0 * n * n * n / clock.Elapsed.TotalSeconds / 1e9);
-            cpuRates.Add(MatmulsPerTiming * 2.0 * n * n * n / Math.Max(CpuSeconds() - cpu, 1e-6) / 1e9);
+            // Products until a timing lasts MinTiming: the kernel updates a running thread's CPU time only every few ms.
+            var k = 0;
+            do
+            {
+                a.matmul(b).Dispose();
+                k++;
+            }
+            while (clock.Elapsed < MinTiming);
+            rates.Add(k * 2.0 * n * n * n / clock.Elapsed.TotalSeconds / 1e9);
+            cpuRates.Add(k * 2.0 * n * n * n / (CpuSeconds() - cpu) / 1e9);
         }
         return (rates.Max(), rates.Order().ElementAt(rates.Count / 2), cpuRates.Max());
     }

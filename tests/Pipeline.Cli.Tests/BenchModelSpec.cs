@@ -29,7 +29,9 @@ public sealed class BenchModelSpec
         Assert.True(First(rows, "GRPO achieved") > 0);
         Assert.True(First(rows, "fp32 matmul 128^3") > 0);
         Assert.True(First(rows, "[ratio] GRPO / matmul peak") > 0);
-        Assert.True(First(rows, "[ratio] GRPO / matmul peak, per CPU-second") > 0);
+        // The tiny shape's step is shorter than the CPU clock can time: the row says so rather than print a number.
+        Assert.Equal("n/a (step too short)", rows["[ratio] GRPO / matmul peak, per CPU-second"]);
+        Assert.Matches(@"; [0-9.]+ GFLOP per CPU-second$", rows["fp32 matmul 128^3 (before / after GRPO)"]);
         Assert.True(First(rows, "peak RSS of this process") > 0);
         // 8 rows x 15 input positions, 64 completion tokens: see GrpoStepFlops_counts_... for the sum.
         Assert.Equal("0.093 GFLOP", rows["GRPO step FLOPs (policy fwd+bwd, reference fwd, attention)"]);
