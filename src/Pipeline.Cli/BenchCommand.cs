@@ -39,6 +39,7 @@ internal static class BenchCommand
         command.Subcommands.Add(BenchSoakCommand.Create());
         command.Subcommands.Add(BenchSqlCommand.Create());
         command.Subcommands.Add(BenchChaosCommand.Create());
+        command.Subcommands.Add(BenchModelCommand.Create());
         return command;
     }
 

@@ -8,7 +8,8 @@ namespace Pipeline.Learning.Hf;
 /// <summary>
 /// The weights of a Hugging Face model folder: <c>model.safetensors</c>, or the shards a
 /// <c>model.safetensors.index.json</c> names. Loading compares the stored names and shapes with the module's state dict
-/// first and lists every missing, unexpected or wrongly shaped tensor in one error; then copies tensor by tensor.
+/// first and lists every missing, unexpected or wrongly shaped tensor in one error; then reads tensor by tensor straight
+/// into the parameters, so no tensor is ever held twice in full.
 /// </summary>
 public sealed class HfCheckpoint
 {
@@ -81,8 +82,7 @@ public sealed class HfCheckpoint
         foreach (var (name, target) in expected)
         {
             using var scope = NewDisposeScope();
-            var value = ByTensor[name].ReadFloat32(name);
-            target.copy_(value.to(target.dtype, target.device));
+            ByTensor[name].ReadInto(name, target);
         }
     }
 

@@ -21,15 +21,15 @@ public sealed class LlamaAttention : nn.Module
     private readonly int _kvHeads;
     private readonly int _headDim;
 
-    public LlamaAttention(LlamaConfig config) : base(nameof(LlamaAttention))
+    public LlamaAttention(LlamaConfig config, bool initialise = true) : base(nameof(LlamaAttention))
     {
         _heads = config.NumAttentionHeads;
         _kvHeads = config.NumKeyValueHeads;
         _headDim = config.HeadDim;
-        q_proj = new LoraLinear(config.HiddenSize, (long)_heads * _headDim, config.AttentionBias);
-        k_proj = new LoraLinear(config.HiddenSize, (long)_kvHeads * _headDim, config.AttentionBias);
-        v_proj = new LoraLinear(config.HiddenSize, (long)_kvHeads * _headDim, config.AttentionBias);
-        o_proj = new LoraLinear((long)_heads * _headDim, config.HiddenSize, config.AttentionOutputBias);
+        q_proj = new LoraLinear(config.HiddenSize, (long)_heads * _headDim, config.AttentionBias, initialise);
+        k_proj = new LoraLinear(config.HiddenSize, (long)_kvHeads * _headDim, config.AttentionBias, initialise);
+        v_proj = new LoraLinear(config.HiddenSize, (long)_kvHeads * _headDim, config.AttentionBias, initialise);
+        o_proj = new LoraLinear((long)_heads * _headDim, config.HiddenSize, config.AttentionOutputBias, initialise);
         if (config.QkNorm)
         {
             q_norm = new LlamaRmsNorm(_headDim, config.RmsNormEps);

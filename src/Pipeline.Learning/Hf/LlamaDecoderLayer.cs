@@ -11,10 +11,10 @@ public sealed class LlamaDecoderLayer : nn.Module
     private readonly LlamaRmsNorm input_layernorm;
     private readonly LlamaRmsNorm post_attention_layernorm;
 
-    public LlamaDecoderLayer(LlamaConfig config) : base(nameof(LlamaDecoderLayer))
+    public LlamaDecoderLayer(LlamaConfig config, bool initialise = true) : base(nameof(LlamaDecoderLayer))
     {
-        self_attn = new LlamaAttention(config);
-        mlp = new LlamaMlp(config);
+        self_attn = new LlamaAttention(config, initialise);
+        mlp = new LlamaMlp(config, initialise);
         input_layernorm = new LlamaRmsNorm(config.HiddenSize, config.RmsNormEps);
         post_attention_layernorm = new LlamaRmsNorm(config.HiddenSize, config.RmsNormEps);
         RegisterComponents();

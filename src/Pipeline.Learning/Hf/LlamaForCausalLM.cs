@@ -17,12 +17,15 @@ public sealed class LlamaForCausalLM : PolicyNetwork
     private readonly int _context;
 
     /// <param name="contextLength">Longest sequence the policy is run on (default and at most max_position_embeddings).</param>
-    public LlamaForCausalLM(LlamaConfig config, int? contextLength = null) : base(nameof(LlamaForCausalLM))
+    public LlamaForCausalLM(LlamaConfig config, int? contextLength = null) : this(config, contextLength, initialise: true) { }
+
+    /// <param name="initialise">False when a checkpoint is about to overwrite every parameter: the layers skip their random init.</param>
+    private LlamaForCausalLM(LlamaConfig config, int? contextLength, bool initialise) : base(nameof(LlamaForCausalLM))
     {
         Config = config;
         _context = Math.Min(contextLength ?? config.MaxPositionEmbeddings, config.MaxPositionEmbeddings);
-        model = new LlamaModel(config);
-        lm_head = config.TieWordEmbeddings ? null : nn.Linear(config.HiddenSize, config.VocabSize, hasBias: false);
+        model = new LlamaModel(config, initialise);
+        lm_head = config.TieWordEmbeddings ? null : UninitialisedLayers.Linear(config.HiddenSize, config.VocabSize, false, initialise);
         RegisterComponents();
     }
 
@@ -40,7 +43,7 @@ public sealed class LlamaForCausalLM : PolicyNetwork
     {
         var config = LlamaConfig.Load(folder);
         var checkpoint = HfCheckpoint.Open(folder);
-        var lm = new LlamaForCausalLM(config, contextLength);
+        var lm = new LlamaForCausalLM(config, contextLength, initialise: false);
         try
         {
             // Old checkpoints store RoPE's inv_freq buffer (we derive it from config.json); a tied head may be saved too.

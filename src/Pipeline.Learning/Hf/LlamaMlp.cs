@@ -10,11 +10,11 @@ public sealed class LlamaMlp : nn.Module<Tensor, Tensor>
     private readonly LoraLinear up_proj;
     private readonly LoraLinear down_proj;
 
-    public LlamaMlp(LlamaConfig config) : base(nameof(LlamaMlp))
+    public LlamaMlp(LlamaConfig config, bool initialise = true) : base(nameof(LlamaMlp))
     {
-        gate_proj = new LoraLinear(config.HiddenSize, config.IntermediateSize, config.MlpBias);
-        up_proj = new LoraLinear(config.HiddenSize, config.IntermediateSize, config.MlpBias);
-        down_proj = new LoraLinear(config.IntermediateSize, config.HiddenSize, config.MlpBias);
+        gate_proj = new LoraLinear(config.HiddenSize, config.IntermediateSize, config.MlpBias, initialise);
+        up_proj = new LoraLinear(config.HiddenSize, config.IntermediateSize, config.MlpBias, initialise);
+        down_proj = new LoraLinear(config.IntermediateSize, config.HiddenSize, config.MlpBias, initialise);
         RegisterComponents();
     }
 

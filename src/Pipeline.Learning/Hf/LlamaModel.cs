@@ -12,10 +12,10 @@ public sealed class LlamaModel : nn.Module
     private readonly LlamaRmsNorm norm;
     private readonly LlamaRotaryEmbedding _rotary;
 
-    public LlamaModel(LlamaConfig config) : base(nameof(LlamaModel))
+    public LlamaModel(LlamaConfig config, bool initialise = true) : base(nameof(LlamaModel))
     {
-        embed_tokens = nn.Embedding(config.VocabSize, config.HiddenSize);
-        layers = new ModuleList<LlamaDecoderLayer>(Enumerable.Range(0, config.NumHiddenLayers).Select(_ => new LlamaDecoderLayer(config)).ToArray());
+        embed_tokens = UninitialisedLayers.Embedding(config.VocabSize, config.HiddenSize, initialise);
+        layers = new ModuleList<LlamaDecoderLayer>(Enumerable.Range(0, config.NumHiddenLayers).Select(_ => new LlamaDecoderLayer(config, initialise)).ToArray());
         norm = new LlamaRmsNorm(config.HiddenSize, config.RmsNormEps);
         _rotary = new LlamaRotaryEmbedding(config.HeadDim, config.Rope);
         RegisterComponents();

@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using System.Text.Json;
 using Pipeline.Core.Configuration;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Pipeline.Learning.Hf;
@@ -101,6 +102,71 @@ public sealed class SafetensorsFile
     }
 
     private static ConfigException Corrupt(string path, string problem) => new($"{path}: corrupt safetensors header: {problem}");
+
+    /// <summary>Elements converted per chunk by <see cref="ReadInto"/>: 4M floats, a 16 MiB window.</summary>
+    internal const int ChunkElements = 1 << 22;
+
+    /// <summary>
+    /// Reads one tensor (F32, F16, BF16 or F64 on disk) straight into <paramref name="target"/>, a float32 tensor with
+    /// the same number of elements: a contiguous CPU target is filled in place chunk by chunk, so loading never holds a
+    /// second full-size copy of the tensor (only a buffer of at most <paramref name="chunkElements"/> values).
+    /// </summary>
+    public void ReadInto(string name, Tensor target, int chunkElements = ChunkElements)
+    {
+        if (!Tensors.TryGetValue(name, out var entry)) throw new ConfigException($"{Path}: no tensor '{name}'");
+        if (entry.Dtype is not ("F32" or "F16" or "BF16" or "F64"))
+            throw new ConfigException($"{Path}: tensor '{name}' is {entry.Dtype}; model weights must be F32, F16 or BF16");
+        var elementSize = DtypeSizes[entry.Dtype];
+        var count = entry.Length / elementSize;
+        if (target.numel() != count) throw new ArgumentException($"{name}: the file holds {count} values, the target {target.numel()}");
+        if (target.dtype != ScalarType.Float32 || target.device_type != DeviceType.CPU || !target.is_contiguous())
+        {
+            // Another device or dtype: one float32 staging copy, then torch converts and moves it.
+            using var staged = ReadFloat32(name);
+            using var moved = staged.to(target.dtype, target.device);
+            target.copy_(moved);
+            return;
+        }
+        using var flat = target.view(-1);
+        var buffer = entry.Dtype == "F32" ? null : new byte[(long)Math.Min(count, chunkElements) * elementSize];
+        using var stream = new FileStream(Path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1 << 16);
+        stream.Seek(entry.Start, SeekOrigin.Begin);
+        for (long done = 0; done < count; done += chunkElements)
+        {
+            var n = (int)Math.Min(chunkElements, count - done);
+            using var slice = flat.narrow(0, done, n);
+            // The slice's own storage: a live span over the parameter's memory, offset included.
+            var destination = MemoryMarshal.Cast<byte, float>(slice.bytes);
+            if (buffer is null)
+            {
+                stream.ReadExactly(MemoryMarshal.AsBytes(destination));
+                continue;
+            }
+            var raw = buffer.AsSpan(0, n * elementSize);
+            stream.ReadExactly(raw);
+            Widen(entry.Dtype, raw, destination);
+        }
+    }
+
+    private static void Widen(string dtype, ReadOnlySpan<byte> raw, Span<float> values)
+    {
+        switch (dtype)
+        {
+            case "F64":
+                var doubles = MemoryMarshal.Cast<byte, double>(raw);
+                for (var i = 0; i < values.Length; i++) values[i] = (float)doubles[i];
+                break;
+            case "F16":
+                var halves = MemoryMarshal.Cast<byte, Half>(raw);
+                for (var i = 0; i < values.Length; i++) values[i] = (float)halves[i];
+                break;
+            case "BF16":
+                // bfloat16 is the top half of a float32: widening is exact.
+                var words = MemoryMarshal.Cast<byte, ushort>(raw);
+                for (var i = 0; i < values.Length; i++) values[i] = BitConverter.Int32BitsToSingle(words[i] << 16);
+                break;
+        }
+    }
 
     /// <summary>Reads one tensor as float32 on the CPU (F32, F16, BF16 and F64 on disk); the caller owns it.</summary>
     public Tensor ReadFloat32(string name)

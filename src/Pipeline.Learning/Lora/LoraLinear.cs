@@ -20,15 +20,22 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
     private Linear? _loraB;
     private Dropout? _loraDropout;
 
-    public LoraLinear(long inFeatures, long outFeatures, bool hasBias) : base(nameof(LoraLinear))
+    /// <param name="initialise">False leaves the weights uninitialised, for a model whose every parameter the loader overwrites.</param>
+    public LoraLinear(long inFeatures, long outFeatures, bool hasBias, bool initialise = true) : base(nameof(LoraLinear))
     {
         InFeatures = inFeatures;
         OutFeatures = outFeatures;
-        // nn.Linear's own initialisation (same draws from the global generator), so seeded random models are unchanged.
-        using (var init = nn.Linear(inFeatures, outFeatures, hasBias))
+        if (initialise)
         {
+            // nn.Linear's own initialisation (same draws from the global generator), so seeded random models are unchanged.
+            using var init = nn.Linear(inFeatures, outFeatures, hasBias);
             weight = new Parameter(init.weight!.detach().clone());
             if (hasBias) bias = new Parameter(init.bias!.detach().clone());
+        }
+        else
+        {
+            weight = new Parameter(empty(outFeatures, inFeatures));
+            if (hasBias) bias = new Parameter(empty(outFeatures));
         }
         RegisterComponents();
     }
