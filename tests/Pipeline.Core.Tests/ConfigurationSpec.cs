@@ -51,6 +51,16 @@ public class ConfigurationSpec : IDisposable
     }
 
     [Fact]
+    public void The_same_configuration_read_twice_gives_equal_policy_settings()
+    {
+        var a = PipelineSettings.Load(_dir, "local", null, ["policy.lora.target-modules=[q_proj, k_proj]"]);
+        var b = PipelineSettings.Load(_dir, "local", null, ["policy.lora.target-modules=[q_proj, k_proj]"]);
+        Assert.Equal(a.Policy, b.Policy);
+        Assert.Equal(a.Task, b.Task);
+        Assert.NotEqual(a.Policy, PipelineSettings.Load(_dir, "local", null, ["policy.lora.target-modules=[q_proj]"]).Policy);
+    }
+
+    [Fact]
     public void LoRA_on_the_builtin_policy_is_refused_naming_the_key()
     {
         var e = Assert.Throws<ConfigException>(() => PipelineSettings.Load(_dir, "local", null, ["policy.lora.enabled=on"]));

@@ -9,6 +9,12 @@ public sealed record TaskSettings(string Name, SqlTaskSettings Sql)
 {
     /// <summary>The task's own block, pipeline.task.&lt;name&gt; (empty when it has none), for its factory in the task registry.</summary>
     public Config Block { get; init; } = Config.Empty;
+
+    // Akka's Config compares by reference: the block compares by its rendering, so a resumed run's settings equal the run's.
+    public bool Equals(TaskSettings? other) =>
+        other is not null && Name == other.Name && Sql == other.Sql && Block.ToString() == other.Block.ToString();
+
+    public override int GetHashCode() => HashCode.Combine(Name, Sql);
 }
 /// <param name="Context">Longest sequence (prompt plus completion) the policy is run on.</param>
 public sealed record PolicySettings(int VocabSize, int DModel, int Layers, int Heads, int Context)
@@ -32,6 +38,13 @@ public sealed record PolicySettings(int VocabSize, int DModel, int Layers, int H
 public sealed record LoraSettings(bool Enabled, int Rank, double Alpha, double Dropout, IReadOnlyList<string> TargetModules)
 {
     public static readonly LoraSettings Off = new(false, 8, 16, 0, ["q_proj", "v_proj"]);
+
+    // Value equality over the module list too, so settings read twice from the same configuration compare equal.
+    public bool Equals(LoraSettings? other) =>
+        other is not null && Enabled == other.Enabled && Rank == other.Rank && Alpha.Equals(other.Alpha)
+        && Dropout.Equals(other.Dropout) && TargetModules.SequenceEqual(other.TargetModules, StringComparer.Ordinal);
+
+    public override int GetHashCode() => HashCode.Combine(Enabled, Rank, Alpha, Dropout, TargetModules.Count);
 }
 public sealed record WarmStartSettings(bool Enabled, int MaxEpochs, int BatchSize, double LearningRate, double WeightDecay, int Patience, double ValidationFraction);
 /// <param name="WeightsWait">How long a generator holds a credit whose group needs newer weights than it has (cluster mode: weights still on their way) before it samples anyway.</param>
