@@ -48,7 +48,9 @@ public sealed class RemoteRewardSpec
         Assert.Equal([0.0, 0.0, 0.0, 0.0, 1.0], signals.Select(s => s.Value));
         Assert.All(signals, s => Assert.True(s.Valid));
         Assert.Equal(2, server.Count); // 5 completions in chunks of 3
-        using var first = JsonDocument.Parse(server.Requests[0].Body);
+        // The two batches may arrive in either order: the first batch is the one holding three completions.
+        using var first = server.Requests.Select(r => JsonDocument.Parse(r.Body))
+            .Single(d => d.RootElement.GetProperty("query").GetArrayLength() == 3);
         var root = first.RootElement;
         Assert.Equal("Q: 2+2? A: 0", root.GetProperty("query")[0].GetString());
         Assert.Equal("Q: 2+2? A:", root.GetProperty("prompts")[0].GetString());
