@@ -67,8 +67,7 @@ internal static class ModelCommand
         if (Pipeline.Learning.Lora.LoraAdapters.HasAdapters(model) && !parse.GetValue(MergeLora))
         {
             // PEFT's layout: adapter_config.json + adapter_model.safetensors over the base folder, plus the tokenizer files.
-            if (Directory.Exists(output) && Directory.EnumerateFileSystemEntries(output).Any())
-                throw new ConfigException($"--out {output} exists and is not empty; export writes a new folder (remove it or choose another)");
+            HfExport.RequireNewFolder(output);
             Pipeline.Learning.Lora.PeftAdapterFolder.Save(model, Pipeline.Learning.Lora.LoraAdapterConfig.From(settings.Policy.Lora), output, settings.Policy.Path);
             foreach (var name in HfPolicyTokenizer.Files)
                 if (File.Exists(Path.Combine(tokenizerDir, name))) File.Copy(Path.Combine(tokenizerDir, name), Path.Combine(output, name));

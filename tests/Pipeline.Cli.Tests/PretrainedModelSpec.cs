@@ -27,6 +27,13 @@ public sealed class PretrainedModelSpec : IDisposable
         return output;
     }
 
+    /// <summary>train --model on the smoke configuration, shrunk to an SFT epoch on 40 demonstrations and two GRPO steps.</summary>
+    private static (int ExitCode, string StdOut, string StdErr) TrainSmoke(string model, string runs, params string[] extra)
+        => CliProcess.Run(RepoPaths.Root, TimeSpan.FromSeconds(300), ["train", "--config", Path.Combine(RepoPaths.Hocon, "smoke.conf"),
+            "--model", model, "--set", $"run-dir={System.Text.Json.JsonSerializer.Serialize(runs)}", "--set", "task.sql.sft-examples=40",
+            "--set", "warm-start.max-epochs=1", "--set", "grpo.steps=2", "--set", "eval.limit=4", "--set", "policy.context=256",
+            "--set", "metrics.plots=off", "--set", "checkpoint.every-steps=0", .. extra]);
+
     [Fact]
     public void Greedy_generation_from_the_imported_stories260K_reproduces_upstream_llama2c_exactly()
     {
@@ -68,10 +75,7 @@ public sealed class PretrainedModelSpec : IDisposable
     {
         var model = Import();
         var runs = Path.Combine(_dir, "runs");
-        var (code, stdout, stderr) = CliProcess.Run(RepoPaths.Root, TimeSpan.FromSeconds(300), "train", "--config", Path.Combine(RepoPaths.Hocon, "smoke.conf"),
-            "--model", model, "--set", $"run-dir={System.Text.Json.JsonSerializer.Serialize(runs)}", "--set", "task.sql.sft-examples=40",
-            "--set", "warm-start.max-epochs=1", "--set", "grpo.steps=2", "--set", "eval.limit=4", "--set", "policy.context=256",
-            "--set", "metrics.plots=off", "--set", "checkpoint.every-steps=0");
+        var (code, stdout, stderr) = TrainSmoke(model, runs);
         Assert.True(code == 0, $"train exited {code}: {stdout}\n{stderr}");
         Assert.Contains("Hugging Face policy", stdout);
         Assert.Contains("step 2/2", stdout);
@@ -120,10 +124,7 @@ public sealed class PretrainedModelSpec : IDisposable
     {
         var model = Import();
         var runs = Path.Combine(_dir, "runs");
-        var (code, stdout, stderr) = CliProcess.Run(RepoPaths.Root, TimeSpan.FromSeconds(300), "train", "--config", Path.Combine(RepoPaths.Hocon, "smoke.conf"),
-            "--model", model, "--set", $"run-dir={System.Text.Json.JsonSerializer.Serialize(runs)}", "--set", "task.sql.sft-examples=40",
-            "--set", "warm-start.max-epochs=1", "--set", "grpo.steps=2", "--set", "eval.limit=4", "--set", "policy.context=256",
-            "--set", "metrics.plots=off", "--set", "checkpoint.every-steps=0", "--set", "policy.lora.enabled=on", "--set", "policy.lora.target-modules=all-linear");
+        var (code, stdout, stderr) = TrainSmoke(model, runs, "--set", "policy.lora.enabled=on", "--set", "policy.lora.target-modules=all-linear");
         Assert.True(code == 0, $"train exited {code}: {stdout}\n{stderr}");
         var run = Directory.GetDirectories(runs).Single();
 

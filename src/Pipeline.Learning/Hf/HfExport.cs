@@ -14,11 +14,18 @@ namespace Pipeline.Learning.Hf;
 /// </summary>
 public static class HfExport
 {
-    public static void Write(PolicyNetwork model, string configJson, string tokenizerDir, string outFolder)
+    /// <summary>The full path of <paramref name="outFolder"/>, which must not exist or be empty (an export never overwrites).</summary>
+    public static string RequireNewFolder(string outFolder)
     {
         var target = Path.GetFullPath(outFolder);
         if (Directory.Exists(target) && Directory.EnumerateFileSystemEntries(target).Any())
             throw new ConfigException($"--out {target} exists and is not empty; export writes a new folder (remove it or choose another)");
+        return target;
+    }
+
+    public static void Write(PolicyNetwork model, string configJson, string tokenizerDir, string outFolder)
+    {
+        var target = RequireNewFolder(outFolder);
         if (!File.Exists(configJson)) throw new ConfigException($"{configJson} is missing: the exported folder needs the model's config.json");
         if (!File.Exists(Path.Combine(tokenizerDir, HfTokenizer.FileName)))
             throw new ConfigException($"{Path.Combine(tokenizerDir, HfTokenizer.FileName)} is missing: the run has no Hugging Face tokenizer to export");
