@@ -6,10 +6,10 @@ namespace Pipeline.Learning.Tests;
 
 public class SamplerSpec
 {
-    private static SamplingSettings Greedy(int maxTokens, params int[] stops) => new(0, 1, maxTokens, stops);
+    internal static SamplingSettings Greedy(int maxTokens, params int[] stops) => new(0, 1, maxTokens, stops);
 
     /// <summary>Greedy decoding by recomputing the whole sequence every step (no cache).</summary>
-    private static int[] GreedyRecompute(PolicyModel model, int[] prompt, int maxTokens)
+    internal static int[] GreedyRecompute(PolicyModel model, int[] prompt, int maxTokens)
     {
         var seq = prompt.ToList();
         for (var i = 0; i < maxTokens && seq.Count < model.Config.ContextLength; i++)

@@ -30,6 +30,7 @@ public sealed class ResumeChecksSpec : IDisposable
     [InlineData("heads")]
     [InlineData("context")]
     [InlineData("vocab-size")]
+    [InlineData("positions")]
     public void A_changed_policy_key_is_refused_naming_the_key_and_both_values(string key)
     {
         var dir = Save(recordPolicy: true);
@@ -39,6 +40,7 @@ public sealed class ResumeChecksSpec : IDisposable
             "layers" => Trained with { Layers = 2 },
             "heads" => Trained with { Heads = 4 },
             "context" => Trained with { Context = 32 },
+            "positions" => Trained with { Positions = "rotary" },
             _ => Trained with { VocabSize = 96 },
         };
 
@@ -67,6 +69,22 @@ public sealed class ResumeChecksSpec : IDisposable
         var error = Assert.Throws<ConfigException>(() => ResumeChecks.RequireSamePolicy(Config(changed), dir));
 
         Assert.Contains("has shape [", error.Message);
+    }
+
+    [Fact]
+    public void A_checkpoint_from_before_positions_were_recorded_counts_as_learned_positions()
+    {
+        // Earlier checkpoints recorded the other policy keys but not positions: they were all learned.
+        var policy = Config(Trained);
+        using var model = policy.Create(1);
+        var extra = policy.CheckpointExtras();
+        extra.Remove("pipeline.policy.positions");
+        var dir = CheckpointStore.Save(_runDir, model, null, CheckpointMeta.Create(3, 3, "grpo", extra: extra), keep: 0);
+
+        ResumeChecks.RequireSamePolicy(Config(Trained), dir);
+        var error = Assert.Throws<ConfigException>(() => ResumeChecks.RequireSamePolicy(Config(Trained with { Positions = "rotary" }), dir));
+        Assert.Contains("pipeline.policy.positions is rotary in this configuration", error.Message);
+        Assert.Contains("was trained with learned", error.Message);
     }
 
     [Fact]

@@ -28,6 +28,9 @@ public sealed record PolicySettings(int VocabSize, int DModel, int Layers, int H
     /// <summary>hf prompts: auto (the folder's chat template when it has one), none (plain text), or a template file.</summary>
     public string ChatTemplate { get; init; } = "auto";
 
+    /// <summary>Built-in policy positions: learned (an embedding per position) or rotary (RoPE, for long contexts).</summary>
+    public string Positions { get; init; } = "learned";
+
     /// <summary>LoRA adapters on the hf policy (pipeline.policy.lora); off by default, i.e. full fine-tuning.</summary>
     public LoraSettings Lora { get; init; } = LoraSettings.Off;
 }
@@ -168,6 +171,7 @@ public sealed record PipelineSettings(
                 Source = r.OneOf(p + "policy.source", "builtin", "hf"),
                 Path = r.String(p + "policy.path"),
                 ChatTemplate = r.String(p + "policy.chat-template"),
+                Positions = r.OneOf(p + "policy.positions", "learned", "rotary"),
                 Lora = new LoraSettings(
                     r.Bool(p + "policy.lora.enabled"),
                     r.Int(p + "policy.lora.rank", 1, 65_536),

@@ -1,3 +1,4 @@
+using Pipeline.Learning.Hf;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -5,19 +6,21 @@ using static TorchSharp.torch;
 namespace Pipeline.Learning.Model;
 
 /// <summary>
-/// Decoder-only transformer policy: token embedding + learned position embedding, <see cref="PolicyConfig.Layers"/>
+/// Decoder-only transformer policy: token embedding + learned position embedding (or rotary positions on queries and keys,
+/// <see cref="PositionEncoding.Rotary"/>), <see cref="PolicyConfig.Layers"/>
 /// pre-LN blocks (causal multi-head attention through scaled_dot_product_attention, GELU MLP), a final LayerNorm
 /// and an LM head tied to the token embedding (GPT-2 style; halves the embedding parameters at small widths).
 /// No dropout, so train/eval mode does not change the numbers.
 /// </summary>
 /// <remarks>
-/// Parameter names (state_dict keys) are stable: <c>tok_emb.weight</c>, <c>pos_emb.weight</c>,
+/// Parameter names (state_dict keys) are stable: <c>tok_emb.weight</c>, <c>pos_emb.weight</c> (learned positions only),
 /// <c>blocks.{i}.{ln_attn|qkv|attn_out|ln_mlp|mlp_in|mlp_out}.{weight|bias}</c>, <c>ln_f.{weight|bias}</c>.
 /// </remarks>
 public sealed class PolicyModel : PolicyNetwork
 {
     private readonly Embedding tok_emb;
-    private readonly Embedding pos_emb;
+    private readonly Embedding? pos_emb;
+    private readonly LlamaRotaryEmbedding? _rotary;
     private readonly ModuleList<TransformerBlock> blocks;
     private readonly LayerNorm ln_f;
 
@@ -28,7 +31,8 @@ public sealed class PolicyModel : PolicyNetwork
         config.Validate();
         Config = config;
         tok_emb = nn.Embedding(config.VocabSize, config.DModel);
-        pos_emb = nn.Embedding(config.ContextLength, config.DModel);
+        if (config.Positions == PositionEncoding.Rotary) _rotary = new LlamaRotaryEmbedding(config.HeadDim, new RopeSettings(10_000));
+        else pos_emb = nn.Embedding(config.ContextLength, config.DModel);
         blocks = nn.ModuleList(Enumerable.Range(0, config.Layers).Select(_ => new TransformerBlock(config)).ToArray());
         ln_f = nn.LayerNorm(config.DModel);
         RegisterComponents();
@@ -46,8 +50,17 @@ public sealed class PolicyModel : PolicyNetwork
     {
         var t = tokens.shape[1];
         if (t > Config.ContextLength) throw new ArgumentException($"sequence length {t} exceeds context {Config.ContextLength}");
-        var x = tok_emb.forward(tokens).Plus(pos_emb.forward(ScalarOps.Arange(t, tokens.device)));
-        foreach (var block in blocks) x = block.forward(x);
+        var x = tok_emb.forward(tokens);
+        if (_rotary is null)
+        {
+            x = x.Plus(pos_emb!.forward(ScalarOps.Arange(t, tokens.device)));
+            foreach (var block in blocks) x = block.forward(x);
+        }
+        else
+        {
+            var rotary = _rotary.CosSin(0, t, tokens.device);
+            foreach (var block in blocks) x = block.Forward(x, null, 0, null, causal: true, rotary);
+        }
         return ln_f.forward(x);
     }
 
@@ -61,8 +74,11 @@ public sealed class PolicyModel : PolicyNetwork
     {
         var t = tokens.shape[1];
         var start = cache.Length;
-        var x = tok_emb.forward(tokens).Plus(pos_emb.forward(positions));
-        for (var i = 0; i < blocks.Count; i++) x = blocks[i].Forward(x, cache.Layers[i], start, attnMask, causal);
+        var x = tok_emb.forward(tokens);
+        (Tensor, Tensor)? rotary = null;
+        if (_rotary is null) x = x.Plus(pos_emb!.forward(positions));
+        else rotary = _rotary.CosSin(positions);
+        for (var i = 0; i < blocks.Count; i++) x = blocks[i].Forward(x, cache.Layers[i], start, attnMask, causal, rotary);
         cache.Length = start + t;
         return Head(ln_f.forward(x.narrow(1, t - 1, 1).squeeze(1)));
     }

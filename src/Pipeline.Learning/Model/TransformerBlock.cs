@@ -1,3 +1,4 @@
+using Pipeline.Learning.Hf;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -29,13 +30,14 @@ internal sealed class TransformerBlock : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>Full causal self-attention over the whole sequence (training / no cache).</summary>
-    public override Tensor forward(Tensor x) => Forward(x, null, 0, null, causal: true);
+    public override Tensor forward(Tensor x) => Forward(x, null, 0, null, causal: true, null);
 
     /// <summary>
     /// Block step with an optional KV cache. New keys/values are written at cache slots
-    /// [start, start+T); attention runs over slots [0, start+T).
+    /// [start, start+T); attention runs over slots [0, start+T). <paramref name="rotary"/> (cos, sin) rotates queries and
+    /// keys before keys are cached, as RoPE needs; null for learned positions.
     /// </summary>
-    internal Tensor Forward(Tensor x, KvCache.Layer? cache, long start, Tensor? attnMask, bool causal)
+    internal Tensor Forward(Tensor x, KvCache.Layer? cache, long start, Tensor? attnMask, bool causal, (Tensor Cos, Tensor Sin)? rotary)
     {
         var b = x.shape[0];
         var t = x.shape[1];
@@ -46,6 +48,11 @@ internal sealed class TransformerBlock : nn.Module<Tensor, Tensor>
         var q = parts[0];
         var k = parts[1];
         var v = parts[2];
+        if (rotary is var (cos, sin))
+        {
+            q = LlamaRotaryEmbedding.Apply(q, cos, sin);
+            k = LlamaRotaryEmbedding.Apply(k, cos, sin);
+        }
         if (cache is not null) (k, v) = cache.Append(k, v, start);
         var att = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask: attnMask, is_casual: causal);
         x = x.Plus(attn_out.forward(att.transpose(1, 2).reshape(b, t, d)));

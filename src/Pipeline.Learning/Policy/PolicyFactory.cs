@@ -75,7 +75,10 @@ public abstract record PolicyFactory
 
     /// <summary>The built-in policy of <paramref name="settings"/>' shape over <paramref name="vocabularySize"/> ids.</summary>
     public static PolicyFactory Builtin(PolicySettings settings, int vocabularySize)
-        => new BuiltinPolicy(new PolicyConfig(vocabularySize, settings.DModel, settings.Layers, settings.Heads, settings.Context), settings);
+        => new BuiltinPolicy(
+            new PolicyConfig(vocabularySize, settings.DModel, settings.Layers, settings.Heads, settings.Context,
+                Positions: settings.Positions == "rotary" ? PositionEncoding.Rotary : PositionEncoding.Learned),
+            settings);
 
     /// <summary>A new run's tokenizer: learned from the task's text (builtin), or the model folder's own (hf).</summary>
     public static IPolicyTokenizer CreateTokenizer(PolicySettings settings, IPipelineTask task) => settings.Source switch
@@ -144,10 +147,11 @@ public abstract record PolicyFactory
             ["pipeline.policy.layers"] = Text(Settings.Layers),
             ["pipeline.policy.heads"] = Text(Settings.Heads),
             ["pipeline.policy.context"] = Text(Settings.Context),
+            ["pipeline.policy.positions"] = Settings.Positions,
         };
 
         public override string Describe()
-            => $"built-in policy: d-model {Config.DModel}, layers {Config.Layers}, heads {Config.Heads}, context {Config.ContextLength}, vocabulary {Config.VocabSize}";
+            => $"built-in policy: d-model {Config.DModel}, layers {Config.Layers}, heads {Config.Heads}, context {Config.ContextLength} ({Config.Positions.ToString().ToLowerInvariant()} positions), vocabulary {Config.VocabSize}";
     }
 
     private sealed record HfPolicy(string Folder, LlamaConfig Config, int Context, LoraSettings Lora) : PolicyFactory

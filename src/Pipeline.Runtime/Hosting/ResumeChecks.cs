@@ -16,12 +16,18 @@ public static class ResumeChecks
     /// <paramref name="checkpointDir"/> was trained with (the keys it recorded), or when a tensor of the checkpoint does
     /// not fit the model <paramref name="policy"/> makes.
     /// </summary>
+    /// <summary>Keys checkpoints began to record later, with the value every earlier checkpoint implies.</summary>
+    private static readonly Dictionary<string, string> RecordedLater = new(StringComparer.Ordinal)
+    {
+        ["pipeline.policy.positions"] = "learned",
+    };
+
     public static void RequireSamePolicy(PolicyFactory policy, string checkpointDir)
     {
         var meta = CheckpointStore.ReadMeta(checkpointDir);
         foreach (var (key, now) in policy.CheckpointExtras())
         {
-            if (meta.Extra.TryGetValue(key, out var then) && then != now)
+            if ((meta.Extra.TryGetValue(key, out var then) || RecordedLater.TryGetValue(key, out then)) && then != now)
                 throw new ConfigException($"--resume: {key} is {now} in this configuration but the checkpoint {checkpointDir} was trained with {then}; " +
                                           "a resumed run keeps its model's shape (drop the override, or start a new run)");
         }
