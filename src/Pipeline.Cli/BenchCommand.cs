@@ -58,7 +58,7 @@ internal static class BenchCommand
             TorchRuntime.Configure(settings.TorchThreads);
             using var policy = PolicyFactory.From(settings.Policy, tokenizer, settings.Device).Create(settings.Seed);
             var sampler = new PolicySampler(policy, settings.Seed);
-            var prompts = task.RlPrompts.Take(repeats).Select(p => tokenizer.EncodePrompt(p.Text)).ToList();
+            var prompts = task.RlPrompts.Take(repeats).Select(p => tokenizer.EncodePrompt(p)).ToList();
             var sampling = new SamplingSettings(settings.Generation.Temperature, settings.Generation.TopP, settings.Generation.MaxTokens, [.. tokenizer.StopTokens]);
 
             sampler.SampleGroup(prompts[0], settings.Generation.GroupSize, sampling); // warm-up

@@ -1,4 +1,7 @@
+using System.Text.Json;
 using Pipeline.Core.Configuration;
+using Pipeline.Core.Protocol;
+using Pipeline.Core.Tasks;
 using Pipeline.Learning.Hf.Chat;
 using Pipeline.Learning.Tokenization;
 
@@ -79,22 +82,42 @@ public sealed class HfPolicyTokenizer : IPolicyTokenizer
 
     public int[] Encode(string text) => string.IsNullOrEmpty(text) ? [] : [.. _inner.Encode(text)];
 
+    public int[] EncodePrompt(Prompt prompt)
+    {
+        ArgumentNullException.ThrowIfNull(prompt);
+        if (Template is null || !prompt.Tags.TryGetValue(PromptFields.Messages, out var json) || json.Length == 0) return EncodePrompt(prompt.Text);
+        List<ChatMessage> turns;
+        try
+        {
+            turns = JsonSerializer.Deserialize<List<ChatMessage>>(json, TurnJson) ?? [];
+        }
+        catch (JsonException e)
+        {
+            throw new ArgumentException($"prompt '{prompt.Id}': its {PromptFields.Messages} tag is not a list of {{role, content}}: {e.Message}", e);
+        }
+        return Templated(turns);
+    }
+
     public int[] EncodePrompt(string promptText)
     {
-        if (Template is not null)
-        {
-            try
-            {
-                return [.. ChatPrompt.Encode(Template, _inner, [new ChatMessage("user", promptText)], addGenerationPrompt: true, bosId: _templateBos)];
-            }
-            catch (ChatTemplateException e)
-            {
-                throw new ConfigException($"pipeline.policy.chat-template: {e.Message}");
-            }
-        }
+        if (Template is not null) return Templated([new ChatMessage("user", promptText)]);
         var body = Encode(promptText);
         if (_bos is not { } bos) return body.Length > 0 ? body : throw new ArgumentException("an empty prompt gives no token to continue (the model adds no BOS)");
         return [bos, .. body];
+    }
+
+    private static readonly JsonSerializerOptions TurnJson = new() { PropertyNameCaseInsensitive = true };
+
+    private int[] Templated(IReadOnlyList<ChatMessage> turns)
+    {
+        try
+        {
+            return [.. ChatPrompt.Encode(Template!, _inner, turns, addGenerationPrompt: true, bosId: _templateBos)];
+        }
+        catch (ChatTemplateException e)
+        {
+            throw new ConfigException($"pipeline.policy.chat-template: {e.Message}");
+        }
     }
 
     public string Decode(ReadOnlySpan<int> ids) => _inner.Decode(ids.ToArray());

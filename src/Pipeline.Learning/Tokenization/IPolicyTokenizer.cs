@@ -1,3 +1,6 @@
+using Pipeline.Core.Protocol;
+using Pipeline.Core.Tasks;
+
 namespace Pipeline.Learning.Tokenization;
 
 /// <summary>
@@ -20,6 +23,13 @@ public interface IPolicyTokenizer
 
     /// <summary>The ids a completion continues: the prompt as the model was trained to see it (BOS, chat template, separator).</summary>
     int[] EncodePrompt(string promptText);
+
+    /// <summary>
+    /// The ids a task's prompt continues. A prompt given as chat turns (the <see cref="PromptFields.Messages"/> tag) goes through
+    /// the policy's chat template as those turns when the tokenizer has one; otherwise the prompt's text (for chat turns, the
+    /// task's plain rendering) goes through <see cref="EncodePrompt(string)"/>.
+    /// </summary>
+    int[] EncodePrompt(Prompt prompt) => EncodePrompt(prompt.Text);
 
     /// <summary>Text of <paramref name="ids"/>, special tokens skipped.</summary>
     string Decode(ReadOnlySpan<int> ids);

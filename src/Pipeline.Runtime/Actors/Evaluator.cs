@@ -92,7 +92,7 @@ public sealed class Evaluator : ReceiveActor
         Action<Demonstration, string>? onPrediction = null, CancellationToken cancel = default)
     {
         var examples = settings.Limit > 0 ? task.HeldOut.Take(settings.Limit).ToList() : task.HeldOut.ToList();
-        var prompts = examples.Select(e => tokenizer.EncodePrompt(e.Prompt.Text)).ToList();
+        var prompts = examples.Select(e => tokenizer.EncodePrompt(e.Prompt)).ToList();
         var greedy = new SamplingSettings(0, 1, settings.MaxTokens, [.. tokenizer.StopTokens]);
         var predictions = new List<(Demonstration, string)>(examples.Count);
         const int chunk = 64;

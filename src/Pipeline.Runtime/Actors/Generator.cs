@@ -259,7 +259,7 @@ public sealed class Generator : ReceiveActor, IWithTimers
     private RolloutGroup Sample(Credit credit, Prompt prompt)
     {
         var started = Stopwatch.GetTimestamp();
-        var promptTokens = _tokenizer.EncodePrompt(prompt.Text);
+        var promptTokens = _tokenizer.EncodePrompt(prompt);
         var room = _settings.Policy.ContextLength - promptTokens.Length;
         if (room < 1)
             throw new InvalidOperationException($"prompt {prompt.Id} has {promptTokens.Length} tokens; the context holds {_settings.Policy.ContextLength}");

@@ -147,7 +147,7 @@ public sealed class Learner : ReceiveActor, IWithTimers
     {
         var ws = _s.Pipeline.WarmStart;
         var examples = _task.Demonstrations
-            .Select(d => new SftExample(_tokenizer.EncodePrompt(d.Prompt.Text), [.. _tokenizer.Encode(d.Completion), _tokenizer.Eos]))
+            .Select(d => new SftExample(_tokenizer.EncodePrompt(d.Prompt), [.. _tokenizer.Encode(d.Completion), _tokenizer.Eos]))
             .Where(e => e.PromptTokens.Length + e.CompletionTokens.Length <= _s.Policy.ContextLength)
             .ToList();
         if (examples.Count < 2) throw new InvalidOperationException("the task has fewer than 2 demonstrations that fit the context");

@@ -57,7 +57,7 @@ public static class TaskFileReader
             try
             {
                 using var doc = JsonDocument.Parse(line);
-                record = TaskRecord.Parse(doc.RootElement, options.Columns, split, $"{stem}-{lineNumber}", renderer);
+                record = TaskRecord.Parse(doc.RootElement, options.Columns, split, $"{stem}-{lineNumber}", renderer, Path.GetDirectoryName(Path.GetFullPath(path)));
             }
             catch (JsonException e)
             {
@@ -125,7 +125,7 @@ public static class TaskFileReader
                 {
                     var json = RowJson(columns, i, options.Columns);
                     using var doc = JsonDocument.Parse(json);
-                    record = TaskRecord.Parse(doc.RootElement, options.Columns, split, $"{stem}-{row}", renderer);
+                    record = TaskRecord.Parse(doc.RootElement, options.Columns, split, $"{stem}-{row}", renderer, Path.GetDirectoryName(Path.GetFullPath(path)));
                 }
                 catch (TaskRecordException e)
                 {

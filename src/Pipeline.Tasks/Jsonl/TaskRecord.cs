@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using Pipeline.Core.Protocol;
 using Pipeline.Core.Tasks;
+using Pipeline.Rewards.Rubrics;
 
 namespace Pipeline.Tasks.Jsonl;
 
@@ -43,7 +44,9 @@ public sealed record TaskRecord(string Id, string PromptText, string? MessagesJs
     /// Fields the format does not know are ignored. <paramref name="fallbackId"/> is used when the record has no id.
     /// </summary>
     /// <exception cref="TaskRecordException">A field is missing, of the wrong type, or empty.</exception>
-    public static TaskRecord Parse(JsonElement obj, IReadOnlyDictionary<string, string> columns, TaskSplit split, string fallbackId, IChatRenderer renderer)
+    /// <param name="baseDirectory">The data file's folder: a rubric file id is a path relative to it.</param>
+    public static TaskRecord Parse(JsonElement obj, IReadOnlyDictionary<string, string> columns, TaskSplit split, string fallbackId, IChatRenderer renderer,
+        string? baseDirectory = null)
     {
         if (obj.ValueKind != JsonValueKind.Object) throw new TaskRecordException("(record)", $"expected a JSON object, got {obj.ValueKind.ToString().ToLowerInvariant()}");
         JsonElement? Get(string field) => obj.TryGetProperty(columns[field], out var v) && v.ValueKind != JsonValueKind.Null ? v : null;
@@ -80,10 +83,11 @@ public sealed record TaskRecord(string Id, string PromptText, string? MessagesJs
         string? rubric = Get("rubric") switch
         {
             null => null,
-            { ValueKind: JsonValueKind.String } s => s.GetString(),
+            { ValueKind: JsonValueKind.String } s => Path.GetFullPath(s.GetString()!, baseDirectory ?? Directory.GetCurrentDirectory()),
             { ValueKind: JsonValueKind.Object or JsonValueKind.Array } o => o.GetRawText(),
             { } other => throw new TaskRecordException("rubric", $"expected a rubric file id (text) or inline criteria (object or array), got {Kind(other)}"),
         };
+        if (rubric is not null) CheckRubric(rubric);
         var slice = Get("slice") is { } sl ? Scalar(sl, "slice").Trim() : DefaultSlice;
         if (slice.Length == 0) throw new TaskRecordException("slice", "is empty (leave it out for the default slice)");
         string? metadata = Get("metadata") switch
@@ -103,6 +107,28 @@ public sealed record TaskRecord(string Id, string PromptText, string? MessagesJs
         }
         return new TaskRecord(id, text, messagesJson, references, negatives, rubric, slice, metadata, completion);
     }
+
+    /// <summary>Rubrics already found well-formed (many records share one), so each is read once per process.</summary>
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> CheckedRubrics = new(StringComparer.Ordinal);
+
+    /// <summary>A rubric file that is missing or a rubric that does not parse stops loading at this record (predicates and a
+    /// judge are checked when the rubric source is built).</summary>
+    private static void CheckRubric(string rubric)
+    {
+        if (CheckedRubrics.ContainsKey(rubric)) return;
+        try
+        {
+            PerPromptRubricSource.Parse(rubric, "rubric", NoPredicates.Value);
+        }
+        catch (Exception e) when (e is Core.Configuration.ConfigException or JsonException)
+        {
+            throw new TaskRecordException("rubric", e.Message);
+        }
+        if (CheckedRubrics.Count < 10_000) CheckedRubrics[rubric] = true;
+    }
+
+    // The jsonl task registers no predicates, so a rubric naming one is refused here as it would be at run time.
+    private static readonly Lazy<RubricPredicateRegistry> NoPredicates = new(() => new RubricPredicateRegistry());
 
     private static List<ChatTurn> Turns(JsonElement messages)
     {

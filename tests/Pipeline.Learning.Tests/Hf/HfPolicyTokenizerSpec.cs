@@ -1,5 +1,10 @@
+using System.Collections.Immutable;
 using System.IO.Compression;
+using System.Text.Json;
 using Pipeline.Core.Configuration;
+using Pipeline.Core.Protocol;
+using Pipeline.Core.Tasks;
+using Pipeline.Learning.Tokenization;
 using Pipeline.Learning.Hf;
 using Pipeline.Learning.Hf.Chat;
 
@@ -32,6 +37,33 @@ public sealed class HfPolicyTokenizerSpec : IDisposable
         var ids = tokenizer.EncodePrompt("Wie viel ist 2+2?");
         Assert.Equal(tokenizer.Inner.Encode("<|im_start|>user\nWie viel ist 2+2?<|im_end|>\n<|im_start|>assistant\n"), ids);
         Assert.Equal(tokenizer.Inner.IdOf("<|im_end|>"), tokenizer.Eos);
+    }
+
+    /// <summary>A prompt as the jsonl task makes it from chat turns: the plain rendering as text, the turns in the messages tag.</summary>
+    private static Prompt ChatPromptOf(params (string Role, string Content)[] turns) => new(
+        "c-7",
+        PlainChatRenderer.Instance.Render(turns.Select(t => new ChatTurn(t.Role, t.Content)).ToList()),
+        "white",
+        ImmutableDictionary<string, string>.Empty.Add(
+            PromptFields.Messages, JsonSerializer.Serialize(turns.Select(t => new { role = t.Role, content = t.Content }))));
+
+    [Fact]
+    public void Chat_turns_go_through_the_template_as_the_turns_they_are()
+    {
+        var tokenizer = HfPolicyTokenizer.Load(_folder, chatTemplate: "auto");
+        var prompt = ChatPromptOf(("system", "Answer with one word."), ("user", "What colour is snow?"));
+        IPolicyTokenizer policyTokenizer = tokenizer; // as the generator, learner and evaluator hold it
+        Assert.Equal(
+            tokenizer.Inner.Encode("<|im_start|>system\nAnswer with one word.<|im_end|>\n<|im_start|>user\nWhat colour is snow?<|im_end|>\n<|im_start|>assistant\n"),
+            policyTokenizer.EncodePrompt(prompt));
+    }
+
+    [Fact]
+    public void Chat_turns_without_a_template_are_their_plain_rendering()
+    {
+        IPolicyTokenizer tokenizer = HfPolicyTokenizer.Load(_folder, chatTemplate: "none");
+        var prompt = ChatPromptOf(("system", "Answer with one word."), ("user", "What colour is snow?"));
+        Assert.Equal(tokenizer.Encode("system: Answer with one word.\nuser: What colour is snow?\nassistant:"), tokenizer.EncodePrompt(prompt));
     }
 
     [Fact]

@@ -29,8 +29,9 @@ public sealed class JsonlTaskSpec : IDisposable
     [Fact]
     public void Records_become_prompts_with_references_negatives_slice_rubric_and_metadata()
     {
+        var rubricFile = Write("math-v1.conf", "rubric { name = math, criteria = [ { id = digit, description = \"a digit\", kind = important, weight = 3, check = { type = regex, pattern = \"[0-9]\" } } ] }");
         var train = Write("train.jsonl",
-            """{"id": "q1", "prompt": "2+2?", "references": ["4", "four"], "negatives": ["5", "22"], "slice": "en", "rubric": "math-v1", "metadata": {"level": 1}}""",
+            """{"id": "q1", "prompt": "2+2?", "references": ["4", "four"], "negatives": ["5", "22"], "slice": "en", "rubric": "math-v1.conf", "metadata": {"level": 1}}""",
             "",
             """{"id": 7, "prompt": "3+3?", "reference": 6}""");
         using var task = new JsonlPipelineTask(Options(train));
@@ -42,9 +43,26 @@ public sealed class JsonlTaskSpec : IDisposable
         Assert.Equal(["4", "four"], PromptFields.ReferencesOf(p));
         Assert.Equal("5\n22", p.Tag(PromptFields.Negatives));
         Assert.Equal("en", p.Tag(PromptFields.Slice));
-        Assert.Equal("math-v1", p.Tag(PromptFields.Rubric));
+        Assert.Equal(rubricFile, p.Tag(PromptFields.Rubric)); // a file id is relative to the data file's folder
         Assert.Equal("""{"level": 1}""", PromptFields.MetadataOf(p));
         Assert.Equal(("7", "6", "default"), (task.RlPrompts[1].Id, task.RlPrompts[1].Reference, task.RlPrompts[1].Tag(PromptFields.Slice)));
+    }
+
+    [Fact]
+    public void A_rubric_file_that_does_not_exist_or_inline_criteria_that_do_not_parse_stop_loading_at_their_line()
+    {
+        var missing = Write("missing.jsonl",
+            """{"id": "q1", "prompt": "2+2?", "reference": "4"}""",
+            """{"id": "q2", "prompt": "3+3?", "reference": "6", "rubric": "no-such-rubric.conf"}""");
+        var e = Assert.Throws<ConfigException>(() => new JsonlPipelineTask(Options(missing)));
+        Assert.Contains("missing.jsonl:2: field 'rubric'", e.Message);
+        Assert.Contains("no-such-rubric.conf", e.Message);
+
+        var bad = Write("bad.jsonl",
+            """{"id": "q1", "prompt": "2+2?", "reference": "4", "rubric": [{"id": "x", "description": "d", "kind": "essential", "weight": 99, "check": {"type": "contains", "value": "4"}}]}""");
+        var e2 = Assert.Throws<ConfigException>(() => new JsonlPipelineTask(Options(bad)));
+        Assert.Contains("bad.jsonl:1: field 'rubric'", e2.Message);
+        Assert.Contains("weight", e2.Message);
     }
 
     [Fact]
