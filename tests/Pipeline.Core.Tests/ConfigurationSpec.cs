@@ -98,6 +98,18 @@ public class ConfigurationSpec : IDisposable
     }
 
     [Fact]
+    public void The_execution_match_settings_read_exact_numbers_no_silent_row_cap_and_one_instance_by_default()
+    {
+        var s = PipelineSettings.Load(_dir, "local", null, []).Task.Sql;
+        Assert.Equal((0.0, 1_000_000, 1), (s.RelativeTolerance, s.MaxRows, s.Instances));
+        var set = PipelineSettings.Load(_dir, "local", null,
+            ["task.sql.relative-tolerance=1e-9", "task.sql.max-rows=50", "task.sql.instances=3"]).Task.Sql;
+        Assert.Equal((1e-9, 50, 3), (set.RelativeTolerance, set.MaxRows, set.Instances));
+        var e = Assert.Throws<ConfigException>(() => PipelineSettings.Load(_dir, "local", null, ["task.sql.relative-tolerance=-0.1"]));
+        Assert.Contains("relative-tolerance", e.Message);
+    }
+
+    [Fact]
     public void An_out_of_range_value_is_refused()
     {
         var e = Assert.Throws<ConfigException>(() => PipelineSettings.Load(_dir, "local", null, ["generation.top-p=1.5"]));

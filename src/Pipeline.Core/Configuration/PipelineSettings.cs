@@ -4,7 +4,11 @@ using Pipeline.Core.Rewards;
 namespace Pipeline.Core.Configuration;
 
 /// <param name="MaxResultBytes">Memory one query's result may hold when the reward or evaluator runs it (pipeline.task.sql.max-result-bytes).</param>
-public sealed record SqlTaskSettings(int SftExamples, int RlExamples, int HeldOutExamples, TimeSpan QueryTimeout, long MaxResultBytes);
+/// <param name="MaxRows">Rows one result may have before it is cut, an invalid verdict (pipeline.task.sql.max-rows).</param>
+/// <param name="RelativeTolerance">0: numbers compare exactly in the execution match; above: relative tolerance (pipeline.task.sql.relative-tolerance).</param>
+/// <param name="Instances">Database instances per db id; a prediction must match on all (pipeline.task.sql.instances).</param>
+public sealed record SqlTaskSettings(int SftExamples, int RlExamples, int HeldOutExamples, TimeSpan QueryTimeout, long MaxResultBytes,
+    int MaxRows = 1_000_000, double RelativeTolerance = 0, int Instances = 1);
 public sealed record TaskSettings(string Name, SqlTaskSettings Sql)
 {
     /// <summary>The task's own block, pipeline.task.&lt;name&gt; (empty when it has none), for its factory in the task registry.</summary>
@@ -157,7 +161,10 @@ public sealed record PipelineSettings(
                     r.Int(p + "task.sql.rl-examples", 1),
                     r.Int(p + "task.sql.heldout-examples", 1),
                     r.Duration(p + "task.sql.query-timeout"),
-                    r.Long(p + "task.sql.max-result-bytes", 65_536)))
+                    r.Long(p + "task.sql.max-result-bytes", 65_536),
+                    r.Int(p + "task.sql.max-rows", 1),
+                    r.Double(p + "task.sql.relative-tolerance", 0, 0.5),
+                    r.Int(p + "task.sql.instances", 1, 16)))
             {
                 Block = TaskBlock(r.Config, r.String(p + "task.name")),
             },

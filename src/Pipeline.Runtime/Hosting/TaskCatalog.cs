@@ -44,7 +44,8 @@ public static class TaskCatalog
             HeldOutCount = sql.HeldOutExamples,
             SftShare = sql.SftExamples / (double)train,
         };
-        return new SqlPipelineTask(options, Path.Combine(c.RunDir, "databases"), sql.QueryTimeout, maxResultBytes: sql.MaxResultBytes);
+        return new SqlPipelineTask(options, Path.Combine(c.RunDir, "databases"), sql.QueryTimeout, maxResultBytes: sql.MaxResultBytes,
+            maxRows: sql.MaxRows, match: new ExecutionMatchOptions(sql.RelativeTolerance), instances: sql.Instances);
     }
 
     private static IPipelineTask Jsonl(TaskContext c)

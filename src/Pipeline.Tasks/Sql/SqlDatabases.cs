@@ -12,11 +12,35 @@ public static class SqlDatabases
     public static IReadOnlyDictionary<string, string> Create(SqlTaskData data, string directory)
     {
         ArgumentNullException.ThrowIfNull(data);
+        return Write(data.Schemas.Values, directory, suffix: "");
+    }
+
+    /// <summary>
+    /// As <see cref="Create(SqlTaskData, string)"/>, plus <paramref name="instances"/> - 1 more instances of every database: the same
+    /// tables filled from other seeds (derived from <paramref name="seed"/>), registered as "db#2", "db#3", ... (<see cref="SqlExecutor.InstancesOf"/>)
+    /// in files <c>&lt;db&gt;.instance2.sqlite</c>, ...
+    /// </summary>
+    public static IReadOnlyDictionary<string, string> Create(SqlTaskData data, string directory, int seed, int instances)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        ArgumentOutOfRangeException.ThrowIfLessThan(instances, 1);
+        var paths = new Dictionary<string, string>(Create(data, directory), StringComparer.Ordinal);
+        for (var k = 2; k <= instances; k++)
+        {
+            var schemas = SqlDatabaseContent.Build(new Random(unchecked(seed * 7919 + k)));
+            foreach (var (name, path) in Write(schemas.Values, directory, suffix: ".instance" + k))
+                paths[name + SqlExecutor.InstanceSeparator + k] = path;
+        }
+        return paths;
+    }
+
+    static Dictionary<string, string> Write(IEnumerable<SqlSchema> schemas, string directory, string suffix)
+    {
         Directory.CreateDirectory(directory);
         var paths = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var schema in data.Schemas.Values)
+        foreach (var schema in schemas)
         {
-            var path = Path.GetFullPath(Path.Combine(directory, schema.Name + ".sqlite"));
+            var path = Path.GetFullPath(Path.Combine(directory, schema.Name + suffix + ".sqlite"));
             var temp = path + ".building";
             File.Delete(temp);
             using (var connection = new SqliteConnection(ConnectionString(temp, readOnly: false)))

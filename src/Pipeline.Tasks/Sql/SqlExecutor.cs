@@ -10,7 +10,7 @@ namespace Pipeline.Tasks.Sql;
 /// (<c>Mode=ReadOnly</c>, no pooling), so callers may share one executor.
 /// Guards: one statement only; the statement must be read-only (checked before running, and the connection refuses writes anyway);
 /// the time limit is checked by a progress handler inside SQLite and again before every row and cell is copied out;
-/// at most <see cref="MaxRows"/> rows are read; the result may hold at most <see cref="MaxResultBytes"/> (each cell's size is
+/// at most <see cref="MaxRows"/> rows are read (more: <see cref="SqlExecutionResult.RowCapReached"/>, a result nobody can judge); the result may hold at most <see cref="MaxResultBytes"/> (each cell's size is
 /// asked of SQLite before the cell is copied, so an oversized value is never materialised); one value is at most 1,000,000 bytes.
 /// Given the shape it will be compared with (<see cref="SqlExpectedShape"/>), it stops as soon as the result cannot have it.
 /// </summary>
@@ -22,22 +22,33 @@ public sealed class SqlExecutor
     const int MaxValueLength = 1_000_000;
     /// <summary>Default for <see cref="MaxResultBytes"/> (pipeline.task.sql.max-result-bytes): far above any gold result, far below what hurts.</summary>
     public const long DefaultMaxResultBytes = 8L << 20;
+    /// <summary>Default for <see cref="MaxRows"/> (pipeline.task.sql.max-rows): the byte budget ends most results first.</summary>
+    public const int DefaultMaxRows = 1_000_000;
     /// <summary>Memory of one <see cref="SqlValue"/> in a row array, and the header of a string or array object.</summary>
     const long CellBytes = 24, ObjectBytes = 24;
     /// <summary>A row's array header and its slot in the result list.</summary>
     const long RowBytes = ObjectBytes + 8;
 
+    /// <summary>Separates a database id from an instance number: "shop#2" is the second instance of "shop".</summary>
+    public const char InstanceSeparator = '#';
+
     readonly IReadOnlyDictionary<string, string> _paths;
+    readonly IReadOnlyDictionary<string, IReadOnlyList<string>> _instances;
     readonly ConcurrentDictionary<string, IReadOnlySet<string>> _tables = new(StringComparer.Ordinal);
 
-    /// <param name="maxRows">Rows read at most; beyond them the result is <see cref="SqlExecutionResult.Truncated"/>.</param>
+    /// <param name="maxRows">Rows read at most (pipeline.task.sql.max-rows); beyond them the result is <see cref="SqlExecutionResult.Truncated"/>
+    /// with <see cref="SqlExecutionResult.RowCapReached"/>.</param>
     /// <param name="maxResultBytes">Memory one result may hold (see <see cref="MaxResultBytes"/>); beyond it the query fails with <see cref="SqlErrorKind.TooLarge"/>.</param>
-    public SqlExecutor(IReadOnlyDictionary<string, string> databasePaths, int maxRows = 10_000, long maxResultBytes = DefaultMaxResultBytes)
+    public SqlExecutor(IReadOnlyDictionary<string, string> databasePaths, int maxRows = DefaultMaxRows, long maxResultBytes = DefaultMaxResultBytes)
     {
         ArgumentNullException.ThrowIfNull(databasePaths);
         ArgumentOutOfRangeException.ThrowIfLessThan(maxRows, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(maxResultBytes, 1);
         _paths = new Dictionary<string, string>(databasePaths, StringComparer.Ordinal);
+        _instances = _paths.Keys
+            .GroupBy(id => id.Split(InstanceSeparator)[0], StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => (IReadOnlyList<string>)g.OrderBy(id => id == g.Key ? 0 : 1)
+                .ThenBy(id => id.Length).ThenBy(id => id, StringComparer.Ordinal).ToArray(), StringComparer.Ordinal);
         MaxRows = maxRows;
         MaxResultBytes = maxResultBytes;
     }
@@ -52,6 +63,14 @@ public sealed class SqlExecutor
 
     public IReadOnlyCollection<string> Databases => _paths.Keys.ToArray();
     public bool HasDatabase(string dbId) => _paths.ContainsKey(dbId);
+
+    /// <summary>
+    /// The ids of every instance of <paramref name="dbId"/> (same schema, other contents; test-suite style): <paramref name="dbId"/>
+    /// itself first, then each registered "<paramref name="dbId"/>#n". A prediction matches only when it matches on all of them.
+    /// Just <paramref name="dbId"/> when it has no other instance; empty when it is unknown.
+    /// </summary>
+    public IReadOnlyList<string> InstancesOf(string dbId)
+        => _instances.TryGetValue(dbId, out var ids) && _paths.ContainsKey(dbId) ? ids : HasDatabase(dbId) ? [dbId] : [];
 
     /// <summary>
     /// Executes <paramref name="sql"/> on <paramref name="dbId"/> and reads every row (up to the row cap and the byte budget).
@@ -83,7 +102,8 @@ public sealed class SqlExecutor
         var statement = stmt!;
 
         var columns = raw.sqlite3_column_count(statement);
-        if (expected is not null && expected.Columns != columns)
+        // An empty gold result matches any empty result whatever its columns, so only a non-empty one rules other widths out.
+        if (expected is not null && expected.Columns != columns && expected.Rows > 0)
             return Stopped(columns, [], 0, 0, $"{columns} columns, expected {expected.Columns}", clock.Elapsed);
 
         // The delegate must stay reachable while SQLite may call it.
@@ -104,9 +124,9 @@ public sealed class SqlExecutor
                     stepped++;
                     cancellationToken.ThrowIfCancellationRequested();
                     if (rows.Count >= rowLimit)
-                        return Stopped(columns, rows, stepped, bytes, rows.Count >= MaxRows
-                            ? $"more than {MaxRows} rows (the row cap)"
-                            : $"more than the expected {expected!.Rows} rows", clock.Elapsed);
+                        return expected is not null && rows.Count >= expected.Rows
+                            ? Stopped(columns, rows, stepped, bytes, $"more than the expected {expected.Rows} rows", clock.Elapsed)
+                            : Stopped(columns, rows, stepped, bytes, $"more than {MaxRows} rows (the row cap)", clock.Elapsed) with { RowCapReached = true };
                     var row = new SqlValue[columns];
                     bytes += RowBytes + CellBytes * columns;
                     for (var i = 0; i < columns; i++)

@@ -18,17 +18,23 @@ public sealed class SqlPipelineTask : IPipelineTask, IRubricTask
     private readonly SqlTaskData _data;
     private readonly SqlExecutor _executor;
     private readonly TimeSpan _queryTimeout;
+    private readonly ExecutionMatchOptions _match;
     private readonly Dictionary<string, SqlExample> _byId;
 
     /// <param name="rubricPath">Rubric file for the "rubric" reward source; null: the shipped one (see <see cref="RubricPath"/>).</param>
     /// <param name="maxResultBytes">Memory one query's result may hold (<see cref="SqlExecutor.MaxResultBytes"/>).</param>
+    /// <param name="maxRows">Rows one result may have (<see cref="SqlExecutor.MaxRows"/>); a longer one is an invalid verdict.</param>
+    /// <param name="match">How the execution reward and the evaluator compare numbers (default exact).</param>
+    /// <param name="instances">Database instances per db id (<see cref="SqlDatabases.Create(SqlTaskData, string, int, int)"/>); a match must hold on all.</param>
     public SqlPipelineTask(SqlDatasetOptions options, string databaseDirectory, TimeSpan queryTimeout, string? rubricPath = null,
-        long maxResultBytes = SqlExecutor.DefaultMaxResultBytes)
+        long maxResultBytes = SqlExecutor.DefaultMaxResultBytes, int maxRows = SqlExecutor.DefaultMaxRows, ExecutionMatchOptions? match = null,
+        int instances = 1)
     {
         RubricPath = rubricPath;
         _data = SqlDatasetGenerator.Generate(options);
-        _executor = new SqlExecutor(SqlDatabases.Create(_data, databaseDirectory), maxResultBytes: maxResultBytes);
+        _executor = new SqlExecutor(SqlDatabases.Create(_data, databaseDirectory, options.Seed, instances), maxRows, maxResultBytes);
         _queryTimeout = queryTimeout;
+        _match = match ?? ExecutionMatchOptions.Exact;
         _byId = _data.All.ToDictionary(e => e.Id);
         Demonstrations = _data.Sft.Select(e => new Demonstration(_data.ToPrompt(e), e.GoldSql)).ToList();
         RlPrompts = _data.Rl.Select(_data.ToPrompt).ToList();
@@ -63,7 +69,7 @@ public sealed class SqlPipelineTask : IPipelineTask, IRubricTask
 
     public IRewardSource CreateRewardSource(string name) => name switch
     {
-        "execution" => new SqlExecutionReward(_executor, _queryTimeout),
+        "execution" => new SqlExecutionReward(_executor, _queryTimeout, match: _match),
         "rubric" => new RubricRewardSource(name, SqlRubricPredicates.LoadRubric(RubricPath, SqlRubricPredicates.Create(_executor)), RubricJudge),
         _ => throw new Core.Configuration.ConfigException(
             $"the sql task has no reward source '{name}' (pipeline.rewards.sources.{name}); it offers: execution, rubric"),
@@ -75,7 +81,7 @@ public sealed class SqlPipelineTask : IPipelineTask, IRubricTask
 
     public EvalReport Evaluate(IReadOnlyList<(Demonstration Example, string Prediction)> predictions)
     {
-        var report = new SqlTaskEvaluator(_executor, _queryTimeout)
+        var report = new SqlTaskEvaluator(_executor, _queryTimeout, _match)
             .Evaluate(predictions.Select(p => (_byId[p.Example.Prompt.Id], p.Prediction)));
         return new EvalReport(
             report.PerLanguage.ToDictionary(kv => kv.Key, kv => new EvalScore(kv.Value.Count, kv.Value.ExecAcc, kv.Value.ExactMatch)),

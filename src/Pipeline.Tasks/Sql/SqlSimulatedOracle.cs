@@ -7,9 +7,9 @@ namespace Pipeline.Tasks.Sql;
 /// <summary>
 /// Ground truth for the simulated critic on the SQL task: runs the candidate and the gold query on the task's real SQLite
 /// database (read-only, through <see cref="SqlExecutor"/>) and scores 1 when the result sets are equivalent
-/// (<see cref="SqlResultComparer"/>, as the execution reward does), <see cref="ReadOnlyCredit"/> for a query that runs
+/// (<see cref="ExecutionMatch"/>, as the execution reward does), <see cref="ReadOnlyCredit"/> for a query that runs
 /// (so is read-only: the executor refuses anything else) but gives another result, and 0 for one that does not run.
-/// Unknown question or database, a failing or row-capped gold query, or a candidate result over the executor's byte budget:
+/// Unknown question or database, a failing or row-capped gold query, or a candidate result over the executor's byte budget or row cap:
 /// null (the simulated judge declines).
 /// </summary>
 public sealed class SqlSimulatedOracle : ISimulatedOracle
@@ -67,9 +67,10 @@ public sealed class SqlSimulatedOracle : ISimulatedOracle
         var gold = Gold(db, goldSql);
         if (!gold.Ok || gold.Truncated) return null;
         var predicted = _executor.Execute(db, SqlCompletion.Extract(candidate), _timeout, SqlExpectedShape.Of(gold));
-        if (predicted.Error == SqlErrorKind.TooLarge) return null;
+        var verdict = ExecutionMatch.Compare(gold, predicted, goldSql);
+        if (verdict.IsInvalid) return null;
         if (!predicted.Ok) return 0;
-        return SqlResultComparer.Equivalent(gold, predicted, SqlResultComparer.OrderMatters(goldSql)) ? 1 : ReadOnlyCredit;
+        return verdict.IsMatch ? 1 : ReadOnlyCredit;
     }
 
     private SqlExecutionResult Gold(string db, string goldSql)

@@ -109,6 +109,39 @@ public sealed class SqlExecutionRewardSpec(SqlTaskFixture fixture)
         Assert.Contains("row cap", signals[0].Details);
     }
 
+    [Fact]
+    public async Task An_empty_result_of_another_width_must_score_one_against_an_empty_gold_result()
+    {
+        var prompt = SqlTaskFixture.AdHocPrompt("shop", "SELECT name FROM customers WHERE id < 0");
+        var signals = await Reward().ScoreAsync(SqlTaskFixture.Group(prompt,
+            "SELECT id, name, city FROM customers WHERE age > 1000", "SELECT id, name FROM customers WHERE id = 1"), CancellationToken.None);
+        Assert.Equal([1.0, 0.0], signals.Select(s => s.Value));
+    }
+
+    [Fact]
+    public async Task Swapped_columns_must_score_one_and_a_sum_off_by_one_in_the_billions_zero()
+    {
+        var prompt = SqlTaskFixture.AdHocPrompt("shop", "SELECT name, age FROM customers WHERE city IS NOT NULL");
+        var signals = await Reward().ScoreAsync(SqlTaskFixture.Group(prompt, "SELECT age, name FROM customers WHERE city IS NOT NULL"),
+            CancellationToken.None);
+        Assert.Equal(1.0, signals[0].Value);
+
+        var sum = SqlTaskFixture.AdHocPrompt("shop", "SELECT SUM(quantity) * 1000000000 FROM orders");
+        signals = await Reward().ScoreAsync(SqlTaskFixture.Group(sum, "SELECT SUM(quantity) * 1000000000 + 1 FROM orders"), CancellationToken.None);
+        Assert.True(signals[0].Valid);
+        Assert.Equal(0.0, signals[0].Value);
+    }
+
+    [Fact]
+    public async Task A_relative_tolerance_must_be_honoured_when_configured()
+    {
+        var prompt = SqlTaskFixture.AdHocPrompt("shop", "SELECT 0.3");
+        var exact = await Reward().ScoreAsync(SqlTaskFixture.Group(prompt, "SELECT 0.1 + 0.2"), CancellationToken.None);
+        var tolerant = await new SqlExecutionReward(fixture.Executor, match: new ExecutionMatchOptions(1e-9))
+            .ScoreAsync(SqlTaskFixture.Group(prompt, "SELECT 0.1 + 0.2"), CancellationToken.None);
+        Assert.Equal((0.0, 1.0), (exact[0].Value, tolerant[0].Value));
+    }
+
     [Theory]
     [InlineData("shop", "SELECT nothing FROM nowhere")]
     [InlineData("shop", "DELETE FROM orders")]

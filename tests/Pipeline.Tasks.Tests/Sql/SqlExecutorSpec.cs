@@ -136,6 +136,7 @@ public sealed class SqlExecutorSpec(SqlTaskFixture fixture)
         var capped = new SqlExecutor(fixture.Paths, maxRows: 10);
         var result = capped.Execute("shop", "SELECT id FROM orders", Second);
         Assert.True(result.Truncated);
+        Assert.True(result.RowCapReached);
         Assert.Contains("row cap", result.Message);
         Assert.Equal(11, result.RowsRead);
     }
@@ -200,6 +201,7 @@ public sealed class SqlExecutorSpec(SqlTaskFixture fixture)
         Assert.Equal(3, result.Rows.Count);
         Assert.Equal(4, result.RowsRead);
         Assert.Contains("more than the expected 3 rows", result.Message);
+        Assert.False(result.RowCapReached);
     }
 
     [Fact]
