@@ -292,7 +292,7 @@ public sealed record PipelineSettings(
     {
         var name = r.String("pipeline.task.name").Trim();
         if (name.Length == 0 || !name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_'))
-            throw new ConfigException($"pipeline.task.name = '{name}' in {layers.OriginOf("pipeline.task.name")}: expected a registered task's name (built in: sql, jsonl)");
+            throw new ConfigException($"pipeline.task.name = '{name}' in {layers.OriginOf("pipeline.task.name")}: expected a registered task's name (built in: sql, jsonl, spider)");
         return name;
     }
 

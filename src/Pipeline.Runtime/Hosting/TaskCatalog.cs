@@ -1,13 +1,15 @@
 using Pipeline.Core.Configuration;
 using Pipeline.Core.Tasks;
 using Pipeline.Tasks.Jsonl;
+using Pipeline.Tasks.Spider;
 using Pipeline.Tasks.Sql;
 
 namespace Pipeline.Runtime.Hosting;
 
 /// <summary>
 /// Builds the configured task (pipeline.task.name) from <see cref="TaskRegistry.Shared"/>, where the built-ins are
-/// registered: <c>sql</c> (the generated text-to-SQL task) and <c>jsonl</c> (users' own JSON Lines / Parquet files).
+/// registered: <c>sql</c> (the generated text-to-SQL task), <c>jsonl</c> (users' own JSON Lines / Parquet files) and
+/// <c>spider</c> (Spider-format text-to-SQL folders).
 /// A user's task registered there from their own assembly is built the same way.
 /// </summary>
 public static class TaskCatalog
@@ -17,6 +19,7 @@ public static class TaskCatalog
         // A user may have registered a task of the same name first: theirs wins.
         if (!TaskRegistry.Shared.Contains("sql")) TaskRegistry.Shared.Register("sql", Sql);
         if (!TaskRegistry.Shared.Contains("jsonl")) TaskRegistry.Shared.Register("jsonl", Jsonl, validate: ValidateJsonl);
+        if (!TaskRegistry.Shared.Contains("spider")) TaskRegistry.Shared.Register("spider", Spider, validate: ValidateSpider);
     }
 
     /// <summary>The registry runs read tasks from (the shared one, with the built-ins in it).</summary>
@@ -58,5 +61,16 @@ public static class TaskCatalog
             throw new ConfigException(
                 $"pipeline.warm-start.enabled = on ({c.Settings.OriginOf("pipeline.warm-start.enabled")}) but the jsonl task has {report.Demonstrations} demonstration(s): " +
                 "set pipeline.task.jsonl.demonstrations to a file of at least 2 prompts with completions, or --set warm-start.enabled=off");
+    }
+
+    private static IPipelineTask Spider(TaskContext c) => new SpiderPipelineTask(SpiderTaskOptions.From(c.Block), c.Warn);
+
+    private static void ValidateSpider(TaskContext c)
+    {
+        var report = SpiderPipelineTask.Validate(SpiderTaskOptions.From(c.Block));
+        if (c.Settings.WarmStart.Enabled && report.Train < 2)
+            throw new ConfigException(
+                $"pipeline.warm-start.enabled = on ({c.Settings.OriginOf("pipeline.warm-start.enabled")}) but the spider task has {report.Train} usable training question(s): " +
+                "give at least 2, or --set warm-start.enabled=off");
     }
 }
