@@ -85,7 +85,7 @@ public static class WeightSyncBenchmark
                 for (var r = 0; r < repeats; r++)
                 {
                     var snapshot = Snapshot(mb, ++version);
-                    chunks = (int)((WeightChunking.Encode(snapshot).Count + WeightChunking.DefaultChunkBytes - 1) / WeightChunking.DefaultChunkBytes);
+                    chunks = WeightStreamSender.ChunkCount(snapshot.Layouts, WeightTransfer.DefaultChunkBytes);
                     GC.Collect();
                     var v = version;
                     var start = Stopwatch.GetTimestamp();
