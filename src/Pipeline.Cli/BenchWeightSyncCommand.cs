@@ -5,6 +5,7 @@ using Pipeline.Core.Configuration;
 using Pipeline.Learning;
 using Pipeline.Learning.Hf;
 using Pipeline.Learning.Lora;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Pipeline.Cli;
