@@ -58,7 +58,7 @@ public sealed class LiveWeightsSpec
     }
 
     [Fact]
-    public void The_learner_cannot_update_while_a_reader_holds_a_lease_and_says_so_after_its_deadline()
+    public async Task The_learner_cannot_update_while_a_reader_holds_a_lease_and_says_so_after_its_deadline()
     {
         using var learner = new Pair(5);
         using var live = new LiveWeights(learner, writerWait: TimeSpan.FromMilliseconds(50));
@@ -76,7 +76,7 @@ public sealed class LiveWeightsSpec
         var e = Assert.Throws<TimeoutException>(live.BeginUpdate);
         Assert.Contains("reader held v1", e.Message);
         release.Set();
-        reader.Wait(TimeSpan.FromSeconds(10));
+        await reader.WaitAsync(TimeSpan.FromSeconds(10));
         live.BeginUpdate();
         Assert.Equal(-1, live.Version);
     }
