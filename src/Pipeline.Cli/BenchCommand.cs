@@ -40,6 +40,7 @@ internal static class BenchCommand
         command.Subcommands.Add(BenchSqlCommand.Create());
         command.Subcommands.Add(BenchChaosCommand.Create());
         command.Subcommands.Add(BenchModelCommand.Create());
+        command.Subcommands.Add(BenchWeightSyncCommand.Create());
         return command;
     }
 

@@ -382,13 +382,13 @@ internal static class BenchModelCommand
         return line is null ? -1 : long.Parse(line[(field.Length + 1)..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) * 1024;
     }
 
-    private static string CpuModel()
+    internal static string CpuModel()
     {
         const string path = "/proc/cpuinfo";
         var line = File.Exists(path) ? File.ReadLines(path).FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal)) : null;
         return line?.Split(':', 2)[1].Trim() ?? "unknown CPU";
     }
 
-    private static string LoadAverage() =>
+    internal static string LoadAverage() =>
         File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "n/a";
 }

@@ -1,3 +1,4 @@
+using Pipeline.Learning.Weights;
 using Akka.Actor;
 using Akka.Configuration;
 using Pipeline.Core.Configuration;
@@ -43,7 +44,7 @@ public sealed class ClusterConfSpec
     public void The_frame_allows_a_weight_chunk_with_room_to_spare()
     {
         var frame = ConfigurationFactory.ParseString(File.ReadAllText(ClusterConf)).GetByteSize("akka.remote.dot-netty.tcp.maximum-frame-size", null);
-        Assert.True(frame >= 4L * WeightChunking.DefaultChunkBytes, $"frame {frame}");
+        Assert.True(frame >= 4L * WeightTransfer.DefaultChunkBytes, $"frame {frame}");
     }
 
     [Fact]
@@ -56,8 +57,8 @@ public sealed class ClusterConfSpec
         {
             Assert.IsType<Akka.Cluster.ClusterActorRefProvider>(((ExtendedActorSystem)system).Provider);
             Assert.IsType<PipelineMessageSerializer>(system.Serialization.FindSerializerFor(MessageSamples.Group()));
-            Assert.IsType<PipelineMessageSerializer>(system.Serialization.FindSerializerFor(new PolicyWeights(MessageSamples.Snapshot())));
-            Assert.IsType<PipelineMessageSerializer>(system.Serialization.FindSerializerFor(WeightChunking.Split(MessageSamples.Snapshot())[0]));
+            Assert.IsType<PipelineMessageSerializer>(system.Serialization.FindSerializerFor(new EvaluatePolicy("x", 1, MessageSamples.Snapshot())));
+            Assert.IsType<PipelineMessageSerializer>(system.Serialization.FindSerializerFor(new WeightChunk("w1", 0, 0, 0, [1, 2])));
         }
         finally
         {

@@ -86,7 +86,6 @@ internal static class MessageSamples
         [typeof(TrainingBatch)] = () => [new TrainingBatch(3, [Annotated(1), Annotated(2)], Stats()), new TrainingBatch(4, [], Stats())],
         [typeof(BufferStats)] = () => [Stats()],
         [typeof(PolicyVersionAdvanced)] = () => [new PolicyVersionAdvanced(13)],
-        [typeof(PolicyWeights)] = () => [new PolicyWeights(Snapshot()), new PolicyWeights(new WeightSnapshot(1, []))],
         [typeof(EvaluatePolicy)] = () => [new EvaluatePolicy("held-out", 200, Snapshot(4))],
         [typeof(EvaluationCompleted)] = () => [new EvaluationCompleted("held-out", 200, 14, Report(), TimeSpan.FromSeconds(3.5))],
         [typeof(StartRun)] = () => [StartRun.Instance],
@@ -119,6 +118,15 @@ internal static class MessageSamples
         // Pipeline.Cluster
         [typeof(WeightsAvailable)] = () => [new WeightsAvailable(41)],
         [typeof(WeightsVersionQuery)] = () => [WeightsVersionQuery.Instance],
-        [typeof(WeightChunk)] = () => [new WeightChunk("w9-abc", 9, 2, 5, [0, 1, 2, 254, 255], "ab12cd"), new WeightChunk("w0", 0, 0, 1, [], "")],
+        [typeof(WeightStreamStart)] = () =>
+        [
+            new WeightStreamStart("w9-abc", 9, [new TensorLayout("embed.weight", [4, 3], TorchSharp.torch.ScalarType.BFloat16),
+                new TensorLayout("scalar", [], TorchSharp.torch.ScalarType.Float32)], 1024, 2),
+            new WeightStreamStart("w0", 0, [], 16, 0),
+        ],
+        [typeof(WeightChunk)] = () => [new WeightChunk("w9-abc", 5, 2, 4096, [0, 1, 2, 254, 255]), new WeightChunk("w0", 0, 0, 0, [])],
+        [typeof(WeightChunkAck)] = () => [new WeightChunkAck("w9-abc", 7)],
+        [typeof(WeightStreamEnd)] = () => [new WeightStreamEnd("w9-abc", 12, "ab12cd")],
+        [typeof(WeightStreamAbort)] = () => [new WeightStreamAbort("w9-abc", "v9 superseded after 3 of 12 chunks")],
     };
 }

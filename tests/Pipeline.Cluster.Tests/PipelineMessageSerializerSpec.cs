@@ -37,7 +37,8 @@ public sealed class PipelineMessageSerializerSpec() : Akka.TestKit.Xunit2.TestKi
         Assert.Contains(typeof(RolloutGroup), types);
         Assert.Contains(typeof(ScoreRequest), types);
         Assert.Contains(typeof(WeightChunk), types);
-        Assert.Contains(typeof(PolicyWeights), types);
+        Assert.Contains(typeof(WeightStreamStart), types);
+        Assert.DoesNotContain(typeof(PolicyWeights), types);  // in-process: its source is a node's own tensors
 
         var missing = types.Where(t => PipelineMessageSerializer.ManifestFor(t) is null).Select(t => t.FullName).ToList();
         Assert.True(missing.Count == 0,
@@ -125,9 +126,9 @@ public sealed class PipelineMessageSerializerSpec() : Akka.TestKit.Xunit2.TestKi
         var badVersion = (byte[])bytes.Clone();
         badVersion[0] = 99;
         Assert.Throws<SerializationException>(() => Serializer.FromBinary(badVersion, "rg1"));
-        // A weight snapshot claiming two billion tensors fails before allocating them: version 1, v=5, count int.MaxValue.
-        byte[] hugeCount = [1, 5, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0x7F];
-        var e = Assert.Throws<SerializationException>(() => Serializer.FromBinary(hugeCount, "pw1"));
+        // A weight snapshot claiming two billion tensors fails before allocating them: format 1, label "", step 0, v=5, count int.MaxValue.
+        byte[] hugeCount = [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0x7F];
+        var e = Assert.Throws<SerializationException>(() => Serializer.FromBinary(hugeCount, "ep1"));
         Assert.Contains("2147483647", e.Message);
 
         Assert.True(PipelineMessageSerializer.DroppedCorrupt >= before + 4);

@@ -32,8 +32,8 @@ public sealed class SerializeMessagesSpec() : Akka.TestKit.Xunit2.TestKit(Config
         [
             MessageSamples.Group(),
             MessageSamples.Annotated(3),
-            new PolicyWeights(MessageSamples.Snapshot()),
-            new WeightChunk("w1-x", 1, 0, 1, [1, 2, 3], "00"),
+            new EvaluatePolicy("held-out", 3, MessageSamples.Snapshot()),
+            new WeightChunk("w1-x", 1, 0, 16, [1, 2, 3, 4]),
             new Credit(5, 6),
         ];
         var before = serializer.ToBinaryCalls;

@@ -1,6 +1,7 @@
 using Akka.Actor;
 using Akka.Cluster.Tools.PublishSubscribe;
 using Akka.Event;
+using Pipeline.Learning.Weights;
 using Pipeline.Runtime.Protocol;
 
 namespace Pipeline.Cluster.Roles;
@@ -13,11 +14,15 @@ namespace Pipeline.Cluster.Roles;
 /// <item>Weights that appear on the local EventStream newer than any seen (the learner on this node published them) are
 /// kept, and their version is announced on the topic (<see cref="WeightsAvailable"/>: a few bytes).</item>
 /// <item>A node that hears of a version newer than its own pulls the newest weights from the learner node's bridge
-/// (<c>upstream</c>, through a <see cref="LearnerLink"/>), one pull at a time; the snapshot comes back as
-/// <see cref="WeightChunk"/>s of <c>chunkBytes</c> (SHA-256 checked, never a frame over <c>maximum-frame-size</c>), is put
-/// back together by a <see cref="WeightAssembler"/> and published on the node's EventStream. A node that fell behind
-/// skips straight to the newest version. A transfer that stalls past <c>stallTimeout</c> or fails its checksum, or a
-/// pull that gets no chunk within it, is abandoned and pulled again.</item>
+/// (<c>upstream</c>, through a <see cref="LearnerLink"/>), one pull at a time. The version comes back as a stream
+/// (<see cref="WeightStreamStart"/>, <see cref="WeightChunk"/>s of <c>chunkBytes</c> in each tensor's own dtype, never a
+/// frame over <c>maximum-frame-size</c>, <see cref="WeightStreamEnd"/> with a SHA-256), read by a
+/// <see cref="WeightStreamSender"/> straight from the learner's tensors one chunk at a time: the next chunk leaves only
+/// when the receiver acknowledged the last, so the learner node holds one chunk per receiver and no copy of the model.
+/// A <see cref="WeightStreamReceiver"/> stages it in a file and, once whole and checksum-verified, publishes it on the
+/// node's EventStream, where the generators copy it into their tensors in place. A node that fell behind skips straight
+/// to the newest version. A transfer that stalls past <c>stallTimeout</c>, fails its checksum or is aborted by the
+/// sender (the learner moved on mid-stream), or a pull that gets no chunk within it, is abandoned and pulled again.</item>
 /// <item>The learner node's bridge also re-announces its newest version every <c>reannounce</c>. A node whose pub-sub
 /// subscription had not yet reached the learner node's mediator when a version was announced (subscriptions spread by
 /// gossip) would otherwise never hear of it; and since the learner publishes only when it steps, and it steps only on
@@ -44,15 +49,23 @@ public sealed class WeightsBridge : ReceiveActor, IWithTimers
     private sealed class Reannounce { public static readonly Reannounce Instance = new(); }
     private sealed class CheckVersion { public static readonly CheckVersion Instance = new(); }
 
-    /// <summary>What a node's bridge carried: versions that came in over the topic, versions it published, failed transfers.</summary>
+    /// <summary>Streams served at once by the learner node's bridge; a pull beyond it is refused (the node asks again).</summary>
+    private const int MaxStreams = 32;
+
+    /// <summary>What a node's bridge carried: versions that came in over the topic, versions it published, failed transfers, chunk bytes in flight.</summary>
     public sealed class Counter
     {
-        private long _fromTopic, _toTopic, _newest = -1, _failed, _chunksIn;
+        private long _fromTopic, _toTopic, _newest = -1, _failed, _chunksIn, _chunksOut, _bytesOut, _inFlight, _inFlightPeak;
         public long FromTopic => Interlocked.Read(ref _fromTopic);
         public long ToTopic => Interlocked.Read(ref _toTopic);
         public long NewestVersion => Interlocked.Read(ref _newest);
         public long FailedTransfers => Interlocked.Read(ref _failed);
         public long ChunksReceived => Interlocked.Read(ref _chunksIn);
+        public long ChunksSent => Interlocked.Read(ref _chunksOut);
+        /// <summary>Data bytes of all chunks sent (per receiver: a version's bytes each).</summary>
+        public long BytesSent => Interlocked.Read(ref _bytesOut);
+        /// <summary>Most chunk data bytes this bridge had sent and not yet seen acknowledged, over all receivers at once.</summary>
+        public long InFlightBytesPeak => Interlocked.Read(ref _inFlightPeak);
         internal void Seen(long version, bool fromTopic)
         {
             Interlocked.Exchange(ref _newest, version);
@@ -60,6 +73,22 @@ public sealed class WeightsBridge : ReceiveActor, IWithTimers
         }
         internal void Failed() => Interlocked.Increment(ref _failed);
         internal void Chunk() => Interlocked.Increment(ref _chunksIn);
+        internal void Sent(int bytes)
+        {
+            Interlocked.Increment(ref _chunksOut);
+            Interlocked.Add(ref _bytesOut, bytes);
+            var now = Interlocked.Add(ref _inFlight, bytes);
+            long peak;
+            while (now > (peak = Interlocked.Read(ref _inFlightPeak)) && Interlocked.CompareExchange(ref _inFlightPeak, now, peak) != peak) { }
+        }
+        internal void Landed(int bytes) => Interlocked.Add(ref _inFlight, -bytes);
+    }
+
+    private sealed class Outgoing(IActorRef to, WeightStreamSender sender)
+    {
+        public readonly IActorRef To = to;
+        public readonly WeightStreamSender Sender = sender;
+        public int InFlightBytes;
     }
 
     private readonly IActorRef _mediator;
@@ -70,10 +99,11 @@ public sealed class WeightsBridge : ReceiveActor, IWithTimers
     private readonly TimeSpan _stallTimeout;
     private readonly int _chunkBytes;
     private readonly Counter _counter;
-    private readonly WeightAssembler _assembler;
+    private readonly WeightStreamReceiver _receiver;
+    private readonly Dictionary<string, Outgoing> _outgoing = new(StringComparer.Ordinal);
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private PolicyWeights? _latest;
-    private EncodedSnapshot? _encoded;
+    private StagedWeights? _staged;
     private long _newest = -1;
     private long _announced = -1;
     private DateTimeOffset? _pullSince;
@@ -91,9 +121,13 @@ public sealed class WeightsBridge : ReceiveActor, IWithTimers
         _retry = retry;
         _stallTimeout = stallTimeout;
         _chunkBytes = chunkBytes;
-        _assembler = new WeightAssembler(stallTimeout);
+        _receiver = new WeightStreamReceiver(stallTimeout);
         Receive<PolicyWeights>(FromEventStream);
-        Receive<WeightChunk>(FromTopic);
+        Receive<WeightStreamStart>(StreamStarted);
+        Receive<WeightChunk>(ChunkArrived);
+        Receive<WeightStreamEnd>(StreamEnded);
+        Receive<WeightStreamAbort>(abort => Outcome(_receiver.Abort(abort)));
+        Receive<WeightChunkAck>(Acknowledged);
         Receive<WeightsAvailable>(Announced);
         Receive<RequestLatestWeights>(_ => AnswerLatest());
         // Learner node: which version do you hold? (a generator node's safety net under the announcements)
@@ -115,16 +149,18 @@ public sealed class WeightsBridge : ReceiveActor, IWithTimers
         Receive<AskLatest>(_ =>
         {
             if (_newest >= 0) { Timers.Cancel("ask"); return; }
-            if (_assembler.InFlight == 0) Pull();  // nothing coming yet (the learner may have had no weights when asked)
+            if (_receiver.InFlight == 0) Pull();  // nothing coming yet (the learner may have had no weights when asked)
         });
         Receive<Expire>(_ =>
         {
             var now = DateTimeOffset.UtcNow;
-            foreach (var failure in _assembler.Expire(now)) Abandoned(failure.TransferId, failure.Version, failure.Reason);
+            if (_receiver.Expire(now) is { } failure) Abandoned(failure.TransferId, failure.Version, failure.Reason ?? "stalled");
+            foreach (var (id, o) in _outgoing.ToArray())
+                if (now - o.Sender.LastProgress > _stallTimeout) Close(id, $"no acknowledgement for {_stallTimeout.TotalSeconds:0.#} s");
             var pullTimeout = _stallTimeout < TimeSpan.FromSeconds(10) ? _stallTimeout : TimeSpan.FromSeconds(10);
-            if (_pullSince is { } since && _assembler.InFlight == 0 && now - since > pullTimeout)
+            if (_pullSince is { } since && _receiver.InFlight == 0 && now - since > pullTimeout)
             {
-                _log.Warning("no weight chunk within {0:0.#} s of asking for v{1}; asking again", pullTimeout.TotalSeconds, _announced);
+                _log.Warning("no weight stream within {0:0.#} s of asking for v{1}; asking again", pullTimeout.TotalSeconds, _announced);
                 Pull();
             }
         });
@@ -132,7 +168,7 @@ public sealed class WeightsBridge : ReceiveActor, IWithTimers
 
     /// <param name="upstream">Where to ask for the newest weights (the learner node's bridge); null on the learner node.</param>
     public static Props Props(IActorRef mediator, IActorRef? upstream, Counter? counter = null, TimeSpan? retry = null,
-        TimeSpan? stallTimeout = null, int chunkBytes = WeightChunking.DefaultChunkBytes, TimeSpan? reannounce = null, TimeSpan? versionCheck = null)
+        TimeSpan? stallTimeout = null, int chunkBytes = WeightTransfer.DefaultChunkBytes, TimeSpan? reannounce = null, TimeSpan? versionCheck = null)
         => Akka.Actor.Props.Create(() => new WeightsBridge(mediator, upstream, counter ?? new Counter(), retry ?? TimeSpan.FromMilliseconds(250),
             stallTimeout ?? TimeSpan.FromSeconds(10), chunkBytes, reannounce ?? TimeSpan.FromSeconds(1), versionCheck ?? TimeSpan.FromMilliseconds(500)));
 
@@ -149,7 +185,13 @@ public sealed class WeightsBridge : ReceiveActor, IWithTimers
         Timers.StartPeriodicTimer("expire", Expire.Instance, TimeSpan.FromSeconds(1));
     }
 
-    protected override void PostStop() => Context.System.EventStream.Unsubscribe(Self);
+    protected override void PostStop()
+    {
+        Context.System.EventStream.Unsubscribe(Self);
+        foreach (var id in _outgoing.Keys.ToArray()) Close(id, "bridge stopped");
+        _receiver.Dispose();
+        _staged?.Dispose();
+    }
 
     /// <summary>The local learner published (or this bridge's own echo, which is not newer).</summary>
     private void FromEventStream(PolicyWeights weights)
@@ -164,7 +206,7 @@ public sealed class WeightsBridge : ReceiveActor, IWithTimers
     {
         if (available.Version <= _newest) return;  // ours (the learner node hears its own announcements), or already held
         _announced = Math.Max(_announced, available.Version);
-        if (_pullSince is null || _assembler.InFlight == 0) Pull();
+        if (_pullSince is null || _receiver.InFlight == 0) Pull();
     }
 
     private void Pull()
@@ -174,26 +216,48 @@ public sealed class WeightsBridge : ReceiveActor, IWithTimers
         _upstream.Tell(RequestLatestWeights.Instance);
     }
 
-    private void FromTopic(WeightChunk chunk)
+    private void StreamStarted(WeightStreamStart start)
     {
-        if (chunk.Version <= _newest) return;  // our own publication coming back, or a version we already hold
+        if (start.Version <= _newest)
+        {
+            Sender.Tell(new WeightStreamAbort(start.TransferId, $"v{start.Version} is not newer than v{_newest}, held here"));
+            return;
+        }
+        Outcome(_receiver.Begin(start, DateTimeOffset.UtcNow));
+    }
+
+    private void ChunkArrived(WeightChunk chunk)
+    {
         _counter.Chunk();
-        var result = _assembler.Add(chunk, DateTimeOffset.UtcNow);
+        var result = _receiver.Add(chunk, DateTimeOffset.UtcNow);
+        if (result.Outcome == WeightChunkOutcome.Accepted) Sender.Tell(new WeightChunkAck(chunk.TransferId, chunk.Index));
+        else Outcome(result);
+    }
+
+    private void StreamEnded(WeightStreamEnd end) => Outcome(_receiver.End(end, DateTimeOffset.UtcNow, _stallTimeout));
+
+    private void Outcome(WeightStreamResult result)
+    {
         switch (result.Outcome)
         {
-            case WeightChunkOutcome.Completed when result.Snapshot is { } snapshot && snapshot.Version > _newest:
-                var weights = new PolicyWeights(snapshot);
+            case WeightChunkOutcome.Completed when result.Staged is { } staged && staged.Version > _newest:
+                var previous = _staged;
+                _staged = staged;
+                var weights = new PolicyWeights(staged);
                 Keep(weights, fromTopic: true);
                 Context.System.EventStream.Publish(weights);
-                _assembler.DropUpTo(snapshot.Version);  // other transfers of this version (a retried pull) are not wanted
+                previous?.Dispose();  // waits for a generator still copying it (bounded), then deletes its file
                 _pullSince = null;
                 if (_announced > _newest) Pull();  // a newer version was announced meanwhile
+                break;
+            case WeightChunkOutcome.Completed:
+                result.Staged?.Dispose();
                 break;
             case WeightChunkOutcome.Failed:
                 Abandoned(result.TransferId, result.Version, result.Reason ?? "failed");
                 break;
             case WeightChunkOutcome.Rejected:
-                _log.Debug("weight chunk rejected: {0}", result.Reason);
+                _log.Debug("weight stream message rejected: {0}", result.Reason);
                 break;
         }
     }
@@ -213,11 +277,57 @@ public sealed class WeightsBridge : ReceiveActor, IWithTimers
             else _upstream?.Tell(RequestLatestWeights.Instance);
             return;
         }
-        // Another node's bridge: the newest weights in chunks, straight to it.
+        // Another node's bridge: the newest version, streamed to it a chunk at a time.
         if (_latest is null) return;
-        // Encoded and hashed once per version, whatever the number of nodes pulling it.
-        if (_encoded?.Version != _latest.Version) _encoded = WeightChunking.EncodeInPieces(_latest.Snapshot, _chunkBytes);
-        foreach (var chunk in _encoded.Chunks(WeightChunking.NewTransferId(_latest.Version))) Sender.Tell(chunk);
+        foreach (var (id, o) in _outgoing.ToArray())
+            if (o.To.Equals(Sender)) Close(id, "the node pulled again");  // it abandoned that stream
+        if (_outgoing.Count >= MaxStreams)
+        {
+            _log.Warning("{0} weight streams in flight (max {1}); refusing a pull from {2}", _outgoing.Count, MaxStreams, Sender.Path);
+            return;
+        }
+        var sender = new WeightStreamSender(_latest.Weights, WeightStreamSender.NewTransferId(_latest.Version), _chunkBytes, _stallTimeout);
+        var outgoing = new Outgoing(Sender, sender);
+        _outgoing[sender.TransferId] = outgoing;
+        Sender.Tell(sender.Start);
+        SendNext(outgoing);
+    }
+
+    private void Acknowledged(WeightChunkAck ack)
+    {
+        if (!_outgoing.TryGetValue(ack.TransferId, out var o)) return;  // closed meanwhile
+        SendNext(o);
+    }
+
+    private void SendNext(Outgoing o)
+    {
+        _counter.Landed(o.InFlightBytes);
+        o.InFlightBytes = 0;
+        Core.Protocol.IPipelineMessage? next;
+        try
+        {
+            next = o.Sender.Next(DateTimeOffset.UtcNow);
+        }
+        catch (Exception e)
+        {
+            _log.Error(e, "weight stream {0}: reading v{1} failed", o.Sender.TransferId, o.Sender.Start.Version);
+            next = new WeightStreamAbort(o.Sender.TransferId, $"reading failed: {e.Message}");
+        }
+        if (next is WeightChunk chunk)
+        {
+            o.InFlightBytes = chunk.Data.Length;
+            _counter.Sent(chunk.Data.Length);
+        }
+        if (next is not null) o.To.Tell(next);
+        if (next is not WeightChunk) Close(o.Sender.TransferId, null);
+    }
+
+    private void Close(string id, string? why)
+    {
+        if (!_outgoing.Remove(id, out var o)) return;
+        _counter.Landed(o.InFlightBytes);
+        o.Sender.Dispose();
+        if (why is not null) _log.Debug("weight stream {0} to {1} closed: {2}", id, o.To.Path, why);
     }
 
     private void Keep(PolicyWeights weights, bool fromTopic)

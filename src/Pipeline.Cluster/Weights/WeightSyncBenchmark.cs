@@ -85,7 +85,7 @@ public static class WeightSyncBenchmark
                 for (var r = 0; r < repeats; r++)
                 {
                     var snapshot = Snapshot(mb, ++version);
-                    chunks = (int)((WeightChunking.Encode(snapshot).Count + WeightChunking.DefaultChunkBytes - 1) / WeightChunking.DefaultChunkBytes);
+                    chunks = WeightStreamSender.ChunkCount(snapshot.Layouts, WeightTransfer.DefaultChunkBytes);
                     GC.Collect();
                     var v = version;
                     var start = Stopwatch.GetTimestamp();
@@ -106,6 +106,138 @@ public static class WeightSyncBenchmark
         {
             foreach (var s in Enumerable.Reverse(systems)) await s.Terminate().WaitAsync(TimeSpan.FromSeconds(15)).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>One model-sized weight-sync measurement (see <see cref="RunModelAsync"/>).</summary>
+    public sealed record ModelSyncResult(long VersionBytes, int Tensors, int Chunks, int ChunkBytes, int Receivers, IReadOnlyList<double> Seconds,
+        long InFlightPeakBytes, long RssPeakDeltaBytes, long ManagedPeakDeltaBytes, long OldExportAllocatedBytes)
+    {
+        public double Median => Seconds.Order().ElementAt(Seconds.Count / 2);
+    }
+
+    /// <summary>
+    /// Weight sync of a real module through the production path: the learner node publishes <see cref="LiveWeights"/>
+    /// over its own tensors (as the Learner does), <paramref name="receivers"/> generator nodes on loopback pull it as a
+    /// chunk stream, stage it and copy it into their own module of the same shape in place. The clock stops when the last
+    /// generator node's module holds the version. Memory: the learner bridge's peak of chunk bytes sent and not yet
+    /// acknowledged, and this process's peak RSS and managed-heap growth over the sync, sampled every 2 ms (learner and
+    /// receivers together, so an upper bound on the learner's share).
+    /// </summary>
+    public static async Task<ModelSyncResult> RunModelAsync(PipelineSettings settings, Func<TorchSharp.torch.nn.Module> create, int repeats = 3,
+        int receivers = 2, int chunkBytes = WeightTransfer.DefaultChunkBytes)
+    {
+        var systems = new List<ActorSystem>();
+        var models = new List<TorchSharp.torch.nn.Module>();
+        LiveWeights? live = null;
+        try
+        {
+            var config = Akka.Configuration.ConfigurationFactory.ParseString("akka.loglevel = WARNING\nakka.stdout-loglevel = WARNING");
+            var learner = ActorSystem.Create("pipeline", config.WithFallback(ClusterRoles.NodeConfig(settings, "127.0.0.1", 0, [ClusterRoles.Learner])));
+            systems.Add(learner);
+            for (var i = 0; i < receivers; i++)
+                systems.Add(ActorSystem.Create("pipeline", config.WithFallback(ClusterRoles.NodeConfig(settings, "127.0.0.1", 0, [ClusterRoles.Generator]))));
+            var seed = AkkaCluster.Get(learner).SelfAddress;
+            AkkaCluster.Get(learner).Join(seed);
+            foreach (var s in systems.Skip(1)) AkkaCluster.Get(s).JoinSeedNodes([seed]);
+            await WaitUntil(() => systems.All(s => AkkaCluster.Get(s).State.Members.Count(m => m.Status == Akka.Cluster.MemberStatus.Up) == systems.Count),
+                TimeSpan.FromSeconds(30), "cluster Up").ConfigureAwait(false);
+
+            var source = create();
+            models.Add(source);
+            live = new LiveWeights(source);
+            var oldAllocated = GC.GetAllocatedBytesForCurrentThread();
+            var old = WeightTransfer.Export(source, 0);  // what publishing cost before: a managed float32 copy of every exported tensor
+            oldAllocated = GC.GetAllocatedBytesForCurrentThread() - oldAllocated;
+            GC.KeepAlive(old);
+            old = null;
+
+            var learnerCounter = new WeightsBridge.Counter();
+            learner.ActorOf(WeightsBridge.Props(DistributedPubSub.Get(learner).Mediator, upstream: null, counter: learnerCounter, chunkBytes: chunkBytes),
+                ClusterRoles.BridgeName);
+            var arrivals = new ConcurrentDictionary<(string, long), long>();
+            var counters = new List<WeightsBridge.Counter>();
+            foreach (var (s, i) in systems.Skip(1).Select((s, i) => (s, i)))
+            {
+                var counter = new WeightsBridge.Counter();
+                counters.Add(counter);
+                var model = create();
+                models.Add(model);
+                var link = s.ActorOf(LearnerLink.Props("weights", ["user", ClusterRoles.BridgeName]), "weights-link");
+                s.ActorOf(WeightsBridge.Props(DistributedPubSub.Get(s).Mediator, link, counter, chunkBytes: chunkBytes), ClusterRoles.BridgeName);
+                var probe = s.ActorOf(Props.Create(() => new Applier(arrivals, $"g{i}", model)), "applier");
+                s.EventStream.Subscribe(probe, typeof(PolicyWeights));
+            }
+
+            long version = 1;
+            learner.EventStream.Publish(new PolicyWeights(live.Publish(version)));
+            await WaitUntil(() => Enumerable.Range(0, receivers).All(i => arrivals.ContainsKey(($"g{i}", 1L))), TimeSpan.FromSeconds(120),
+                "warm-up version on every generator node").ConfigureAwait(false);
+
+            var times = new List<double>();
+            long rssPeak = 0, managedPeak = 0;
+            for (var r = 0; r < repeats; r++)
+            {
+                live.BeginUpdate();
+                var v = ++version;
+                GC.Collect();
+                GC.WaitForPendingFinalizers();
+                var rss0 = Rss();
+                var managed0 = GC.GetTotalMemory(false);
+                using var stop = new CancellationTokenSource();
+                long rssMax = rss0, managedMax = managed0;
+                var sampler = Task.Run(() =>
+                {
+                    while (!stop.IsCancellationRequested)
+                    {
+                        rssMax = Math.Max(rssMax, Rss());
+                        managedMax = Math.Max(managedMax, GC.GetTotalMemory(false));
+                        Thread.Sleep(2);
+                    }
+                });
+                var start = Stopwatch.GetTimestamp();
+                learner.EventStream.Publish(new PolicyWeights(live.Publish(v)));
+                await WaitUntil(() => Enumerable.Range(0, receivers).All(i => arrivals.ContainsKey(($"g{i}", v))), TimeSpan.FromSeconds(300),
+                    $"v{v} on every generator node; bridges: " + string.Join("; ", counters.Select(c => $"newest v{c.NewestVersion}, {c.ChunksReceived} chunks, {c.FailedTransfers} failed"))).ConfigureAwait(false);
+                var last = Enumerable.Range(0, receivers).Max(i => arrivals[($"g{i}", v)]);
+                times.Add(Stopwatch.GetElapsedTime(start, last).TotalSeconds);
+                stop.Cancel();
+                await sampler.ConfigureAwait(false);
+                rssPeak = Math.Max(rssPeak, rssMax - rss0);
+                managedPeak = Math.Max(managedPeak, managedMax - managed0);
+            }
+            var layouts = live.Layouts;
+            return new ModelSyncResult(layouts.Sum(l => l.ByteLength), layouts.Count, WeightStreamSender.ChunkCount(layouts, chunkBytes), chunkBytes,
+                receivers, times, learnerCounter.InFlightBytesPeak, rssPeak, managedPeak, oldAllocated);
+        }
+        finally
+        {
+            foreach (var s in Enumerable.Reverse(systems)) await s.Terminate().WaitAsync(TimeSpan.FromSeconds(15)).ConfigureAwait(false);
+            live?.Dispose();
+            foreach (var m in models) m.Dispose();
+        }
+    }
+
+    /// <summary>A generator node's stand-in: applies each new version to its own module in place, then notes the time.</summary>
+    private sealed class Applier : ReceiveActor
+    {
+        public Applier(ConcurrentDictionary<(string Node, long Version), long> sink, string node, TorchSharp.torch.nn.Module model)
+        {
+            Receive<PolicyWeights>(w =>
+            {
+                if (WeightTransfer.Apply(model, w.Weights, TimeSpan.FromSeconds(60))) sink.TryAdd((node, w.Version), Stopwatch.GetTimestamp());
+            });
+        }
+    }
+
+    /// <summary>Resident set size from /proc/self/statm (0 where there is none).</summary>
+    private static long Rss()
+    {
+        try
+        {
+            var fields = File.ReadAllText("/proc/self/statm").Split(' ');
+            return long.Parse(fields[1], System.Globalization.CultureInfo.InvariantCulture) * Environment.SystemPageSize;
+        }
+        catch (IOException) { return 0; }
     }
 
     /// <summary>A snapshot of about <paramref name="mb"/> MiB of float32 in 4 MiB tensors (random values: nothing compresses).</summary>

@@ -66,12 +66,30 @@ internal static class WireCodecs
         Add<PolicyVersionAdvanced>("pva1", (w, m) => w.Write(m.Version), r => new PolicyVersionAdvanced(r.ReadInt64()));
 
         // ---- weights ----
-        Add<PolicyWeights>("pw1", (w, m) => WriteSnapshot(w, m.Snapshot), r => new PolicyWeights(ReadSnapshot(r)));
+        // PolicyWeights stays in-process (its source is a node's own tensors); versions cross nodes as the stream below.
         Add<WeightsAvailable>("wav1", (w, m) => w.Write(m.Version), r => new WeightsAvailable(r.ReadInt64()));
         Add<WeightsVersionQuery>("wvq1", static (_, _) => { }, static _ => WeightsVersionQuery.Instance);
-        Add<WeightChunk>("wc1",
-            (w, m) => { w.Write(m.TransferId); w.Write(m.Version); w.Write(m.Index); w.Write(m.Count); w.WriteBytes(m.Data); w.Write(m.Checksum); },
-            r => new WeightChunk(r.ReadString(), r.ReadInt64(), r.ReadInt32(), r.ReadInt32(), r.ReadBytes(), r.ReadString()));
+        Add<WeightStreamStart>("wss1",
+            (w, m) =>
+            {
+                w.Write(m.TransferId); w.Write(m.Version); w.Write(m.ChunkBytes); w.Write(m.Count);
+                w.Write(m.Layouts.Count);
+                foreach (var l in m.Layouts) { w.Write(l.Name); w.WriteLongs(l.Shape); w.Write((int)l.DType); }
+            },
+            r =>
+            {
+                var (id, version, chunkBytes, count) = (r.ReadString(), r.ReadInt64(), r.ReadInt32(), r.ReadInt32());
+                var layouts = new TensorLayout[r.ReadCount(9)];
+                for (var i = 0; i < layouts.Length; i++) layouts[i] = new TensorLayout(r.ReadString(), r.ReadLongs(), ReadDType(r));
+                return new WeightStreamStart(id, version, layouts, chunkBytes, count);
+            });
+        Add<WeightChunk>("wc2",
+            (w, m) => { w.Write(m.TransferId); w.Write(m.Index); w.Write(m.Tensor); w.Write(m.Offset); w.WriteBytes(m.Data); },
+            r => new WeightChunk(r.ReadString(), r.ReadInt32(), r.ReadInt32(), r.ReadInt64(), r.ReadBytes()));
+        Add<WeightChunkAck>("wca1", (w, m) => { w.Write(m.TransferId); w.Write(m.Index); }, r => new WeightChunkAck(r.ReadString(), r.ReadInt32()));
+        Add<WeightStreamEnd>("wse1", (w, m) => { w.Write(m.TransferId); w.Write(m.Count); w.Write(m.Checksum); },
+            r => new WeightStreamEnd(r.ReadString(), r.ReadInt32(), r.ReadString()));
+        Add<WeightStreamAbort>("wsa1", (w, m) => { w.Write(m.TransferId); w.Write(m.Reason); }, r => new WeightStreamAbort(r.ReadString(), r.ReadString()));
 
         // ---- evaluation ----
         Add<EvaluatePolicy>("ep1",
@@ -293,7 +311,7 @@ internal static class WireCodecs
 
     private static EvalReport ReadEvalReport(BinaryReader r) => new(r.ReadMap(ReadScore, minBytesPerEntry: 21), ReadScore(r));
 
-    /// <summary>Version, then per tensor: name, shape, float32 data. Also the payload that <see cref="WeightChunking"/> splits.</summary>
+    /// <summary>Version, then per tensor: name, shape, float32 data (evaluation and run-control messages).</summary>
     internal static void WriteSnapshot(BinaryWriter w, WeightSnapshot s)
     {
         w.Write(s.Version);
@@ -304,6 +322,14 @@ internal static class WireCodecs
             w.WriteLongs(t.Shape);
             w.WriteFloats(t.Data);
         }
+    }
+
+    private static TorchSharp.torch.ScalarType ReadDType(BinaryReader r)
+    {
+        var code = r.ReadInt32();
+        var dtype = (TorchSharp.torch.ScalarType)code;
+        if (!Enum.IsDefined(dtype)) throw new System.Runtime.Serialization.SerializationException($"weight stream: unknown dtype code {code}");
+        return dtype;
     }
 
     internal static WeightSnapshot ReadSnapshot(BinaryReader r)

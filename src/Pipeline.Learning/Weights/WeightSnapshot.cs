@@ -15,8 +15,23 @@ public sealed record NamedTensor(string Name, long[] Shape, float[] Data)
 /// An immutable, device-free copy of a policy's weights, tagged with the policy version it belongs to.
 /// Two snapshots are equal when version, parameter count and checksum are equal.
 /// </summary>
-public sealed record WeightSnapshot(long Version, IReadOnlyList<NamedTensor> Tensors)
+public sealed record WeightSnapshot(long Version, IReadOnlyList<NamedTensor> Tensors) : IWeightSource
 {
+    private TensorLayout[]? _layouts;
+
+    /// <summary>As a weight source: every tensor as float32 bytes (a snapshot never changes, so it is never superseded).</summary>
+    public IReadOnlyList<TensorLayout> Layouts =>
+        _layouts ??= Tensors.Select(t => new TensorLayout(t.Name, t.Shape, TorchSharp.torch.ScalarType.Float32)).ToArray();
+
+    public WeightReader? TryOpen(TimeSpan timeout) => new Reader(Tensors);
+
+    private sealed class Reader(IReadOnlyList<NamedTensor> tensors) : WeightReader
+    {
+        public override void Read(int tensor, long offset, Span<byte> destination) =>
+            MemoryMarshal.AsBytes(tensors[tensor].Data.AsSpan()).Slice(checked((int)offset), destination.Length).CopyTo(destination);
+        public override void Dispose() { }
+    }
+
     private string? _checksum;
 
     /// <summary>Total number of scalars over all tensors (parameters and buffers).</summary>

@@ -80,7 +80,77 @@ public static class WeightTransfer
         }
     }
 
-    private static IEnumerable<(string Name, Tensor Tensor)> Exported(nn.Module module)
+    /// <summary>
+    /// Copies version <paramref name="source"/> into the module's own tensors in place, a tensor at a time: from a source in this
+    /// process with <c>copy_</c> (no managed bytes at all), otherwise through one buffer of <paramref name="chunkBytes"/>.
+    /// Names, shapes and dtypes are checked against the module before anything is written, and the source's lease is
+    /// held throughout, so the module ends on the whole version or, on a mismatch or a superseded source, untouched.
+    /// </summary>
+    /// <returns>False when the source was superseded before it could be opened (the module is untouched; take the newest).</returns>
+    /// <exception cref="InvalidOperationException">Names, shapes or dtypes differ; the message names the tensor.</exception>
+    public static bool Apply(nn.Module module, IWeightSource source, TimeSpan timeout, int chunkBytes = DefaultChunkBytes)
+    {
+        ArgumentNullException.ThrowIfNull(module);
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentOutOfRangeException.ThrowIfLessThan(chunkBytes, 16);
+        var targets = Targets(module, source);
+        using var reader = source.TryOpen(timeout);
+        if (reader is null) return false;
+        using var _ = no_grad();
+        byte[]? buffer = null;
+        for (var i = 0; i < targets.Length; i++)
+        {
+            var dst = targets[i];
+            if (reader.Local(i) is { } local)
+            {
+                dst.copy_(local);
+                continue;
+            }
+            var bytes = source.Layouts[i].ByteLength;
+            buffer ??= new byte[(int)Math.Min(chunkBytes, Math.Max(16, source.TotalBytes()))];
+            var step = buffer.Length - buffer.Length % TensorLayout.ElementSize(dst.dtype);
+            for (long offset = 0; offset < bytes; offset += step)
+            {
+                var span = buffer.AsSpan(0, (int)Math.Min(step, bytes - offset));
+                reader.Read(i, offset, span);
+                TensorBytes.Write(dst, offset, span);
+            }
+        }
+        return true;
+    }
+
+    /// <summary>256 KiB: what one weight-sync chunk carries and what a receiver holds while applying a version.</summary>
+    public const int DefaultChunkBytes = 256 * 1024;
+
+    /// <summary>The module's tensor for each of the source's layouts, in the source's order; throws naming the first mismatch.</summary>
+    private static Tensor[] Targets(nn.Module module, IWeightSource source)
+    {
+        var target = Exported(module).ToDictionary(e => e.Name, e => e.Tensor, StringComparer.Ordinal);
+        var v = source.Version;
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var result = new Tensor[source.Layouts.Count];
+        for (var i = 0; i < result.Length; i++)
+        {
+            var l = source.Layouts[i];
+            if (!seen.Add(l.Name))
+                throw new InvalidOperationException($"Weight version v{v} contains tensor '{l.Name}' twice.");
+            if (!target.TryGetValue(l.Name, out var t))
+                throw new InvalidOperationException($"Weight version v{v} has tensor '{l.Name}' that the module does not have.");
+            if (!t.shape.SequenceEqual(l.Shape))
+                throw new InvalidOperationException(
+                    $"Weight version v{v}: tensor '{l.Name}' has shape [{string.Join(", ", l.Shape)}], module expects [{string.Join(", ", t.shape)}].");
+            if (t.dtype != l.DType)
+                throw new InvalidOperationException($"Weight version v{v}: tensor '{l.Name}' is {l.DType}, module holds {t.dtype}.");
+            result[i] = t;
+        }
+        var missing = target.Keys.FirstOrDefault(k => !seen.Contains(k));
+        if (missing is not null)
+            throw new InvalidOperationException($"Weight version v{v} has no tensor '{missing}' that the module expects.");
+        return result;
+    }
+
+    /// <summary>What a version of <paramref name="module"/> carries: its LoRA adapters if it has any, else its whole state dict.</summary>
+    internal static IEnumerable<(string Name, Tensor Tensor)> Exported(nn.Module module)
     {
         var adapters = Lora.LoraAdapters.AdapterTensors(module);
         return adapters.Count > 0

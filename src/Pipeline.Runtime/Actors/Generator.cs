@@ -57,6 +57,8 @@ public sealed class Generator : ReceiveActor, IWithTimers
     private const int Lookahead = 1;
     /// <summary>Prompts that arrived before their credit (different senders, no ordering between them); bounded.</summary>
     private const int MaxEarlyPrompts = 8;
+    /// <summary>How long applying a version waits for the learner to let go of its tensors (it holds them only between steps).</summary>
+    private static readonly TimeSpan WeightsLeaseTimeout = TimeSpan.FromSeconds(60);
 
     private readonly Settings _settings;
     private readonly IPolicyTokenizer _tokenizer;
@@ -238,7 +240,9 @@ public sealed class Generator : ReceiveActor, IWithTimers
     private void Apply(PolicyWeights weights)
     {
         if (weights.Version <= _version) return;
-        WeightTransfer.Import(_model!, weights.Snapshot);
+        // In place, straight from the learner's tensors (same process) or the node's staged copy; false: already superseded,
+        // and the newer version's message is on its way, so the model stays on the version it holds.
+        if (!WeightTransfer.Apply(_model!, weights.Weights, WeightsLeaseTimeout)) return;
         _version = weights.Version;
     }
 

@@ -66,6 +66,9 @@ public sealed class Learner : ReceiveActor, IWithTimers
 
     private PolicyNetwork _policy = null!;
     private PolicyNetwork? _reference;
+    /// <summary>The policy's own tensors as the source of every published version (no copy per version).</summary>
+    private LiveWeights? _live;
+    private IWeightSource? _published;
     private SftTrainer? _sft;
     private GrpoTrainer? _grpo;
 
@@ -128,6 +131,7 @@ public sealed class Learner : ReceiveActor, IWithTimers
         _sft?.Dispose();
         _grpo?.Dispose();
         _reference?.Dispose();
+        _live?.Dispose();
         _policy.Dispose();
     }
 
@@ -286,16 +290,17 @@ public sealed class Learner : ReceiveActor, IWithTimers
             _version = w.VersionFloor;
         }
 
+        _live = new LiveWeights(_policy);
         Become(Training);
-        var published = Publish();
-        if (_step >= g.Steps) { Finish(published); return; }
+        Publish();
+        if (_step >= g.Steps) { Finish(); return; }
         RequestNextBatch();
     }
 
     private void Training()
     {
         Receive<TrainingBatch>(Train);
-        Receive<RequestLatestWeights>(_ => Sender.Tell(new PolicyWeights(WeightTransfer.Export(_policy, _version))));
+        Receive<RequestLatestWeights>(_ => Sender.Tell(new PolicyWeights(_published!)));
         Receive<NewerWeightsWanted>(_ => { });  // every version is published on the EventStream as it is made
         Receive<UpstreamChanged>(changed =>
         {
@@ -383,13 +388,14 @@ public sealed class Learner : ReceiveActor, IWithTimers
         }
 
         var update = Stopwatch.GetTimestamp();
+        _live!.BeginUpdate();  // readers of the current version finish their chunk first; later ones ask for the next version
         GrpoStepStats? stats = samples.Count > 0 ? _grpo!.Step(samples) : null;
         var updateSeconds = Stopwatch.GetElapsedTime(update).TotalSeconds;
 
         _step++;
         _version++; // a skipped or empty step still advances the version, so admission never stalls
         var sync = Stopwatch.GetTimestamp();
-        var snapshot = Publish();
+        Publish();
         var syncSeconds = Stopwatch.GetElapsedTime(sync).TotalSeconds;
 
         var stepSeconds = _stepStarted == 0 ? waited + updateSeconds + syncSeconds : Stopwatch.GetElapsedTime(_stepStarted).TotalSeconds;
@@ -447,16 +453,16 @@ public sealed class Learner : ReceiveActor, IWithTimers
             WriteCheckpoint(CheckpointStages.Grpo, _step, _grpo.Optimizer);
         var e = _s.Pipeline.Eval;
         if (e.EverySteps > 0 && _step % e.EverySteps == 0 && _step < g.Steps)
-            _evaluator.Tell(new EvaluatePolicy($"step {_step}", _step, snapshot));
+            _evaluator.Tell(new EvaluatePolicy($"step {_step}", _step, WeightTransfer.Export(_policy, _version)));
 
-        if (_step >= g.Steps) Finish(snapshot);
+        if (_step >= g.Steps) Finish();
         else RequestNextBatch();
     }
 
-    private void Finish(WeightSnapshot final)
+    private void Finish()
     {
         WriteCheckpoint(CheckpointStages.Grpo, _step, _grpo!.Optimizer);
-        Context.Parent.Tell(new GrpoCompleted(_step, _version, final, false));
+        Context.Parent.Tell(new GrpoCompleted(_step, _version, WeightTransfer.Export(_policy, _version), false));
         Become(Done);
     }
 
@@ -470,12 +476,11 @@ public sealed class Learner : ReceiveActor, IWithTimers
         Receive<UpstreamChanged>(_ => { });
     }
 
-    private WeightSnapshot Publish()
+    private void Publish()
     {
-        var snapshot = WeightTransfer.Export(_policy, _version);
-        Context.System.EventStream.Publish(new PolicyWeights(snapshot));
+        _published = _live!.Publish(_version);
+        Context.System.EventStream.Publish(new PolicyWeights(_published));
         _buffer.Tell(new PolicyVersionAdvanced(_version));
-        return snapshot;
     }
 
     private void WriteCheckpoint(string stage, long step, TorchSharp.torch.optim.Optimizer? optimizer)

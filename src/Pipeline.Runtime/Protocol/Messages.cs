@@ -53,10 +53,14 @@ public sealed record BufferStats(int Depth, long Accepted, long DroppedStale, lo
 public sealed record PolicyVersionAdvanced(long Version) : IPipelineMessage;
 
 // ---- weights ----
-/// <summary>New policy weights by version; generators take the newest and ignore older ones.</summary>
-public sealed record PolicyWeights(WeightSnapshot Snapshot) : IPipelineMessage
+/// <summary>
+/// New policy weights by version; generators take the newest and ignore older ones. In-process only: the source is
+/// the learner's own tensors (<see cref="LiveWeights"/>) or a version a node received and staged; between nodes a
+/// version travels as a chunk stream. A <see cref="WeightSnapshot"/> is a source too (tests, evaluation).
+/// </summary>
+public sealed record PolicyWeights(IWeightSource Weights)
 {
-    public long Version => Snapshot.Version;
+    public long Version => Weights.Version;
 }
 
 // ---- evaluation ----
