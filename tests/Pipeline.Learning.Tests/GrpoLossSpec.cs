@@ -167,6 +167,44 @@ public class GrpoLossSpec
     }
 
     [Fact]
+    public void An_entropy_bonus_must_raise_the_policy_entropy_where_the_plain_loss_does_not()
+    {
+        // Zero advantages: without a bonus the only gradient is nil, so the weights stay; with it the entropy climbs.
+        var prompt = new[] { 1, 2 };
+        double EntropyAfter(double coef)
+        {
+            using var policy = TinyPolicy.Create(seed: 8);
+            var batch = OnPolicyGroup(policy, prompt, new[] { new[] { 5, 6, 7 }, new[] { 9, 10 } }, new[] { 0.0, 0.0 });
+            using var trainer = new GrpoTrainer(policy, null, new GrpoSettings(LearningRate: 1e-2, EntropyCoef: coef));
+            for (var i = 0; i < 5; i++) Assert.False(trainer.Step(batch).Skipped);
+            return trainer.Step(batch).Entropy;
+        }
+        using var fresh = TinyPolicy.Create(seed: 8);
+        using var probe = new GrpoTrainer(fresh, null, new GrpoSettings(LearningRate: 0));
+        var initial = probe.Step(OnPolicyGroup(fresh, prompt, new[] { new[] { 5, 6, 7 }, new[] { 9, 10 } }, new[] { 0.0, 0.0 })).Entropy;
+        Assert.Equal(initial, EntropyAfter(0), 4);
+        Assert.True(EntropyAfter(0.5) > initial + 1e-3, $"entropy {initial} -> {EntropyAfter(0.5)}");
+    }
+
+    [Fact]
+    public void The_learning_rate_set_between_steps_is_the_one_the_next_step_uses()
+    {
+        using var policy = TinyPolicy.Create(seed: 8);
+        var batch = OnPolicyGroup(policy, new[] { 1, 2 }, new[] { new[] { 5, 6 }, new[] { 9 } }, new[] { 1.0, -1.0 });
+        using var trainer = new GrpoTrainer(policy, null, new GrpoSettings(LearningRate: 1e-2));
+        Assert.Equal(1e-2, trainer.LearningRate, 12);
+        trainer.LearningRate = 0; // a warm-up's first step at zero leaves the weights as they are
+        var before = TinyPolicy.Snapshot(policy);
+        Assert.False(trainer.Step(batch).Skipped);
+        var after = TinyPolicy.Snapshot(policy);
+        for (var i = 0; i < before.Length; i++) Assert.Equal(before[i], after[i]);
+        trainer.LearningRate = 1e-2;
+        trainer.Step(batch);
+        Assert.Contains(Enumerable.Range(0, before.Length), i => !before[i].SequenceEqual(TinyPolicy.Snapshot(policy)[i]));
+        Assert.Throws<ArgumentOutOfRangeException>(() => trainer.LearningRate = double.NaN);
+    }
+
+    [Fact]
     public void Several_epochs_and_minibatches_must_train_against_a_fixed_proximal_policy()
     {
         using var policy = TinyPolicy.Create(seed: 8);

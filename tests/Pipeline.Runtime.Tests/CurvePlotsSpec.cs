@@ -33,4 +33,15 @@ public class CurvePlotsSpec
             Directory.Delete(dir, recursive: true);
         }
     }
+
+    [Fact]
+    public void The_smoothed_curve_is_a_debiased_exponential_moving_average()
+    {
+        // m1 = 0.1 * 1 = 0.1, / (1 - 0.9) = 1; m2 = 0.9 * 0.1 + 0.1 * 3 = 0.39, / (1 - 0.81) = 2.0526...
+        var ema = CurvePlots.Ema([1.0, 3.0, 3.0], 0.9);
+        Assert.Equal(1.0, ema[0], 12);
+        Assert.Equal(0.39 / 0.19, ema[1], 12);
+        Assert.Equal((0.9 * 0.39 + 0.3) / (1 - 0.729), ema[2], 12);
+        Assert.Equal([5.0, 5.0, 5.0], CurvePlots.Ema([5.0, 5.0, 5.0]).Select(v => Math.Round(v, 12)));
+    }
 }

@@ -361,4 +361,64 @@ public class ReplayBufferSpec(ITestOutputHelper output) : Akka.TestKit.Xunit2.Te
             File.Delete(path);
         }
     }
+
+    [Fact]
+    public void Dynamic_sampling_drops_groups_without_signal_and_grants_a_replacement_credit()
+    {
+        var prompts = CreateTestProbe();
+        var buffer = Sys.ActorOf(ReplayBuffer.Props(new ReplayBuffer.Settings(1, 0, 100, 0, TimeSpan.FromMinutes(1)) { DropUninformative = true }, prompts.Ref));
+        var generator = CreateTestProbe();
+        var learner = CreateTestProbe();
+
+        var first = AskCredit(buffer, generator);
+        AskCreditAndWait(buffer, generator); // B = 1, eta = 0: one credit at a time
+        buffer.Tell(Annotated(first.CreditId, 0, rewardValues: [1.0, 1.0, 1.0]), generator.Ref); // all right: no advantage
+        var replacement = generator.ExpectMsg<Credit>(Soon); // the waiting request is granted in its place
+        Assert.NotEqual(first.CreditId, replacement.CreditId);
+        buffer.Tell(Annotated(replacement.CreditId, 0, rewardValues: [0.0, 1.0, 0.0]), generator.Ref);
+
+        var batch = Serve(buffer, learner, 1, 0);
+        Assert.Equal(replacement.CreditId, batch.Groups.Single().CreditId);
+        Assert.Equal(1, batch.Stats.DroppedUninformative);
+        // The dropped group's prompt was used, not lost: it is not re-issued.
+        Assert.Contains(prompts.ReceiveWhile(Quiet, o => o).OfType<PromptSettled>(), s => s.CreditId == first.CreditId && !s.Lost);
+
+        buffer.Tell(ReplayBuffer.GetLedger.Instance, learner.Ref);
+        var ledger = learner.ExpectMsg<BufferLedger>(Soon);
+        Assert.Equal(1, ledger.GroupsDroppedUninformative);
+        Assert.Equal(3, ledger.RolloutsDroppedUninformative);
+        Assert.True(ledger.Balanced, ledger.ToJson());
+    }
+
+    [Fact]
+    public void Dynamic_sampling_takes_uninformative_groups_after_its_drop_bound_so_a_saturated_task_never_stalls()
+    {
+        var buffer = Sys.ActorOf(ReplayBuffer.Props(new ReplayBuffer.Settings(1, 0, 100, 0, TimeSpan.FromMinutes(1))
+            { DropUninformative = true, MaxDropsPerBatch = 2 }));
+        var generator = CreateTestProbe();
+        var learner = CreateTestProbe();
+        buffer.Tell(new RequestBatch(1, 1, 0), learner.Ref);
+
+        var credit = AskCredit(buffer, generator);
+        for (var i = 0; i < 2; i++)
+        {
+            buffer.Tell(Annotated(credit.CreditId, 0, rewardValues: [0.0, 0.0]), generator.Ref);
+            credit = AskCredit(buffer, generator);
+        }
+        learner.ExpectNoMsg(Quiet); // two dropped so far
+        buffer.Tell(Annotated(credit.CreditId, 0, rewardValues: [0.0, 0.0]), generator.Ref);
+        var batch = learner.ExpectMsg<TrainingBatch>(Soon); // the third is taken despite having no signal
+        Assert.Equal(credit.CreditId, batch.Groups.Single().CreditId);
+        Assert.Equal(2, batch.Stats.DroppedUninformative);
+    }
+
+    [Fact]
+    public void Without_dynamic_sampling_groups_without_signal_are_served()
+    {
+        var buffer = Buffer();
+        var generator = CreateTestProbe();
+        var credit = AskCredit(buffer, generator);
+        buffer.Tell(Annotated(credit.CreditId, 0, rewardValues: [1.0, 1.0]), generator.Ref);
+        Assert.Equal(credit.CreditId, Serve(buffer, CreateTestProbe(), 1, 0).Groups.Single().CreditId);
+    }
 }

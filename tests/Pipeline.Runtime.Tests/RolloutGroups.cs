@@ -32,12 +32,14 @@ public static class RolloutGroups
     public static GeneratedGroup Generated(long creditId, long policyVersion = 0, int rollouts = 3, long promptCursor = 1)
         => new(creditId, Build($"g{creditId}", policyVersion, rollouts), promptCursor);
 
-    /// <summary>An annotated group whose every rollout has reward 1 from one source "exec".</summary>
-    public static AnnotatedGroup Annotated(long creditId, long policyVersion, int rollouts = 3)
+    /// <summary>An annotated group whose every rollout has reward 1 from one source "exec" (or the given rewards, one per rollout).</summary>
+    public static AnnotatedGroup Annotated(long creditId, long policyVersion, int rollouts = 3, double[]? rewardValues = null)
     {
+        if (rewardValues is not null) rollouts = rewardValues.Length;
         var group = Build($"g{creditId}", policyVersion, rollouts);
         var rewards = Enumerable.Range(0, rollouts)
-            .Select(_ => new RolloutRewards([RewardSignal.Ok("exec", 1.0, TimeSpan.FromMilliseconds(1))], 1.0, true, null))
+            .Select(i => rewardValues?[i] ?? 1.0)
+            .Select(v => new RolloutRewards([RewardSignal.Ok("exec", v, TimeSpan.FromMilliseconds(1))], v, true, null))
             .ToImmutableArray();
         return new AnnotatedGroup(creditId, group, rewards, TimeSpan.FromMilliseconds(5), PromptCursor: creditId);
     }

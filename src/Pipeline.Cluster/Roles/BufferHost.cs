@@ -67,8 +67,7 @@ public sealed class BufferHost : ReceiveActor, IWithTimers
         var startVersion = resume?.PolicyVersion ?? 0;
         var s = _settings;
         _prompts = Context.ActorOf(PromptSource.Props(_task.RlPrompts, s.Seed, resume?.DataCursor ?? 0), PromptsName);
-        _buffer = Context.ActorOf(ReplayBuffer.Props(new ReplayBuffer.Settings(s.Grpo.BatchGroups, s.Grpo.MaxStaleness, s.Buffer.Capacity,
-            startVersion, s.Timeouts.Credit) { LedgerPath = Path.Combine(_runDir, RunSupervisor.AccountingFile) }, _prompts), BufferName);
+        _buffer = Context.ActorOf(ReplayBuffer.Props(ReplayBuffer.Settings.For(s, startVersion, Path.Combine(_runDir, RunSupervisor.AccountingFile)), _prompts), BufferName);
         if (marker is not null)
             _log.Warning("Taking over the buffer of the run in {0}: {1}", _runDir,
                 resume is null ? "no checkpoint yet, prompts from the start" : $"policy version {startVersion}, prompt cursor {resume.DataCursor} (from {resume.CheckpointDir})");

@@ -289,10 +289,12 @@ internal static class WireCodecs
         w.Write(s.CreditsReleased);
         w.Write(s.Capacity);
         w.Write(s.Running);
+        w.Write(s.DroppedUninformative);
     }
 
     private static BufferStats ReadBufferStats(BinaryReader r) => new(
-        r.ReadInt32(), r.ReadInt64(), r.ReadInt64(), r.ReadInt64(), r.ReadInt64(), r.ReadInt64(), r.ReadInt64(), r.ReadInt32());
+        r.ReadInt32(), r.ReadInt64(), r.ReadInt64(), r.ReadInt64(), r.ReadInt64(), r.ReadInt64(), r.ReadInt64(), r.ReadInt32())
+    { DroppedUninformative = r.ReadInt64() };
 
     private static void WriteScore(BinaryWriter w, EvalScore s)
     {

@@ -58,7 +58,23 @@ public sealed record WarmStartSettings(bool Enabled, int MaxEpochs, int BatchSiz
 public sealed record GenerationSettings(int Generators, int GroupSize, double Temperature, double TopP, int MaxTokens, TimeSpan WeightsWait);
 public sealed record BufferSettings(int Capacity);
 public sealed record GrpoRunSettings(int Steps, int BatchGroups, int MaxStaleness, double LearningRate, double WeightDecay, double MaxGradNorm,
-    double ClipLow, double ClipHigh, double KlCoef, double IsCap, int Epochs, int MiniBatches);
+    double ClipLow, double ClipHigh, double KlCoef, double IsCap, int Epochs, int MiniBatches)
+{
+    /// <summary>DAPO dynamic sampling: the buffer drops groups whose rewards are all equal and grants a replacement credit.</summary>
+    public bool DynamicSampling { get; init; }
+
+    /// <summary>Dropped groups per served batch before the buffer takes uninformative groups anyway (a bound on extra sampling).</summary>
+    public int DynamicSamplingMaxDrops { get; init; } = 32;
+
+    /// <summary>DAPO overlong filtering: truncated completions are left out of the loss (their group's statistics keep them).</summary>
+    public bool OverlongFilter { get; init; }
+
+    /// <summary>Linear learning-rate warm-up over this many GRPO steps (0: none).</summary>
+    public int WarmupSteps { get; init; }
+
+    /// <summary>Entropy bonus: loss -= coef * mean token entropy (0: none).</summary>
+    public double EntropyCoef { get; init; }
+}
 public sealed record EvalSettings(int EverySteps, int Limit);
 public sealed record CheckpointSettings(int EverySteps, int Keep);
 public sealed record TimeoutSettings(TimeSpan Ask, TimeSpan Credit, TimeSpan BatchWait, TimeSpan Shutdown);
@@ -236,7 +252,14 @@ public sealed record PipelineSettings(
                 r.Double(p + "grpo.kl-coef", 0),
                 r.Double(p + "grpo.is-cap", 1),
                 r.Int(p + "grpo.epochs", 1, 100),
-                r.Int(p + "grpo.mini-batches", 1, 1024)),
+                r.Int(p + "grpo.mini-batches", 1, 1024))
+            {
+                DynamicSampling = r.Bool(p + "grpo.dynamic-sampling.enabled"),
+                DynamicSamplingMaxDrops = r.Int(p + "grpo.dynamic-sampling.max-drops-per-batch", 0, 1_000_000),
+                OverlongFilter = r.Bool(p + "grpo.overlong-filter"),
+                WarmupSteps = r.Int(p + "grpo.warmup-steps", 0),
+                EntropyCoef = r.Double(p + "grpo.entropy-coef", 0, 1),
+            },
             Eval: new EvalSettings(r.Int(p + "eval.every-steps", 0), r.Int(p + "eval.limit", 0)),
             Checkpoint: new CheckpointSettings(r.Int(p + "checkpoint.every-steps", 0), r.Int(p + "checkpoint.keep", 1)),
             Timeouts: new TimeoutSettings(

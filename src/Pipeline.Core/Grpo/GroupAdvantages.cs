@@ -8,6 +8,23 @@ namespace Pipeline.Core.Grpo;
 /// </summary>
 public static class GroupAdvantages
 {
+    /// <summary>False when the group can carry no gradient: at most one valid reward, or all valid rewards equal.</summary>
+    public static bool HasSignal(IReadOnlyList<double> rewards, IReadOnlyList<bool> valid)
+    {
+        ArgumentNullException.ThrowIfNull(rewards);
+        ArgumentNullException.ThrowIfNull(valid);
+        double min = double.PositiveInfinity, max = double.NegativeInfinity;
+        var n = 0;
+        for (var i = 0; i < rewards.Count; i++)
+        {
+            if (!valid[i]) continue;
+            n++;
+            min = Math.Min(min, rewards[i]);
+            max = Math.Max(max, rewards[i]);
+        }
+        return n > 1 && max - min >= 1e-12;
+    }
+
     public static double[] Compute(IReadOnlyList<double> rewards, IReadOnlyList<bool> valid, bool scaleByStd = true, double epsilon = 1e-6)
     {
         if (rewards.Count != valid.Count)

@@ -63,6 +63,17 @@ public sealed class GrpoTrainer : IDisposable
 
     public optim.Optimizer Optimizer { get; }
 
+    /// <summary>The learning rate of the next optimizer steps (a schedule sets it before each <see cref="Step"/>).</summary>
+    public double LearningRate
+    {
+        get => Optimizer.ParamGroups.First().LearningRate;
+        set
+        {
+            if (!(value >= 0) || !double.IsFinite(value)) throw new ArgumentOutOfRangeException(nameof(value), value, "must be finite and >= 0");
+            foreach (var group in Optimizer.ParamGroups) group.LearningRate = value;
+        }
+    }
+
     /// <summary>Optimizer steps skipped because something was not finite.</summary>
     public long SkippedSteps => Interlocked.Read(ref _skipped);
 
@@ -138,16 +149,18 @@ public sealed class GrpoTrainer : IDisposable
                 var terms = GrpoLoss.Compute(logp, proxMb, behaviourMb, refLogp?.narrow(0, offset, mbTokens),
                     advantages.narrow(0, offset, mbTokens), allValid.narrow(0, 0, mbTokens), _s);
                 var entropy = TokenLogProbs.MeanEntropy(logSoftmax);
+                // The bonus needs the entropy with its gradient; the logged one stays detached.
+                var loss0 = _s.EntropyCoef == 0 ? terms.Loss : terms.Loss - TokenLogProbs.MeanEntropyWithGrad(logSoftmax).Mul(_s.EntropyCoef);
 
                 Optimizer.zero_grad();
-                var loss = terms.Loss.item<float>();
+                var loss = loss0.item<float>();
                 if (!float.IsFinite(loss))
                 {
                     skipReason ??= $"non-finite loss ({loss}) at epoch {epoch}, rows {start}..{start + count - 1}";
                     Interlocked.Increment(ref _skipped);
                     continue;
                 }
-                terms.Loss.backward();
+                loss0.backward();
                 var gradNorm = nn.utils.clip_grad_norm_(_trainable, _s.MaxGradNorm);
                 if (!double.IsFinite(gradNorm))
                 {
@@ -158,7 +171,7 @@ public sealed class GrpoTrainer : IDisposable
                 }
                 Optimizer.step();
                 gradNorms.Add(gradNorm);
-                stepStats.Add(stack(new[] { terms.Loss.detach(), terms.PgLoss, terms.Kl, terms.ClipFrac, entropy }).MoveToOuterDisposeScope());
+                stepStats.Add(stack(new[] { loss0.detach(), terms.PgLoss, terms.Kl, terms.ClipFrac, entropy }).MoveToOuterDisposeScope());
             }
         }
         Optimizer.zero_grad();

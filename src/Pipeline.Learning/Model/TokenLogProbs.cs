@@ -23,6 +23,9 @@ internal static class TokenLogProbs
         Of(model.Head(batch.PerToken(model.Hidden(batch.Inputs))), batch.PerToken(batch.Targets), temperature, out logSoftmax);
 
     /// <summary>Mean entropy (nats) over the leading positions of a [M,V] log-softmax, no gradient.</summary>
+    /// <summary>Mean entropy over rows of <paramref name="logSoftmax"/>, differentiable (for an entropy bonus).</summary>
+    public static Tensor MeanEntropyWithGrad(Tensor logSoftmax) => (-(logSoftmax.exp() * logSoftmax).sum(-1)).mean();
+
     public static Tensor MeanEntropy(Tensor logSoftmax)
     {
         using var _ = no_grad();

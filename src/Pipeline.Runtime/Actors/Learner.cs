@@ -274,7 +274,7 @@ public sealed class Learner : ReceiveActor, IWithTimers
         _grpo = new GrpoTrainer(_policy, g.KlCoef > 0 ? (lora ? _policy : _reference) : null, new GrpoSettings(
             LearningRate: g.LearningRate, WeightDecay: g.WeightDecay, MaxGradNorm: g.MaxGradNorm,
             ClipLow: g.ClipLow, ClipHigh: g.ClipHigh, KlCoef: g.KlCoef, IsCap: g.IsCap,
-            Temperature: gen.Temperature > 0 ? gen.Temperature : 1.0, MiniBatches: g.MiniBatches, Epochs: g.Epochs));
+            Temperature: gen.Temperature > 0 ? gen.Temperature : 1.0, MiniBatches: g.MiniBatches, Epochs: g.Epochs, EntropyCoef: g.EntropyCoef));
 
         if (_s.Resume is { Stage: CheckpointStages.Grpo } r)
         {
@@ -363,6 +363,7 @@ public sealed class Learner : ReceiveActor, IWithTimers
 
         var samples = new List<TrainSample>();
         var fresh = new List<AnnotatedGroup>();
+        var overlong = 0;
         foreach (var group in batch.Groups)
         {
             var staleness = _version - group.Group.PolicyVersion;
@@ -380,6 +381,11 @@ public sealed class Learner : ReceiveActor, IWithTimers
             {
                 if (!valid[i]) continue; // masked: an invalid reward contributes nothing, not a zero
                 var r = group.Group.Rollouts[i];
+                if (g.OverlongFilter && r.Truncated)
+                {
+                    overlong++; // DAPO: a cut-off answer is not judged on its ending; its group's statistics still count it
+                    continue;
+                }
                 samples.Add(new TrainSample(r.PromptTokens, r.CompletionTokens, r.BehaviourLogProbs, advantages[i], r.PolicyVersion)
                 {
                     TokenBonus = DenseBonus(r, group.Rewards[i]),
@@ -389,7 +395,9 @@ public sealed class Learner : ReceiveActor, IWithTimers
 
         var update = Stopwatch.GetTimestamp();
         _live!.BeginUpdate();  // readers of the current version finish their chunk first; later ones ask for the next version
-        GrpoStepStats? stats = samples.Count > 0 ? _grpo!.Step(samples) : null;
+        // Linear warm-up: step k (from 0) trains at (k + 1) / warmup of the learning rate.
+        _grpo!.LearningRate = g.LearningRate * (g.WarmupSteps > 0 ? Math.Min(1.0, (_step + 1.0) / g.WarmupSteps) : 1.0);
+        GrpoStepStats? stats = samples.Count > 0 ? _grpo.Step(samples) : null;
         var updateSeconds = Stopwatch.GetElapsedTime(update).TotalSeconds;
 
         _step++;
@@ -416,6 +424,7 @@ public sealed class Learner : ReceiveActor, IWithTimers
         data["buffer/depth"] = batch.Stats.Depth;
         data["buffer/dropped_stale"] = batch.Stats.DroppedStale;
         data["buffer/dropped_late"] = batch.Stats.DroppedLate;
+        data["buffer/dropped_uninformative"] = batch.Stats.DroppedUninformative;
         data["admission/capacity"] = batch.Stats.Capacity;
         data["admission/running"] = batch.Stats.Running;
         data["admission/credits_expired"] = batch.Stats.CreditsExpired;
@@ -434,6 +443,8 @@ public sealed class Learner : ReceiveActor, IWithTimers
             data["actor/tokens"] = stats.Tokens;
         }
         data["actor/skipped_steps"] = _grpo!.SkippedSteps;
+        data["actor/lr"] = _grpo.LearningRate;
+        data["response/overlong_filtered"] = overlong;
         data["reward/dense_tokens"] = _denseTokens;
         foreach (var source in _s.SourceMetrics) source.AddMetrics(data);
         _metrics.Tell(new MetricsReport(_step, data));

@@ -23,6 +23,21 @@ public sealed class ReplayBuffer : ReceiveActor, IWithTimers
     {
         /// <summary>Where the ledger is written when the buffer stops (null: not written).</summary>
         public string? LedgerPath { get; init; }
+
+        /// <summary>DAPO dynamic sampling: drop groups without signal (all rewards equal) and grant a replacement credit.</summary>
+        public bool DropUninformative { get; init; }
+
+        /// <summary>With <see cref="DropUninformative"/>: drops allowed per served batch before such groups are taken anyway.</summary>
+        public int MaxDropsPerBatch { get; init; } = 32;
+
+        /// <summary>The buffer of a run (local mode's and the cluster's buffer host alike).</summary>
+        public static Settings For(Core.Configuration.PipelineSettings s, long startVersion, string? ledgerPath) =>
+            new(s.Grpo.BatchGroups, s.Grpo.MaxStaleness, s.Buffer.Capacity, startVersion, s.Timeouts.Credit)
+            {
+                LedgerPath = ledgerPath,
+                DropUninformative = s.Grpo.DynamicSampling,
+                MaxDropsPerBatch = s.Grpo.DynamicSamplingMaxDrops,
+            };
     }
 
     /// <summary>Asks the buffer for its <see cref="BufferLedger"/> (answered to the sender).</summary>
@@ -42,6 +57,7 @@ public sealed class ReplayBuffer : ReceiveActor, IWithTimers
     private long _nextCreditId = 1;
     private string? _ledgerWritten;
     private long _droppedStale, _droppedLate, _expired, _released;
+    private long _uninformative, _rolloutsUninformative, _dropsSinceServe;
     private long _granted, _groupsAccepted, _duplicates, _served, _rolloutsAccepted, _rolloutsServed, _rolloutsStale, _rolloutsLate, _rolloutsDuplicate;
     private readonly Dictionary<string, long> _releasedBy = new(StringComparer.Ordinal);
     private readonly HashSet<string> _acceptedIds = new(StringComparer.Ordinal);
@@ -100,6 +116,8 @@ public sealed class ReplayBuffer : ReceiveActor, IWithTimers
         _groups.Sum(g => (long)g.Group.Rollouts.Length))
     {
         CreditHolders = _credits.Values.Select(o => o.Generator.Path.ToString()).Distinct().Order(StringComparer.Ordinal).ToList(),
+        GroupsDroppedUninformative = _uninformative,
+        RolloutsDroppedUninformative = _rolloutsUninformative,
     };
 
     private void Settled(long creditId, bool lost) => _prompts.Tell(new PromptSettled(creditId, lost));
@@ -160,6 +178,17 @@ public sealed class ReplayBuffer : ReceiveActor, IWithTimers
             _log.Warning("Dropped group {0}: credit {1} is no longer outstanding", group.Group.GroupId, group.CreditId);
             return;
         }
+        if (_settings.DropUninformative && _dropsSinceServe < _settings.MaxDropsPerBatch && !group.HasSignal())
+        {
+            // DAPO dynamic sampling: the prompt was used (not re-issued); its slot opens for a replacement group.
+            _admission.OnReleased();
+            _uninformative++;
+            _rolloutsUninformative += rollouts;
+            _dropsSinceServe++;
+            Settled(group.CreditId, lost: false);
+            GrantWaiting();
+            return;
+        }
         _acceptedIds.Add(group.Group.GroupId);
         _acceptedOrder.Enqueue(group.Group.GroupId);
         if (_acceptedOrder.Count > RememberedGroups) _acceptedIds.Remove(_acceptedOrder.Dequeue());
@@ -216,6 +245,7 @@ public sealed class ReplayBuffer : ReceiveActor, IWithTimers
         var batch = ImmutableArray.CreateBuilder<AnnotatedGroup>(pending.Request.Groups);
         for (var i = 0; i < pending.Request.Groups; i++) batch.Add(_groups.Dequeue());
         _served += batch.Count;
+        _dropsSinceServe = 0;
         _rolloutsServed += batch.Sum(g => (long)g.Group.Rollouts.Length);
         _pendingBatch = null;
         pending.Learner.Tell(new TrainingBatch(pending.Request.RequestId, batch.MoveToImmutable(), Stats()));
@@ -223,7 +253,7 @@ public sealed class ReplayBuffer : ReceiveActor, IWithTimers
     }
 
     private BufferStats Stats() => new(_groups.Count, _admission.Accepted, _droppedStale, _droppedLate, _expired, _released,
-        _admission.Capacity, _admission.Running);
+        _admission.Capacity, _admission.Running) { DroppedUninformative = _uninformative };
 
     private void HandleExpire()
     {
@@ -259,7 +289,7 @@ public sealed class ReplayBuffer : ReceiveActor, IWithTimers
 
 /// <summary>
 /// The replay buffer's books for one run (or one buffer incarnation). Credits: every granted credit ends exactly once,
-/// <c>CreditsGranted = GroupsAccepted + CreditsReleased + CreditsExpired + CreditsOutstanding</c>. Groups: every accepted
+/// <c>CreditsGranted = GroupsAccepted + GroupsDroppedUninformative + CreditsReleased + CreditsExpired + CreditsOutstanding</c>. Groups: every accepted
 /// group is served to the learner, dropped as stale, or still in the buffer,
 /// <c>GroupsAccepted = GroupsServed + GroupsDroppedStale + GroupsInBuffer</c> (the same for rollouts). Groups that arrived
 /// after their credit ended (late) or twice (duplicate) are counted apart and never trained.
@@ -273,9 +303,14 @@ public sealed record BufferLedger(
     /// <summary>The generators (actor paths, with their node's address) holding the outstanding credits.</summary>
     public IReadOnlyList<string> CreditHolders { get; init; } = [];
 
+    /// <summary>Groups that ended their credit but were dropped by dynamic sampling (all rewards equal), and their rollouts.</summary>
+    public long GroupsDroppedUninformative { get; init; }
+
+    public long RolloutsDroppedUninformative { get; init; }
+
     /// <summary>Both identities hold.</summary>
     public bool Balanced =>
-        CreditsGranted == GroupsAccepted + CreditsReleased + CreditsExpired + CreditsOutstanding
+        CreditsGranted == GroupsAccepted + GroupsDroppedUninformative + CreditsReleased + CreditsExpired + CreditsOutstanding
         && GroupsAccepted == GroupsServed + GroupsDroppedStale + GroupsInBuffer
         && RolloutsAccepted == RolloutsServed + RolloutsDroppedStale + RolloutsInBuffer;
 

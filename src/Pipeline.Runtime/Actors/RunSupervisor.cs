@@ -130,8 +130,7 @@ public sealed class RunSupervisor : ReceiveActor
         else
         {
             _prompts = Watch(PromptSource.Props(_in.Task.RlPrompts, s.Seed, _in.Resume?.DataCursor ?? 0), "prompts");
-            _buffer = Watch(ReplayBuffer.Props(new ReplayBuffer.Settings(s.Grpo.BatchGroups, s.Grpo.MaxStaleness, s.Buffer.Capacity,
-                startVersion, s.Timeouts.Credit) { LedgerPath = Path.Combine(_in.RunDir, AccountingFile) }, _prompts), "buffer");
+            _buffer = Watch(ReplayBuffer.Props(ReplayBuffer.Settings.For(s, startVersion, Path.Combine(_in.RunDir, AccountingFile)), _prompts), "buffer");
         }
         var maxInFlight = (s.Grpo.MaxStaleness + 2) * s.Grpo.BatchGroups + s.Generation.Generators;
         IActorRef? labeller = null;

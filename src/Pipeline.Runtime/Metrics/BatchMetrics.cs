@@ -26,11 +26,7 @@ public static class BatchMetrics
             data[$"reward/{source}/latency_ms"] = signals.Average(s => s.Latency.TotalMilliseconds);
         }
 
-        var zeroStd = groups.Count(g =>
-        {
-            var v = g.Rewards.Where(r => r.Valid).Select(r => r.Reward).ToList();
-            return v.Count <= 1 || v.Max() - v.Min() < 1e-12;
-        });
+        var zeroStd = groups.Count(g => !g.HasSignal());
         data["frac_reward_zero_std"] = groups.Count > 0 ? zeroStd / (double)groups.Count : 0;
 
         var staleness = groups.Select(g => (double)(learnerVersion - g.Group.PolicyVersion)).ToList();

@@ -3,7 +3,11 @@ using ScottPlot;
 
 namespace Pipeline.Runtime.Metrics;
 
-/// <summary>The main curves of a run as PNG files in plots/ (ScottPlot 5).</summary>
+/// <summary>
+/// The main curves of a run as PNG files in plots/ (ScottPlot 5). A per-step series of at least <see cref="SmoothFrom"/>
+/// points is drawn as faint raw points under its exponential moving average (TensorBoard's smoothing, weight
+/// <see cref="SmoothingWeight"/>, debiased), since one step's reward is too noisy to read a trend from.
+/// </summary>
 public static class CurvePlots
 {
     private static readonly (string File, string Title, string[] Series)[] Charts =
@@ -16,6 +20,29 @@ public static class CurvePlots
         ("throughput.png", "Throughput (rollouts/s)", ["throughput/rollouts_per_s"]),
         ("kl.png", "KL to reference", ["actor/kl", "mismatch_kl"]),
     ];
+
+    public const double SmoothingWeight = 0.9;
+    public const int SmoothFrom = 10;
+
+    /// <summary>
+    /// Debiased exponential moving average: m_t = w m_(t-1) + (1 - w) y_t from m_0 = 0, divided by 1 - w^t (Adam's
+    /// correction), so the first points are not pulled towards 0.
+    /// </summary>
+    public static double[] Ema(IReadOnlyList<double> ys, double weight = SmoothingWeight)
+    {
+        ArgumentNullException.ThrowIfNull(ys);
+        if (weight is < 0 or >= 1) throw new ArgumentOutOfRangeException(nameof(weight), weight, "must be in [0, 1)");
+        var result = new double[ys.Count];
+        var m = 0.0;
+        var correction = 1.0;
+        for (var i = 0; i < ys.Count; i++)
+        {
+            m = weight * m + (1 - weight) * ys[i];
+            correction *= weight;
+            result[i] = m / (1 - correction);
+        }
+        return result;
+    }
 
     /// <summary>A series name with one '*' stands for every metric that matches it (one curve per reward source).</summary>
     public static IEnumerable<string> Expand(string pattern, IReadOnlyList<MetricsReport> reports)
@@ -42,8 +69,26 @@ public static class CurvePlots
                 var points = reports.Where(r => r.Data.TryGetValue(name, out var v) && double.IsFinite(v))
                     .Select(r => (X: (double)r.Step, Y: r.Data[name])).ToList();
                 if (points.Count == 0) continue;
-                var scatter = plot.Add.Scatter(points.Select(p => p.X).ToArray(), points.Select(p => p.Y).ToArray());
-                scatter.LegendText = name;
+                var xs = points.Select(p => p.X).ToArray();
+                var ys = points.Select(p => p.Y).ToArray();
+                var smooth = points.Count >= SmoothFrom && !title.StartsWith("Warm", StringComparison.Ordinal) && !file.StartsWith("eval", StringComparison.Ordinal);
+                var scatter = plot.Add.Scatter(xs, ys);
+                if (smooth)
+                {
+                    // Raw points faint and unlabelled; the smoothed line carries the series' colour and name.
+                    scatter.LineWidth = 0;
+                    scatter.MarkerSize = 3;
+                    scatter.Color = scatter.Color.WithAlpha(0.35);
+                    var line = plot.Add.Scatter(xs, Ema(ys));
+                    line.Color = scatter.Color.WithAlpha(1.0);
+                    line.MarkerSize = 0;
+                    line.LineWidth = 2;
+                    line.LegendText = $"{name} (EMA {SmoothingWeight})";
+                }
+                else
+                {
+                    scatter.LegendText = name;
+                }
                 any = true;
             }
             if (!any) continue;

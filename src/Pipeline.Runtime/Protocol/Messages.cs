@@ -43,13 +43,21 @@ public sealed record GeneratedGroup(long CreditId, RolloutGroup Group, long Prom
 public sealed record RolloutRewards(ImmutableArray<RewardSignal> Signals, double Reward, bool Valid, string? InvalidReason) : IPipelineMessage;
 
 /// <summary>A group with its rewards, ready for the replay buffer.</summary>
-public sealed record AnnotatedGroup(long CreditId, RolloutGroup Group, ImmutableArray<RolloutRewards> Rewards, TimeSpan AnnotationTime, long PromptCursor) : IPipelineMessage;
+public sealed record AnnotatedGroup(long CreditId, RolloutGroup Group, ImmutableArray<RolloutRewards> Rewards, TimeSpan AnnotationTime, long PromptCursor) : IPipelineMessage
+{
+    /// <summary>Whether GRPO can learn from the group: at least two valid rewards that differ (see <see cref="Core.Grpo.GroupAdvantages.HasSignal"/>).</summary>
+    public bool HasSignal() => Core.Grpo.GroupAdvantages.HasSignal(Rewards.Select(r => r.Reward).ToArray(), Rewards.Select(r => r.Valid).ToArray());
+}
 
 // ---- learner <-> buffer ----
 /// <summary>The learner, at <paramref name="LearnerVersion"/>, asks for <paramref name="Groups"/> groups; answered once they exist.</summary>
 public sealed record RequestBatch(long RequestId, int Groups, long LearnerVersion) : IPipelineMessage;
 public sealed record TrainingBatch(long RequestId, ImmutableArray<AnnotatedGroup> Groups, BufferStats Stats) : IPipelineMessage;
-public sealed record BufferStats(int Depth, long Accepted, long DroppedStale, long DroppedLate, long CreditsExpired, long CreditsReleased, long Capacity, int Running) : IPipelineMessage;
+public sealed record BufferStats(int Depth, long Accepted, long DroppedStale, long DroppedLate, long CreditsExpired, long CreditsReleased, long Capacity, int Running) : IPipelineMessage
+{
+    /// <summary>Groups dropped by dynamic sampling (all rewards equal) since the buffer started.</summary>
+    public long DroppedUninformative { get; init; }
+}
 public sealed record PolicyVersionAdvanced(long Version) : IPipelineMessage;
 
 // ---- weights ----
