@@ -64,6 +64,19 @@ public sealed class SpiderEndToEndSpec : IDisposable
     }
 
     [Fact]
+    public void A_context_too_short_for_the_schema_prompts_exits_2_at_start_naming_the_key_and_the_lengths()
+    {
+        // The default context (160) holds no schema prompt of the sample: a clean start-up error, not a crash mid-run.
+        var (code, stdout, stderr) = CliProcess.Run(RepoPaths.Root, Deadline, "train", "--config", "samples/spider-mini/spider-mini.conf",
+            "--set", $"run-dir={Json(Runs)}", "--set", "policy.context=160");
+
+        Assert.True(code == 2, $"train exited {code}: {stdout}\n{stderr}");
+        Assert.Contains("pipeline.policy.context = 160: only 0 of 80 demonstrations fit", stderr);
+        Assert.Contains("the longest demonstration is", stderr);
+        Assert.DoesNotContain("   at ", stderr);
+    }
+
+    [Fact]
     public void Naming_the_task_without_a_folder_exits_2_saying_which_key_to_set()
     {
         var (code, stdout, stderr) = CliProcess.Run(RepoPaths.Root, Deadline, "train", "--set", "task.name=spider", "--set", $"run-dir={Json(Runs)}");

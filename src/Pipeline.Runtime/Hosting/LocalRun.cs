@@ -80,6 +80,7 @@ public static class LocalRun
         }
         var policy = PolicyFactory.From(settings.Policy, tokenizer, settings.Device);
         status?.Invoke(policy.Describe());
+        ContextFit.Check(task, tokenizer, policy.ContextLength, settings.WarmStart.Enabled, warning => status?.Invoke("warning: " + warning));
 
         Learner.ResumePoint? resumePoint = null;
         WeightSnapshot? reference = null;
