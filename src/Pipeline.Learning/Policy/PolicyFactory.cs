@@ -53,6 +53,9 @@ public abstract record PolicyFactory
     /// <summary>What a checkpoint records about the policy, so a resume that changes it is refused by key.</summary>
     public abstract Dictionary<string, string> CheckpointExtras();
 
+    /// <summary>With LoRA on: checkpoints hold only the adapters (PEFT layout) over this frozen base; null: full weights.</summary>
+    public virtual Checkpoints.AdapterCheckpoint? AdapterCheckpoint() => null;
+
     /// <summary>One line for errors and logs.</summary>
     public abstract string Describe();
 
@@ -182,6 +185,9 @@ public abstract record PolicyFactory
             }
             return model;
         }
+
+        public override Checkpoints.AdapterCheckpoint? AdapterCheckpoint()
+            => Lora.Enabled ? new Checkpoints.AdapterCheckpoint(LoraAdapterConfig.From(Lora), Folder) : null;
 
         public override Dictionary<string, string> CheckpointExtras() => new Dictionary<string, string>(StringComparer.Ordinal)
         {

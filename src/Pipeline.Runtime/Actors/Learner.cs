@@ -487,7 +487,8 @@ public sealed class Learner : ReceiveActor, IWithTimers
         var meta = CheckpointMeta.Create(step, _version, stage, _dataCursor, _s.Pipeline.Seed, null, extra);
         var root = CheckpointStages.Root(_s.RunDir, stage);
         var keep = stage == CheckpointStages.WarmStartDone ? 1 : _s.Pipeline.Checkpoint.Keep;
-        var path = CheckpointStore.Save(root, _policy, optimizer, meta, keep);
+        // With LoRA only the adapters are written (PEFT layout); the frozen base is fingerprinted, not copied.
+        var path = CheckpointStore.Save(root, _policy, optimizer, meta, keep, _s.Policy.AdapterCheckpoint());
         _log.Info("Checkpoint {0} (stage {1}, step {2}, version {3})", path, stage, step, _version);
         Context.Parent.Tell(new CheckpointWritten(path, step, _version));
     }
