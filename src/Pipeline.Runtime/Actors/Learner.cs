@@ -161,6 +161,8 @@ public sealed class Learner : ReceiveActor, IWithTimers
 
         if (_s.Resume is { Stage: CheckpointStages.WarmStart } r)
         {
+            // Every placement (a cluster learner too): adapters load only over the exact base they were trained on.
+            CheckpointStore.RequireSameBase(r.CheckpointDir, _s.Policy.AdapterCheckpoint()?.BasePath);
             var meta = CheckpointStore.Load(r.CheckpointDir, _policy, _sft.Optimizer);
             _epoch = (int)meta.Step;
             _bestValidation = meta.Extra.TryGetValue("best_validation", out var b) ? double.Parse(b, System.Globalization.CultureInfo.InvariantCulture) : double.PositiveInfinity;
@@ -274,6 +276,8 @@ public sealed class Learner : ReceiveActor, IWithTimers
 
         if (_s.Resume is { Stage: CheckpointStages.Grpo } r)
         {
+            // Every placement (a cluster learner too): adapters load only over the exact base they were trained on.
+            CheckpointStore.RequireSameBase(r.CheckpointDir, _s.Policy.AdapterCheckpoint()?.BasePath);
             var meta = CheckpointStore.Load(r.CheckpointDir, _policy, _grpo.Optimizer);
             _step = meta.Step;
             _version = Math.Max(meta.PolicyVersion, r.VersionFloor);
