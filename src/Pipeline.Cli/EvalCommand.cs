@@ -55,6 +55,7 @@ internal static class EvalCommand
                 ?? throw new ConfigException($"no checkpoint in {Path.Combine(runDir, "checkpoints")}");
             using var task = TaskCatalog.Create(settings, runDir);
             var policy = PolicyFactory.From(settings.Policy, tokenizer, settings.Device);
+            ResumeChecks.RequireSamePolicy(policy, checkpointDir); // an adapter-only checkpoint needs its exact base
             using var model = policy.Create(settings.Seed);
             var meta = CheckpointStore.Load(checkpointDir, model, null);
             var sampler = new PolicySampler(model, settings.Seed);

@@ -450,7 +450,7 @@ public static class ClusterRoles
         for (var i = 0; i < s.Generation.Generators; i++)
         {
             var id = $"generator-{nodeName}-{i}";
-            var generatorSettings = new Runtime.Actors.Generator.Settings(s.TorchThreads, id, policy, sampling, s.Generation.GroupSize,
+            var generatorSettings = new Runtime.Actors.Generator.Settings(s.TorchThreads, id, policy.PlacedOn(s.Generation.Device, s.Generation.Dtype), sampling, s.Generation.GroupSize,
                 s.Seed * 1000L + self.Port.GetValueOrDefault() * 16L + i, s.Generation.WeightsWait);
             node.Generators.Add(system.ActorOf(Runtime.Actors.Generator.Props(generatorSettings, tokenizer, buffer, annotator, bridge,
                 node.GeneratorCounter), id));

@@ -37,6 +37,9 @@ public sealed record PolicySettings(int VocabSize, int DModel, int Layers, int H
 
     /// <summary>LoRA adapters on the hf policy (pipeline.policy.lora); off by default, i.e. full fine-tuning.</summary>
     public LoraSettings Lora { get; init; } = LoraSettings.Off;
+
+    /// <summary>The weights' dtype: auto (bfloat16 for an hf policy on CUDA, else float32), float32 or bfloat16 (hf only).</summary>
+    public string Dtype { get; init; } = "auto";
 }
 /// <summary>
 /// LoRA: low-rank adapters on the named linear modules; only they train, the base stays frozen.
@@ -55,7 +58,14 @@ public sealed record LoraSettings(bool Enabled, int Rank, double Alpha, double D
 }
 public sealed record WarmStartSettings(bool Enabled, int MaxEpochs, int BatchSize, double LearningRate, double WeightDecay, int Patience, double ValidationFraction);
 /// <param name="WeightsWait">How long a generator holds a credit whose group needs newer weights than it has (cluster mode: weights still on their way) before it samples anyway.</param>
-public sealed record GenerationSettings(int Generators, int GroupSize, double Temperature, double TopP, int MaxTokens, TimeSpan WeightsWait);
+public sealed record GenerationSettings(int Generators, int GroupSize, double Temperature, double TopP, int MaxTokens, TimeSpan WeightsWait)
+{
+    /// <summary>Where generators hold their policy copy ("" = pipeline.device, the learner's).</summary>
+    public string Device { get; init; } = "";
+
+    /// <summary>The generators' weights dtype ("" = pipeline.policy.dtype, the learner's).</summary>
+    public string Dtype { get; init; } = "";
+}
 public sealed record BufferSettings(int Capacity);
 public sealed record GrpoRunSettings(int Steps, int BatchGroups, int MaxStaleness, double LearningRate, double WeightDecay, double MaxGradNorm,
     double ClipLow, double ClipHigh, double KlCoef, double IsCap, int Epochs, int MiniBatches)
@@ -201,6 +211,7 @@ public sealed record PipelineSettings(
                     r.Double(p + "policy.lora.alpha", 0),
                     r.Double(p + "policy.lora.dropout", 0, 0.999),
                     r.StringList(p + "policy.lora.target-modules")),
+                Dtype = r.OneOf(p + "policy.dtype", "auto", "float32", "bfloat16"),
             },
             WarmStart: new WarmStartSettings(
                 r.Bool(p + "warm-start.enabled"),
@@ -216,7 +227,11 @@ public sealed record PipelineSettings(
                 r.Double(p + "generation.temperature", 0, 10),
                 r.Double(p + "generation.top-p", 0.0001, 1),
                 r.Int(p + "generation.max-tokens", 1, 8192),
-                r.Duration(p + "generation.weights-wait")),
+                r.Duration(p + "generation.weights-wait"))
+            {
+                Device = r.OneOf(p + "generation.device", "", "auto", "cpu", "cuda"),
+                Dtype = r.OneOf(p + "generation.dtype", "", "auto", "float32", "bfloat16"),
+            },
             RewardSources: sources,
             Rewards: rewards,
             Oni: new OniSettings(
@@ -275,6 +290,9 @@ public sealed record PipelineSettings(
             throw new ConfigException($"pipeline.policy.path is empty but pipeline.policy.source is hf (set by {layers.OriginOf("pipeline.policy.source")}): name a Hugging Face model folder (or use train --model <folder>)");
         if (settings.Policy.Lora.Enabled && settings.Policy.Source != "hf")
             throw new ConfigException($"pipeline.policy.lora.enabled = on ({layers.OriginOf("pipeline.policy.lora.enabled")}) needs pipeline.policy.source = hf: LoRA adapts a Hugging Face model's projections, the built-in model has none");
+        foreach (var (key, dtype) in new[] { ("pipeline.policy.dtype", settings.Policy.Dtype), ("pipeline.generation.dtype", settings.Generation.Dtype) })
+            if (dtype == "bfloat16" && settings.Policy.Source != "hf")
+                throw new ConfigException($"{key} = bfloat16 ({layers.OriginOf(key)}) needs pipeline.policy.source = hf: the built-in model computes in float32 only");
         if (settings.Policy.Lora.TargetModules.Count == 0)
             throw new ConfigException($"pipeline.policy.lora.target-modules ({layers.OriginOf("pipeline.policy.lora.target-modules")}) is empty: name modules such as [q_proj, v_proj], or all-linear");
         if (settings.Policy.DModel % settings.Policy.Heads != 0)

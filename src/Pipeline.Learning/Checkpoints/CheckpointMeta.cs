@@ -29,6 +29,9 @@ public sealed record CheckpointMeta(
     /// <summary>On-disk format version of the checkpoint directory.</summary>
     public int Format { get; init; } = CheckpointStore.FormatVersion;
 
+    /// <summary>Set on an adapter-only checkpoint (LoRA): the frozen base it was trained over; null when the checkpoint holds full weights.</summary>
+    public BaseModelFingerprint? BaseModel { get; init; }
+
     public static CheckpointMeta Create(long step, long policyVersion, string stage, long dataCursor = 0,
         long seed = 0, ulong[]? rngState = null, Dictionary<string, string>? extra = null) =>
         new(step, policyVersion, stage, dataCursor, seed, rngState ?? [], DateTimeOffset.UtcNow,

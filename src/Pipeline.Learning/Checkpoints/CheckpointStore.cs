@@ -13,7 +13,10 @@ namespace Pipeline.Learning.Checkpoints;
 /// Saves and restores learner checkpoints:
 /// <code>
 /// runDir/checkpoints/step-000123/
-///     model.safetensors      module state dict (TorchSharp.PyBridge, PyTorch-compatible names)
+///     model.safetensors      module state dict (TorchSharp.PyBridge, PyTorch-compatible names); full weights only
+///     adapter_config.json    with LoRA (<see cref="AdapterCheckpoint"/>) instead of model.safetensors: the adapters in PEFT's
+///     adapter_model.safetensors  layout (<see cref="Lora.PeftAdapterFolder"/>); the frozen base is recorded in meta.json
+///                            (<see cref="CheckpointMeta.BaseModel"/>: path and fingerprint), never copied
 ///     optimizer.safetensors  per-parameter optimizer state ("state.{i}.{field}", e.g. exp_avg, exp_avg_sq, step)
 ///                            and per-group learning rates ("param_groups.{g}.lr", "param_groups.{g}.initial_lr")
 ///     rng.safetensors        torch CPU generator state ("torch.cpu")
@@ -27,8 +30,15 @@ namespace Pipeline.Learning.Checkpoints;
 /// </summary>
 public static class CheckpointStore
 {
-    /// <summary>2: checkpoints carry manifest.json. Format 1 (no manifest) still loads, unverified.</summary>
-    public const int FormatVersion = 2;
+    /// <summary>
+    /// The newest format this build reads. 2: checkpoints carry manifest.json (format 1, without, still loads unverified).
+    /// 3: adapter-only checkpoints (only they are written as 3, so a build that cannot read them refuses them by number).
+    /// </summary>
+    public const int FormatVersion = 3;
+    /// <summary>The format full-weight checkpoints are written in.</summary>
+    public const int FullWeightsFormat = 2;
+    /// <summary>The format adapter-only checkpoints are written in.</summary>
+    public const int AdapterFormat = 3;
     public const string CheckpointsFolder = "checkpoints";
     public const string ModelFile = "model.safetensors";
     public const string OptimizerFile = "optimizer.safetensors";
@@ -45,11 +55,17 @@ public static class CheckpointStore
 
     /// <summary>Writes a checkpoint and prunes old ones; returns the checkpoint directory.</summary>
     /// <param name="keep">How many newest checkpoints to keep (including this one); &lt;= 0 keeps all.</param>
-    public static string Save(string runDir, nn.Module model, optim.Optimizer? optimizer, CheckpointMeta meta, int keep)
+    /// <param name="adapters">Given for a LoRA policy: only its adapters are written (PEFT layout), and the base is fingerprinted into meta.</param>
+    public static string Save(string runDir, nn.Module model, optim.Optimizer? optimizer, CheckpointMeta meta, int keep,
+        AdapterCheckpoint? adapters = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(meta);
         if (meta.Step < 0) throw new ArgumentOutOfRangeException(nameof(meta), "Step must be >= 0.");
+        if (adapters is not null && !Lora.LoraAdapters.HasAdapters(model))
+            throw new ArgumentException("an adapter-only checkpoint was asked for, but the model carries no LoRA adapters", nameof(adapters));
+        // Fingerprinted before anything is written: a base folder that went missing fails the save, not the resume.
+        var baseModel = adapters is null ? null : BaseModelFingerprint.Of(adapters.BasePath);
 
         var root = Path.Combine(runDir, CheckpointsFolder);
         Directory.CreateDirectory(root);
@@ -60,9 +76,10 @@ public static class CheckpointStore
         {
             using (NewDisposeScope())
             {
-                model.save_safetensors(Path.Combine(tmp, ModelFile));
+                if (adapters is null) model.save_safetensors(Path.Combine(tmp, ModelFile));
+                else Lora.PeftAdapterFolder.Save(model, adapters.Config, tmp, baseModel!.Path);
                 if (optimizer is not null)
-                    Safetensors.SaveStateDict(Path.Combine(tmp, OptimizerFile), OptimizerStateToTensors(optimizer));
+                    Safetensors.SaveStateDict(Path.Combine(tmp, OptimizerFile), OptimizerStateToTensors(optimizer, model));
                 Safetensors.SaveStateDict(Path.Combine(tmp, RngFile),
                     new Dictionary<string, Tensor> { ["torch.cpu"] = random.get_rng_state() });
             }
@@ -73,7 +90,8 @@ public static class CheckpointStore
                             .ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal)
                         ?? new Dictionary<string, string>(),
                 RngState = meta.RngState ?? [],
-                Format = FormatVersion,
+                Format = adapters is null ? FullWeightsFormat : AdapterFormat,
+                BaseModel = baseModel,
             };
             File.WriteAllBytes(Path.Combine(tmp, MetaFile),
                 JsonSerializer.SerializeToUtf8Bytes(clean, CheckpointJsonContext.Default.CheckpointMeta));
@@ -155,7 +173,10 @@ public static class CheckpointStore
                 return Broken($"{ManifestFile} is unreadable: {e.Message}");
             }
             if (manifest?.Files is not { Count: > 0 } files) return Broken($"{ManifestFile} lists no files");
-            foreach (var required in new[] { ModelFile, MetaFile })
+            var weights = files.ContainsKey(ModelFile) || !files.ContainsKey(Lora.PeftAdapterFolder.WeightsFile)
+                ? new[] { ModelFile }
+                : new[] { Lora.PeftAdapterFolder.WeightsFile, Lora.PeftAdapterFolder.ConfigFile };
+            foreach (var required in weights.Append(MetaFile))
                 if (!files.ContainsKey(required)) return Broken($"{ManifestFile} does not list {required}");
             foreach (var (name, entry) in files.OrderBy(kv => kv.Key, StringComparer.Ordinal))
             {
@@ -217,6 +238,8 @@ public static class CheckpointStore
     /// <summary>
     /// Loads model weights (in place), optimizer state (when <paramref name="optimizer"/> is given and the checkpoint
     /// has one) and the torch CPU RNG state; returns the metadata. A file that cannot be read is reported by path.
+    /// An adapter-only checkpoint loads into the adapters <paramref name="model"/> already carries (its base is the
+    /// folder it was built from; <see cref="RequireSameBase"/> checks that it is the checkpoint's).
     /// </summary>
     public static CheckpointMeta Load(string checkpointDir, nn.Module model, optim.Optimizer? optimizer)
     {
@@ -225,7 +248,17 @@ public static class CheckpointStore
         using (NewDisposeScope())
         {
             var modelPath = Path.Combine(checkpointDir, ModelFile);
-            Guarded(modelPath, () => { model.load_safetensors(modelPath, strict: true); });
+            if (meta.BaseModel is not null && !File.Exists(modelPath))
+            {
+                if (!Lora.LoraAdapters.HasAdapters(model))
+                    throw new InvalidDataException($"Checkpoint '{checkpointDir}' holds only LoRA adapters (over {meta.BaseModel.Path}), but the model carries none: build the policy with pipeline.policy.lora on");
+                var adapterPath = Path.Combine(checkpointDir, Lora.PeftAdapterFolder.WeightsFile);
+                Guarded(adapterPath, () => Lora.PeftAdapterFolder.LoadInto(model, checkpointDir));
+            }
+            else
+            {
+                Guarded(modelPath, () => { model.load_safetensors(modelPath, strict: true); });
+            }
 
             var optPath = Path.Combine(checkpointDir, OptimizerFile);
             if (optimizer is not null)
@@ -244,6 +277,23 @@ public static class CheckpointStore
             }
         }
         return meta;
+    }
+
+    /// <summary>
+    /// Refuses an adapter-only checkpoint whose recorded base differs from <paramref name="baseFolder"/> (the folder the
+    /// adapters would be loaded over), naming the meta.json field that differs; nothing for a full-weight checkpoint.
+    /// </summary>
+    /// <exception cref="Core.Configuration.ConfigException">The base changed, or the checkpoint needs one and none is given.</exception>
+    public static void RequireSameBase(string checkpointDir, string? baseFolder)
+    {
+        var recorded = ReadMeta(checkpointDir).BaseModel;
+        if (recorded is null) return;
+        if (string.IsNullOrEmpty(baseFolder))
+            throw new Core.Configuration.ConfigException($"checkpoint {checkpointDir} holds only LoRA adapters over {recorded.Path} (meta.json baseModel); this configuration has no LoRA base (pipeline.policy.lora.enabled = on, pipeline.policy.path)");
+        var difference = recorded.DifferenceFrom(BaseModelFingerprint.Of(baseFolder));
+        if (difference is not null)
+            throw new Core.Configuration.ConfigException($"checkpoint {checkpointDir} holds LoRA adapters trained over a different base: {MetaFile} {difference}; " +
+                                                         "adapters only fit the exact base they were trained on (restore that base, or start a new run)");
     }
 
     // The readers throw JsonException/ArgumentException naming only a tensor key; the caller needs the file.
@@ -310,10 +360,16 @@ public static class CheckpointStore
     // step, exp_avg, exp_avg_sq, max_exp_avg_sq) in parameter order, and the live per-group options. Public fields
     // of type Tensor / long / int / double are stored generically, so Adam, AdamW, SGD(momentum) ... all work.
 
-    private static Dictionary<string, Tensor> OptimizerStateToTensors(optim.Optimizer optimizer)
+    private static Dictionary<string, Tensor> OptimizerStateToTensors(optim.Optimizer optimizer, nn.Module model)
     {
         var sd = StateDict(optimizer);
         var dict = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        // An optimizer over fp32 master copies (Optim.MasterWeights, bf16 policies) keeps the exact values only there.
+        var modelHandles = model.parameters().Select(p => p.Handle).ToHashSet();
+        var optimized = optimizer.parameters().ToList();
+        for (int i = 0; i < optimized.Count; i++)
+            if (!modelHandles.Contains(optimized[i].Handle))
+                dict[$"master.{i}"] = optimized[i].detach().cpu().contiguous();
         for (int i = 0; i < sd.State.Count; i++)
         {
             foreach (var f in StateFields(sd.State[i]))
@@ -347,6 +403,14 @@ public static class CheckpointStore
                 $"Optimizer checkpoint has state for {countT.item<long>()} parameters; the optimizer has {sd.State.Count}.");
 
         using var _ = no_grad();
+        var optimized = optimizer.parameters().ToList();
+        for (int i = 0; i < optimized.Count; i++)
+        {
+            if (!dict.TryGetValue($"master.{i}", out var master)) continue;
+            if (!optimized[i].shape.SequenceEqual(master.shape))
+                throw new InvalidDataException($"Optimizer master weight 'master.{i}' has shape [{string.Join(", ", master.shape)}], expected [{string.Join(", ", optimized[i].shape)}].");
+            optimized[i].copy_(master);
+        }
         for (int i = 0; i < sd.State.Count; i++)
         {
             var state = sd.State[i];

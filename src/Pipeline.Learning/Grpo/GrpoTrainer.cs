@@ -29,6 +29,8 @@ public sealed class GrpoTrainer : IDisposable
     // True when the reference is the policy's own base (its LoRA adapters disabled for the reference forward).
     private readonly bool _referenceIsBase;
     private readonly IReadOnlyList<Parameter> _trainable;
+    // float32 copies that AdamW updates when the weights are bf16 (the weights themselves when float32).
+    private readonly Optim.MasterWeights _masters;
     private long _skipped;
 
     /// <param name="policy">Trained in place: its parameters with requires_grad (only the LoRA adapters when it carries them).</param>
@@ -58,8 +60,12 @@ public sealed class GrpoTrainer : IDisposable
         }
         _trainable = policy.TrainableParameters();
         if (_trainable.Count == 0) throw new ArgumentException("the policy has no parameter with requires_grad to train", nameof(policy));
-        Optimizer = new Optim.SafeAdamW(_trainable, settings.LearningRate, settings.WeightDecay);
+        _masters = new Optim.MasterWeights(_trainable);
+        Optimizer = new Optim.SafeAdamW(_masters.Optimized, settings.LearningRate, settings.WeightDecay);
     }
+
+    /// <summary>The float32 masters the optimizer updates (the trained weights themselves when those are float32).</summary>
+    public IReadOnlyList<Parameter> OptimizedParameters => _masters.Optimized;
 
     public optim.Optimizer Optimizer { get; }
 
@@ -89,7 +95,7 @@ public sealed class GrpoTrainer : IDisposable
         var bad = FirstNonFinite(batch);
         if (bad is not null)
         {
-            Optimizer.zero_grad();
+            ZeroGrad();
             Interlocked.Increment(ref _skipped);
             return Empty(tokens, bad);
         }
@@ -152,7 +158,7 @@ public sealed class GrpoTrainer : IDisposable
                 // The bonus needs the entropy with its gradient; the logged one stays detached.
                 var loss0 = _s.EntropyCoef == 0 ? terms.Loss : terms.Loss - TokenLogProbs.MeanEntropyWithGrad(logSoftmax).Mul(_s.EntropyCoef);
 
-                Optimizer.zero_grad();
+                ZeroGrad();
                 var loss = loss0.item<float>();
                 if (!float.IsFinite(loss))
                 {
@@ -161,20 +167,22 @@ public sealed class GrpoTrainer : IDisposable
                     continue;
                 }
                 loss0.backward();
-                var gradNorm = nn.utils.clip_grad_norm_(_trainable, _s.MaxGradNorm);
+                _masters.GradientsToMasters();
+                var gradNorm = nn.utils.clip_grad_norm_(_masters.Optimized, _s.MaxGradNorm);
                 if (!double.IsFinite(gradNorm))
                 {
-                    Optimizer.zero_grad();
+                    ZeroGrad();
                     skipReason ??= $"non-finite grad norm ({gradNorm}) at epoch {epoch}, rows {start}..{start + count - 1}";
                     Interlocked.Increment(ref _skipped);
                     continue;
                 }
                 Optimizer.step();
+                _masters.MastersToModel();
                 gradNorms.Add(gradNorm);
                 stepStats.Add(stack(new[] { loss0.detach(), terms.PgLoss, terms.Kl, terms.ClipFrac, entropy }).MoveToOuterDisposeScope());
             }
         }
-        Optimizer.zero_grad();
+        ZeroGrad();
 
         var isHost = isStats is null ? new[] { double.NaN, double.NaN, double.NaN }
             : stack(isStats).cpu().data<float>().ToArray().Select(v => (double)v).ToArray();
@@ -233,5 +241,15 @@ public sealed class GrpoTrainer : IDisposable
         new(double.NaN, double.NaN, double.NaN, double.NaN, double.NaN, double.NaN, double.NaN, double.NaN, double.NaN,
             tokens, true, reason);
 
-    public void Dispose() => Optimizer.Dispose();
+    private void ZeroGrad()
+    {
+        Optimizer.zero_grad();
+        _masters.ZeroModelGrads();
+    }
+
+    public void Dispose()
+    {
+        Optimizer.Dispose();
+        _masters.Dispose();
+    }
 }

@@ -178,6 +178,62 @@ public static class PeftAdapterFolder
         return config;
     }
 
+    /// <summary>
+    /// Copies the adapters of <paramref name="folder"/> into the adapters <paramref name="model"/> already carries (a
+    /// checkpoint of the same run): the folder's rank, scaling, module set and shapes must be the model's. Everything is
+    /// checked and read before any value changes.
+    /// </summary>
+    public static void LoadInto(nn.Module model, string folder)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        var adapted = LoraAdapters.Projections(model).Where(p => p.Layer.HasAdapter).ToList();
+        if (adapted.Count == 0) throw new InvalidOperationException("the model carries no LoRA adapters to load into");
+        var config = ReadConfig(folder);
+        var configPath = Path.Combine(folder, ConfigFile);
+        foreach (var (path, layer) in adapted)
+        {
+            if (layer.Rank != config.Rank) throw new ConfigException($"{configPath}: field 'r' is {config.Rank}, but {path} carries an adapter of rank {layer.Rank}");
+            if (Math.Abs(layer.Scaling - config.Scaling) > 1e-12 * Math.Max(1, Math.Abs(config.Scaling)))
+                throw new ConfigException($"{configPath}: field 'lora_alpha' gives scaling {config.Scaling}, but {path} carries an adapter with scaling {layer.Scaling}");
+        }
+        var weightsPath = Path.Combine(folder, WeightsFile);
+        if (!File.Exists(weightsPath)) throw new ConfigException($"adapter folder {folder} has no {WeightsFile}");
+        var file = SafetensorsFile.Open(weightsPath);
+        var expected = new Dictionary<string, long[]>(StringComparer.Ordinal);
+        foreach (var (path, layer) in adapted)
+        {
+            expected[$"{KeyPrefix}{path}.lora_A.weight"] = layer.LoraA.shape;
+            expected[$"{KeyPrefix}{path}.lora_B.weight"] = layer.LoraB.shape;
+        }
+        var missing = expected.Keys.Where(k => !file.Tensors.ContainsKey(k)).ToList();
+        var unexpected = file.Tensors.Keys.Where(k => !expected.ContainsKey(k)).Order(StringComparer.Ordinal).ToList();
+        var wrongShape = expected.Where(kv => file.Tensors.TryGetValue(kv.Key, out var e) && !e.Shape.SequenceEqual(kv.Value))
+            .Select(kv => $"{kv.Key}: stored [{string.Join(", ", file.Tensors[kv.Key].Shape)}], the model has [{string.Join(", ", kv.Value)}]").ToList();
+        if (missing.Count + unexpected.Count + wrongShape.Count > 0)
+        {
+            var lines = new List<string> { $"{weightsPath} does not fit the adapters this model carries:" };
+            if (missing.Count > 0) lines.Add($"  missing ({missing.Count}): {Listed(missing)}");
+            if (unexpected.Count > 0) lines.Add($"  unexpected ({unexpected.Count}): {Listed(unexpected)}");
+            if (wrongShape.Count > 0) lines.Add($"  wrong shape ({wrongShape.Count}): {Listed(wrongShape)}");
+            throw new ConfigException(string.Join('\n', lines));
+        }
+        var values = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        try
+        {
+            foreach (var name in expected.Keys) values[name] = file.ReadFloat32(name);
+            using var noGrad = no_grad();
+            foreach (var (path, layer) in adapted)
+            {
+                layer.LoraA.copy_(values[$"{KeyPrefix}{path}.lora_A.weight"]);
+                layer.LoraB.copy_(values[$"{KeyPrefix}{path}.lora_B.weight"]);
+            }
+        }
+        finally
+        {
+            foreach (var t in values.Values) t.Dispose();
+        }
+    }
+
     private static string Listed(List<string> names) =>
         string.Join(", ", names.Take(20)) + (names.Count > 20 ? $", ... ({names.Count - 20} more)" : "");
 }

@@ -28,12 +28,32 @@ public abstract record PolicyFactory
     /// <summary>Where policies are placed: <c>pipeline.device</c> (auto | cpu | cuda[:N]); the default is the CPU.</summary>
     public string Device { get; init; } = "cpu";
 
-    /// <summary>A new policy on <see cref="Device"/>: the built-in one initialised from <paramref name="seed"/>, an hf one with the folder's weights.</summary>
+    /// <summary><c>pipeline.policy.dtype</c>: auto | float32 | bfloat16 (see <see cref="WeightsDtype"/>).</summary>
+    public string Dtype { get; init; } = "auto";
+
+    /// <summary>The weights' dtype: bfloat16 when asked for, or for auto an hf policy on CUDA; float32 otherwise.</summary>
+    public TorchSharp.torch.ScalarType WeightsDtype(TorchSharp.torch.Device device) => Dtype switch
+    {
+        "bfloat16" => TorchSharp.torch.ScalarType.BFloat16,
+        "auto" when Source == "hf" && device.type == TorchSharp.DeviceType.CUDA => TorchSharp.torch.ScalarType.BFloat16,
+        _ => TorchSharp.torch.ScalarType.Float32,
+    };
+
+    /// <summary>The same policy placed elsewhere ("" keeps this one's device or dtype): generators beside a learner on another device.</summary>
+    public PolicyFactory PlacedOn(string device, string dtype) => this with
+    {
+        Device = string.IsNullOrEmpty(device) ? Device : device,
+        Dtype = string.IsNullOrEmpty(dtype) ? Dtype : dtype,
+    };
+
+    /// <summary>A new policy on <see cref="Device"/> in <see cref="WeightsDtype"/>: the built-in one initialised from <paramref name="seed"/>, an hf one with the folder's weights.</summary>
     public PolicyNetwork Create(long seed)
     {
         var model = CreateOnCpu(seed);
         var device = TorchRuntime.ResolveDevice(Device);
         if (device.type != TorchSharp.DeviceType.CPU) model.to(device);
+        var dtype = WeightsDtype(device);
+        if (dtype != TorchSharp.torch.ScalarType.Float32) model.to(dtype);
         return model;
     }
 
@@ -53,6 +73,9 @@ public abstract record PolicyFactory
     /// <summary>What a checkpoint records about the policy, so a resume that changes it is refused by key.</summary>
     public abstract Dictionary<string, string> CheckpointExtras();
 
+    /// <summary>With LoRA on: checkpoints hold only the adapters (PEFT layout) over this frozen base; null: full weights.</summary>
+    public virtual Checkpoints.AdapterCheckpoint? AdapterCheckpoint() => null;
+
     /// <summary>One line for errors and logs.</summary>
     public abstract string Describe();
 
@@ -65,12 +88,15 @@ public abstract record PolicyFactory
         ArgumentNullException.ThrowIfNull(settings);
         ArgumentNullException.ThrowIfNull(tokenizer);
         RefuseLoraOnBuiltin(settings);
-        return settings.Source switch
+        if (settings.Dtype == "bfloat16" && settings.Source != "hf")
+            throw new ConfigException($"pipeline.policy.dtype = bfloat16 needs pipeline.policy.source = hf (it is {settings.Source}): the built-in model computes in float32 only");
+        PolicyFactory factory = settings.Source switch
         {
             "builtin" => Builtin(settings, tokenizer.VocabSize),
             "hf" => HfPolicy.Open(settings, tokenizer),
             _ => throw new ConfigException($"pipeline.policy.source is '{settings.Source}'; expected builtin | hf"),
         };
+        return factory with { Dtype = settings.Dtype };
     }
 
     /// <summary>The built-in policy of <paramref name="settings"/>' shape over <paramref name="vocabularySize"/> ids.</summary>
@@ -186,6 +212,9 @@ public abstract record PolicyFactory
             }
             return model;
         }
+
+        public override Checkpoints.AdapterCheckpoint? AdapterCheckpoint()
+            => Lora.Enabled ? new Checkpoints.AdapterCheckpoint(LoraAdapterConfig.From(Lora), Folder) : null;
 
         public override Dictionary<string, string> CheckpointExtras() => new Dictionary<string, string>(StringComparer.Ordinal)
         {

@@ -15,6 +15,8 @@ public sealed class SftTrainer : IDisposable
     private readonly double _maxGradNorm;
     // What the optimizer updates and the clip measures: every weight, or only the LoRA adapters.
     private readonly IReadOnlyList<TorchSharp.Modules.Parameter> _trainable;
+    // float32 copies that AdamW updates when the weights are bf16 (the weights themselves when float32).
+    private readonly Optim.MasterWeights _masters;
 
     public SftTrainer(PolicyNetwork policy, double learningRate, double weightDecay = 0.01, double maxGradNorm = 1.0)
     {
@@ -22,8 +24,12 @@ public sealed class SftTrainer : IDisposable
         _maxGradNorm = maxGradNorm;
         _trainable = policy.TrainableParameters();
         if (_trainable.Count == 0) throw new ArgumentException("the policy has no parameter with requires_grad to train", nameof(policy));
-        Optimizer = new Optim.SafeAdamW(_trainable, learningRate, weightDecay);
+        _masters = new Optim.MasterWeights(_trainable);
+        Optimizer = new Optim.SafeAdamW(_masters.Optimized, learningRate, weightDecay);
     }
+
+    /// <summary>The float32 masters the optimizer updates (the trained weights themselves when those are float32).</summary>
+    public IReadOnlyList<TorchSharp.Modules.Parameter> OptimizedParameters => _masters.Optimized;
 
     public optim.Optimizer Optimizer { get; }
 
@@ -37,11 +43,18 @@ public sealed class SftTrainer : IDisposable
         var loss = Loss(batch);
         var value = loss.item<float>();
         Optimizer.zero_grad();
+        _masters.ZeroModelGrads();
         if (!float.IsFinite(value)) return value;
         loss.backward();
-        var gradNorm = nn.utils.clip_grad_norm_(_trainable, _maxGradNorm);
-        if (double.IsFinite(gradNorm)) Optimizer.step();
+        _masters.GradientsToMasters();
+        var gradNorm = nn.utils.clip_grad_norm_(_masters.Optimized, _maxGradNorm);
+        if (double.IsFinite(gradNorm))
+        {
+            Optimizer.step();
+            _masters.MastersToModel();
+        }
         Optimizer.zero_grad();
+        _masters.ZeroModelGrads();
         return value;
     }
 
@@ -80,8 +93,14 @@ public sealed class SftTrainer : IDisposable
             _policy);
         // LM head on completion positions only: prompt and padding are never scored.
         var logits = _policy.Head(data.PerToken(_policy.Hidden(data.Inputs)));
+        // Cross-entropy (a log-softmax) in float32 whatever the model computes in.
+        if (logits.dtype != ScalarType.Float32) logits = logits.to_type(ScalarType.Float32);
         return nn.functional.cross_entropy(logits, data.PerToken(data.Targets));
     }
 
-    public void Dispose() => Optimizer.Dispose();
+    public void Dispose()
+    {
+        Optimizer.Dispose();
+        _masters.Dispose();
+    }
 }

@@ -165,6 +165,8 @@ public sealed class Learner : ReceiveActor, IWithTimers
 
         if (_s.Resume is { Stage: CheckpointStages.WarmStart } r)
         {
+            // Every placement (a cluster learner too): adapters load only over the exact base they were trained on.
+            CheckpointStore.RequireSameBase(r.CheckpointDir, _s.Policy.AdapterCheckpoint()?.BasePath);
             var meta = CheckpointStore.Load(r.CheckpointDir, _policy, _sft.Optimizer);
             _epoch = (int)meta.Step;
             _bestValidation = meta.Extra.TryGetValue("best_validation", out var b) ? double.Parse(b, System.Globalization.CultureInfo.InvariantCulture) : double.PositiveInfinity;
@@ -278,6 +280,8 @@ public sealed class Learner : ReceiveActor, IWithTimers
 
         if (_s.Resume is { Stage: CheckpointStages.Grpo } r)
         {
+            // Every placement (a cluster learner too): adapters load only over the exact base they were trained on.
+            CheckpointStore.RequireSameBase(r.CheckpointDir, _s.Policy.AdapterCheckpoint()?.BasePath);
             var meta = CheckpointStore.Load(r.CheckpointDir, _policy, _grpo.Optimizer);
             _step = meta.Step;
             _version = Math.Max(meta.PolicyVersion, r.VersionFloor);
@@ -503,7 +507,8 @@ public sealed class Learner : ReceiveActor, IWithTimers
         var meta = CheckpointMeta.Create(step, _version, stage, _dataCursor, _s.Pipeline.Seed, null, extra);
         var root = CheckpointStages.Root(_s.RunDir, stage);
         var keep = stage == CheckpointStages.WarmStartDone ? 1 : _s.Pipeline.Checkpoint.Keep;
-        var path = CheckpointStore.Save(root, _policy, optimizer, meta, keep);
+        // With LoRA only the adapters are written (PEFT layout); the frozen base is fingerprinted, not copied.
+        var path = CheckpointStore.Save(root, _policy, optimizer, meta, keep, _s.Policy.AdapterCheckpoint());
         _log.Info("Checkpoint {0} (stage {1}, step {2}, version {3})", path, stage, step, _version);
         Context.Parent.Tell(new CheckpointWritten(path, step, _version));
     }

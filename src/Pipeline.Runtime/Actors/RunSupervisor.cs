@@ -203,7 +203,8 @@ public sealed class RunSupervisor : ReceiveActor
         var s = _in.Settings;
         var id = $"generator-{_generatorSerial++}";
         var sampling = new SamplingSettings(s.Generation.Temperature, s.Generation.TopP, s.Generation.MaxTokens, [.. _in.Tokenizer.StopTokens]);
-        var settings = new Generator.Settings(s.TorchThreads, id, _in.Policy, sampling, s.Generation.GroupSize, s.Seed * 1000L + _generatorSerial,
+        // pipeline.generation.device/dtype place the generators' copy apart from the learner's; weights convert on arrival.
+        var settings = new Generator.Settings(s.TorchThreads, id, _in.Policy.PlacedOn(s.Generation.Device, s.Generation.Dtype), sampling, s.Generation.GroupSize, s.Seed * 1000L + _generatorSerial,
             s.Generation.WeightsWait);
         _generators.Add(Watch(Generator.Props(settings, _in.Tokenizer, _buffer, _annotator, _learner), id));
     }

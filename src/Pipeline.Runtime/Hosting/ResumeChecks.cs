@@ -32,15 +32,32 @@ public static class ResumeChecks
                                           "a resumed run keeps its model's shape (drop the override, or start a new run)");
         }
 
-        // Checkpoints written before the record: compare the tensors themselves.
+        // An adapter-only checkpoint fits only the exact base it was trained over.
+        if (meta.BaseModel is not null)
+        {
+            try
+            {
+                CheckpointStore.RequireSameBase(checkpointDir, policy.AdapterCheckpoint()?.BasePath);
+            }
+            catch (ConfigException e)
+            {
+                throw new ConfigException("--resume: " + e.Message);
+            }
+        }
+
+        // Checkpoints written before the record: compare the tensors themselves (an adapter checkpoint's under PEFT's names).
+        var weightsFile = meta.BaseModel is null ? CheckpointStore.ModelFile : Pipeline.Learning.Lora.PeftAdapterFolder.WeightsFile;
         Dictionary<string, long[]> saved;
         try
         {
-            saved = SafetensorsHeader.ReadShapes(Path.Combine(checkpointDir, CheckpointStore.ModelFile));
+            saved = SafetensorsHeader.ReadShapes(Path.Combine(checkpointDir, weightsFile));
+            if (meta.BaseModel is not null)
+                saved = saved.ToDictionary(kv => kv.Key.StartsWith(Pipeline.Learning.Lora.PeftAdapterFolder.KeyPrefix, StringComparison.Ordinal)
+                    ? kv.Key[Pipeline.Learning.Lora.PeftAdapterFolder.KeyPrefix.Length..] : kv.Key, kv => kv.Value, StringComparer.Ordinal);
         }
         catch (Exception e) when (e is InvalidDataException or IOException)
         {
-            throw new ConfigException($"--resume: {Path.Combine(checkpointDir, CheckpointStore.ModelFile)} is unreadable: {e.Message}");
+            throw new ConfigException($"--resume: {Path.Combine(checkpointDir, weightsFile)} is unreadable: {e.Message}");
         }
         var shapes = policy.ParameterShapes();
         foreach (var (name, shape) in shapes)
