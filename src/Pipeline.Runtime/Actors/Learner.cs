@@ -115,8 +115,6 @@ public sealed class Learner : ReceiveActor, IWithTimers
         => Akka.Actor.Props.Create(() => new Learner(settings, tokenizer, task, buffer, metrics, evaluator))
             .WithDispatcher(Dispatchers.Torch);
 
-    public long Version => _version;
-
     protected override void PreStart()
     {
         _policy = _s.Policy.Create(_s.Pipeline.Seed);
