@@ -11,8 +11,6 @@ using Pipeline.Core.Tasks;
 using Pipeline.Learning;
 using Pipeline.Learning.Model;
 using Pipeline.Learning.Policy;
-using Pipeline.Learning.Sampling;
-using Pipeline.Learning.Tokenization;
 using Pipeline.Runtime.Actors;
 using Pipeline.Runtime.Actors.Oni;
 using Pipeline.Runtime.Hosting;

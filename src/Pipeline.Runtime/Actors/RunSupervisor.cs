@@ -6,8 +6,6 @@ using Pipeline.Core.Rewards;
 using Pipeline.Core.Tasks;
 using Pipeline.Learning.Model;
 using Pipeline.Learning.Policy;
-using Pipeline.Learning.Sampling;
-using Pipeline.Learning.Tokenization;
 using Pipeline.Learning.Weights;
 using Pipeline.Runtime.Hosting;
 using Pipeline.Runtime.Metrics;
