@@ -23,7 +23,8 @@ namespace Pipeline.Cluster.Roles;
 
 /// <summary>
 /// Cluster mode's wiring: given an ActorSystem that is (or is joining) a cluster member, starts that node's share of the
-/// same actors local mode runs (<see cref="RunSupervisor"/>, <see cref="Generator"/>, <see cref="AnnotationStage"/>).
+/// same actors local mode runs (<see cref="RunSupervisor"/>, <see cref="Generator"/>, <see cref="AnnotationStage"/>), each
+/// built by <see cref="RoleBuilders"/> as in local mode: this class only places them (singletons, proxies, links, bridges).
 /// This is what <c>pipeline node --role ... --seed host:port</c> calls.
 /// <list type="bullet">
 /// <item><b>learner</b>: a <see cref="RunHost"/> cluster singleton (<see cref="ClusterSingletonManager"/> at
