@@ -89,10 +89,18 @@ public class ConfigurationSpec : IDisposable
     }
 
     [Fact]
+    public void The_removed_ask_timeout_is_an_unknown_key()
+    {
+        // Nothing ever read pipeline.timeouts.ask; a config that still sets it is told so instead of being ignored.
+        var e = Assert.Throws<ConfigException>(() => PipelineSettings.Load(_dir, "local", null, ["timeouts.ask=30s"]));
+        Assert.Contains("unknown key 'pipeline.timeouts.ask'", e.Message);
+    }
+
+    [Fact]
     public void A_bad_duration_names_the_key_and_the_override()
     {
-        var e = Assert.Throws<ConfigException>(() => PipelineSettings.Load(_dir, "local", null, ["timeouts.ask=soon"]));
-        Assert.Contains("pipeline.timeouts.ask", e.Message);
+        var e = Assert.Throws<ConfigException>(() => PipelineSettings.Load(_dir, "local", null, ["timeouts.credit=soon"]));
+        Assert.Contains("pipeline.timeouts.credit", e.Message);
         Assert.Contains("--set", e.Message);
         Assert.Contains("duration", e.Message);
     }

@@ -64,13 +64,11 @@ public sealed class BufferHost : ReceiveActor, IWithTimers
             return;
         }
         var resume = marker is null ? null : LocalRun.FindResumePoint(_runDir);
-        var startVersion = resume?.PolicyVersion ?? 0;
-        var s = _settings;
-        _prompts = Context.ActorOf(PromptSource.Props(_task.RlPrompts, s.Seed, resume?.DataCursor ?? 0), PromptsName);
-        _buffer = Context.ActorOf(ReplayBuffer.Props(ReplayBuffer.Settings.For(s, startVersion, Path.Combine(_runDir, RunSupervisor.AccountingFile)), _prompts), BufferName);
+        _prompts = Context.ActorOf(RoleBuilders.Prompts(_settings, _task, resume), PromptsName);
+        _buffer = Context.ActorOf(RoleBuilders.Buffer(_settings, _runDir, resume, _prompts), BufferName);
         if (marker is not null)
             _log.Warning("Taking over the buffer of the run in {0}: {1}", _runDir,
-                resume is null ? "no checkpoint yet, prompts from the start" : $"policy version {startVersion}, prompt cursor {resume.DataCursor} (from {resume.CheckpointDir})");
+                resume is null ? "no checkpoint yet, prompts from the start" : $"policy version {RoleBuilders.StartVersion(resume)}, prompt cursor {resume.DataCursor} (from {resume.CheckpointDir})");
         Timers.StartPeriodicTimer("marker", CheckMarker.Instance, TimeSpan.FromSeconds(1));
     }
 }

@@ -11,8 +11,6 @@ using Pipeline.Core.Tasks;
 using Pipeline.Learning;
 using Pipeline.Learning.Model;
 using Pipeline.Learning.Policy;
-using Pipeline.Learning.Sampling;
-using Pipeline.Learning.Tokenization;
 using Pipeline.Runtime.Actors;
 using Pipeline.Runtime.Actors.Oni;
 using Pipeline.Runtime.Hosting;
@@ -25,7 +23,8 @@ namespace Pipeline.Cluster.Roles;
 
 /// <summary>
 /// Cluster mode's wiring: given an ActorSystem that is (or is joining) a cluster member, starts that node's share of the
-/// same actors local mode runs (<see cref="RunSupervisor"/>, <see cref="Generator"/>, <see cref="AnnotationStage"/>).
+/// same actors local mode runs (<see cref="RunSupervisor"/>, <see cref="Generator"/>, <see cref="AnnotationStage"/>), each
+/// built by <see cref="RoleBuilders"/> as in local mode: this class only places them (singletons, proxies, links, bridges).
 /// This is what <c>pipeline node --role ... --seed host:port</c> calls.
 /// <list type="bullet">
 /// <item><b>learner</b>: a <see cref="RunHost"/> cluster singleton (<see cref="ClusterSingletonManager"/> at
@@ -221,8 +220,7 @@ public static class ClusterRoles
         // No reward sources here: the annotation stages of the annotator nodes score the groups (a node that is both
         // learner and annotator builds its stage's sources with that role), so the learner node loads no encoder or
         // reward model it would never call.
-        var tokenizer = SharedTokenizer(settings, task, runDir);
-        var policy = PolicyFactory.From(settings.Policy, tokenizer, settings.Device);
+        var run = RunContext.Open(settings, runDir, task, reuseTokenizer: true);
 
         node.WeightsBridgeRef = system.ActorOf(WeightsBridge.Props(mediator, upstream: null, node.WeightsCounter, stallTimeout: settings.Timeouts.Credit), BridgeName);
         // ONI: the rm-trainer node reports its counters here, for the learner's metrics rows.
@@ -233,10 +231,10 @@ public static class ClusterRoles
         system.ActorOf(RemoteMetricsReceiver.Props(sourceMetrics), SourceMetricsName);
         var completion = new TaskCompletionSource<RunResult>(TaskCreationOptions.RunContinuationsAsynchronously);
         RunSupervisor.Inputs Inputs(Learner.ResumePoint? resume, TaskCompletionSource<RunResult> done) =>
-            new(settings, runDir, task, tokenizer, policy, resume,
-                resume is null ? null : LocalRun.LoadReference(runDir, policy, settings.Seed),
-                resume is null ? null : EvalReportFile.Read(Path.Combine(runDir, "eval_warm_start.json")), done, node.Observe, Sources: [])
+            new(run.ResumingFrom(resume), task, done)
             {
+                WarmStartEval = resume is null ? null : EvalReportFile.Read(Path.Combine(runDir, "eval_warm_start.json")),
+                Observer = node.Observe,
                 LocalGenerators = false,
                 // The buffer is a singleton of its own (role buffer), here or on another node: the learner asks it for
                 // batches through the node's buffer link, which follows it when it moves.
@@ -336,26 +334,6 @@ public static class ClusterRoles
     private static IActorRef BufferLinkOf(ClusterNode node)
         => node.BufferRef ??= node.System.ActorOf(LearnerLink.Props("buffer", BufferPath, node.BufferLink, announce: true, role: Buffer), "buffer-link");
 
-    /// <summary>The policy tokenizer of the run: loaded when the run folder has one, else trained and saved (atomically, so two learner nodes cannot interleave).</summary>
-    private static IPolicyTokenizer SharedTokenizer(PipelineSettings settings, IPipelineTask task, string runDir)
-    {
-        var dir = Path.Combine(runDir, LocalRun.TokenizerFolder);
-        if (Directory.Exists(dir) && Directory.GetFiles(dir).Length > 0) return PolicyFactory.LoadTokenizer(settings.Policy, dir);
-        var tokenizer = PolicyFactory.CreateTokenizer(settings.Policy, task);
-        var tmp = Path.Combine(runDir, $"tokenizer.tmp-{Guid.NewGuid():N}");
-        tokenizer.Save(tmp);
-        try
-        {
-            Directory.Move(tmp, dir);
-            return tokenizer;
-        }
-        catch (IOException)
-        {
-            Directory.Delete(tmp, recursive: true);  // another learner node saved it first: use that one
-            return PolicyFactory.LoadTokenizer(settings.Policy, dir);
-        }
-    }
-
     /// <summary>
     /// A generator and/or annotator node. With both roles the generators hand their groups to this node's annotation stage;
     /// with generator alone, to the annotator nodes' stages round robin (<see cref="AnnotatorRelay"/>); with annotator alone the
@@ -390,20 +368,18 @@ public static class ClusterRoles
             {
                 // ONI: this node's intrinsic sources take each reward model the rm-trainer node publishes; a sample of the
                 // groups scored here goes to the critic labeller on the rm-trainer node.
-                foreach (var intrinsic in sources.Select(x => x.Source).OfType<IntrinsicRewardSource>())
-                    system.ActorOf(RewardModelSubscriber.Props(intrinsic), "rm-subscriber-" + intrinsic.Name);
+                foreach (var (props, name) in RoleBuilders.RewardModelSubscribers(sources.Select(x => x.Source)))
+                    system.ActorOf(props, name);
                 if (!roles.Contains(RmTrainer)) system.ActorOf(RewardModelBridge.Props(mediator, publisher: false, runDir), "reward-model-bridge");
                 labeller = system.ActorOf(LearnerLink.Props("critic-labeller", LabellerPath, role: RmTrainer), "labeller-link");
             }
-            var maxInFlight = (s.Grpo.MaxStaleness + 2) * s.Grpo.BatchGroups + s.Generation.Generators;
             // Slow sources (the LLM critic) through this node's slow-source pool, with its bounded queue, as in local mode;
             // or, with pipeline.cluster.slow-sources = critic-nodes, through a router over the critic nodes' pools.
             var onCriticNodes = SlowSourcePlacement(s);
             var pooled = onCriticNodes
                 ? SlowSourcePool.Wrap(sources, CriticRouter(system))
                 : SlowSourcePool.Wrap(sources, s.Rewards.SlowWorkers, s.Rewards.SlowQueue, system.ActorOf);
-            annotator = system.ActorOf(AnnotationStage.Props(pooled, buffer, maxInFlight,
-                new RewardComposer(sources.Select(x => x.Spec).ToList(), s.Rewards.Aggregation, s.Rewards.TotalNormalizer), labeller), AnnotationName);
+            annotator = system.ActorOf(RoleBuilders.AnnotationStage(s, pooled, buffer, labeller), AnnotationName);
             // With the slow sources on critic nodes, this node's copies of them are idle: the critic nodes report those.
             ReportSourceMetrics(system, s, sources.Select(x => x.Source).Where(x => !onCriticNodes || x.Kind != RewardSourceKind.Slow));
             annotation = $"an annotation stage at /user/{AnnotationName}{(onCriticNodes ? " (slow reward sources on the critic nodes)" : "")} " +
@@ -434,25 +410,20 @@ public static class ClusterRoles
         }
 
         // The tokenizer is trained once, by the learner node, into the run folder every node shares in this version.
-        var tokenizerDir = Path.Combine(runDir, LocalRun.TokenizerFolder);
-        while (!Directory.Exists(tokenizerDir) || Directory.GetFiles(tokenizerDir).Length == 0)
+        while (!RunTokenizer.Exists(runDir))
         {
-            if (DateTime.UtcNow > until) throw new TimeoutException($"cluster mode: {tokenizerDir} was not written by the learner node within the deadline");
+            if (DateTime.UtcNow > until) throw new TimeoutException($"cluster mode: {RunTokenizer.Folder(runDir)} was not written by the learner node within the deadline");
             await Task.Delay(100).ConfigureAwait(false);
         }
-        var tokenizer = PolicyFactory.LoadTokenizer(settings.Policy, tokenizerDir);
-        var policy = PolicyFactory.From(settings.Policy, tokenizer, settings.Device);
+        var run = RunContext.Join(settings, runDir);
         TorchRuntime.Configure(settings.TorchThreads);
         // Generators ask the node's bridge for the newest weights: it answers locally, or fetches them in chunks.
         var bridge = WeightsBridgeOf(node, system, s, mediator);
-
-        var sampling = new SamplingSettings(s.Generation.Temperature, s.Generation.TopP, s.Generation.MaxTokens, [.. tokenizer.StopTokens]);
         for (var i = 0; i < s.Generation.Generators; i++)
         {
+            // The slot is unique across the cluster (the node's port, then the generator's index on it): no two share a seed.
             var id = $"generator-{nodeName}-{i}";
-            var generatorSettings = new Runtime.Actors.Generator.Settings(s.TorchThreads, id, policy.PlacedOn(s.Generation.Device, s.Generation.Dtype), sampling, s.Generation.GroupSize,
-                s.Seed * 1000L + self.Port.GetValueOrDefault() * 16L + i, s.Generation.WeightsWait);
-            node.Generators.Add(system.ActorOf(Runtime.Actors.Generator.Props(generatorSettings, tokenizer, buffer, annotator, bridge,
+            node.Generators.Add(system.ActorOf(RoleBuilders.Generator(run, id, self.Port.GetValueOrDefault() * 16L + i, buffer, annotator, bridge,
                 node.GeneratorCounter), id));
         }
         status?.Invoke($"generator node {self}: {s.Generation.Generators} generator(s), {annotation}; buffer, prompts and weights through links " +

@@ -50,10 +50,10 @@ public sealed class OniHost : ReceiveActor
         }
         var resume = marker is not null;
         _parts = _build(resume);
-        var trainer = Context.ActorOf(RewardModelTrainer.Props(_parts.TrainerModel, _parts.Trainer, _parts.Stats), TrainerName);
-        Context.ActorOf(CriticLabeller.Props(_parts.LabelCritic, trainer, _parts.Labeller, _parts.Stats), LabellerName);
+        var trainer = Context.ActorOf(RoleBuilders.OniTrainer(_parts), TrainerName);
+        Context.ActorOf(RoleBuilders.OniLabeller(_parts, trainer), LabellerName);
         if (resume) _log.Warning("Taking over ONI for the run in {0}: reward model from {1}", _runDir, OniSetup.Latest(_runDir) ?? "scratch (none published yet)");
-        Context.ActorOf(MetricsReporter.Props(new object?[] { _parts.Stats, _parts.LabelCritic }.OfType<IReportsMetrics>().ToList(), _metrics, _report),
+        Context.ActorOf(MetricsReporter.Props(RoleBuilders.OniCounters(_parts), _metrics, _report),
             "metrics-reporter");
     }
 

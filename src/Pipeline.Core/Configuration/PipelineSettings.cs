@@ -87,7 +87,7 @@ public sealed record GrpoRunSettings(int Steps, int BatchGroups, int MaxStalenes
 }
 public sealed record EvalSettings(int EverySteps, int Limit);
 public sealed record CheckpointSettings(int EverySteps, int Keep);
-public sealed record TimeoutSettings(TimeSpan Ask, TimeSpan Credit, TimeSpan BatchWait, TimeSpan Shutdown);
+public sealed record TimeoutSettings(TimeSpan Credit, TimeSpan BatchWait, TimeSpan Shutdown);
 public sealed record MetricsSettings(bool TensorBoard, bool Plots);
 /// <summary>ONI: the labelling critic, the reward model's training schedule, the intrinsic reward's damping, the model's block.</summary>
 public sealed record OniSettings(bool Enabled, string LabelSource, double SamplingRate, double LabelsPerSecond, int Backlog, int MaxInFlight,
@@ -278,7 +278,7 @@ public sealed record PipelineSettings(
             Eval: new EvalSettings(r.Int(p + "eval.every-steps", 0), r.Int(p + "eval.limit", 0)),
             Checkpoint: new CheckpointSettings(r.Int(p + "checkpoint.every-steps", 0), r.Int(p + "checkpoint.keep", 1)),
             Timeouts: new TimeoutSettings(
-                r.Duration(p + "timeouts.ask"), r.Duration(p + "timeouts.credit"),
+                r.Duration(p + "timeouts.credit"),
                 r.Duration(p + "timeouts.batch-wait"), r.Duration(p + "timeouts.shutdown")),
             Metrics: new MetricsSettings(r.Bool(p + "metrics.tensorboard"), r.Bool(p + "metrics.plots")))
         {

@@ -115,8 +115,6 @@ public sealed class Learner : ReceiveActor, IWithTimers
         => Akka.Actor.Props.Create(() => new Learner(settings, tokenizer, task, buffer, metrics, evaluator))
             .WithDispatcher(Dispatchers.Torch);
 
-    public long Version => _version;
-
     protected override void PreStart()
     {
         _policy = _s.Policy.Create(_s.Pipeline.Seed);
@@ -373,7 +371,10 @@ public sealed class Learner : ReceiveActor, IWithTimers
             var staleness = _version - group.Group.PolicyVersion;
             if (staleness > g.MaxStaleness || staleness < 0)
             {
+                // An assertion, not the bound: the buffer enforces staleness at serve time (docs/architecture.md), so this stays 0.
                 _droppedStale++;
+                _log.Error("The buffer served group {0} of policy version {1} at learner version {2} (max staleness {3}): skipped",
+                    group.Group.GroupId, group.Group.PolicyVersion, _version, g.MaxStaleness);
                 continue;
             }
             fresh.Add(group);

@@ -6,9 +6,8 @@ using Pipeline.Core.Rewards;
 using Pipeline.Core.Tasks;
 using Pipeline.Learning.Model;
 using Pipeline.Learning.Policy;
-using Pipeline.Learning.Sampling;
-using Pipeline.Learning.Tokenization;
 using Pipeline.Learning.Weights;
+using Pipeline.Runtime.Hosting;
 using Pipeline.Runtime.Metrics;
 using Pipeline.Runtime.Protocol;
 
@@ -31,19 +30,19 @@ public sealed record RunResult(RunStatus Status, string RunDir, EvalReport? Warm
 /// </summary>
 public sealed class RunSupervisor : ReceiveActor
 {
-    public sealed record Inputs(
-        PipelineSettings Settings,
-        string RunDir,
-        IPipelineTask Task,
-        IPolicyTokenizer Tokenizer,
-        PolicyFactory Policy,
-        Learner.ResumePoint? Resume,
-        WeightSnapshot? Reference,
-        EvalReport? WarmStartEval,
-        TaskCompletionSource<RunResult> Completion,
-        Action<MetricsReport>? Observer,
-        IReadOnlyList<(IRewardSource Source, RewardSourceSpec Spec)> Sources)
+    /// <param name="Run">What every placement shares: settings, run folder, tokenizer, policy, resume point, KL reference.</param>
+    /// <param name="Completion">Completed with the run's result when it ends.</param>
+    public sealed record Inputs(RunContext Run, IPipelineTask Task, TaskCompletionSource<RunResult> Completion)
     {
+        /// <summary>The held-out scores of the warm-start, when an earlier attempt of this run wrote them.</summary>
+        public EvalReport? WarmStartEval { get; init; }
+
+        /// <summary>Sees every metrics row as it is written.</summary>
+        public Action<MetricsReport>? Observer { get; init; }
+
+        /// <summary>The reward sources of this supervisor's annotation stage (none in cluster mode: annotator nodes score).</summary>
+        public IReadOnlyList<(IRewardSource Source, RewardSourceSpec Spec)> Sources { get; init; } = [];
+
         /// <summary>ONI mode's parts (critic labeller, reward-model trainer), or null.</summary>
         public Hosting.OniParts? Oni { get; init; }
 
@@ -61,12 +60,6 @@ public sealed class RunSupervisor : ReceiveActor
 
         /// <summary>More counters for the learner's metrics rows (cluster mode: the annotator and critic nodes' reward sources', ONI's from the rm-trainer node).</summary>
         public IReadOnlyList<IReportsMetrics> ExtraMetrics { get; init; } = [];
-
-        /// <summary>
-        /// Cancelled with the run's Interrupt (local mode: the first SIGINT/SIGTERM), so that long synchronous work (a
-        /// warm-start epoch, a held-out evaluation) stops within a batch instead of running to its end first.
-        /// </summary>
-        public CancellationToken Interrupt { get; init; }
     }
 
     /// <summary>The replay buffer's ledger, written into the run folder when the run stops (<see cref="BufferLedger"/>).</summary>
@@ -120,59 +113,51 @@ public sealed class RunSupervisor : ReceiveActor
 
     protected override void PreStart()
     {
-        var s = _in.Settings;
-        _metrics = Watch(MetricsRecorder.Props(_in.RunDir, s.Metrics.TensorBoard, s.Metrics.Plots, _in.Observer), "metrics");
-        _evaluator = Watch(Evaluator.Props(new Evaluator.Settings(s.TorchThreads, _in.Policy, s.Generation.MaxTokens, s.Eval.Limit, s.Seed) { Interrupt = _in.Interrupt },
-            _in.Tokenizer, _in.Task, _metrics), "evaluator");
-        var startVersion = _in.Resume is { Stage: CheckpointStages.Grpo } r ? Math.Max(r.PolicyVersion, r.VersionFloor) : _in.Resume?.VersionFloor ?? 0;
+        var run = _in.Run;
+        _metrics = Watch(RoleBuilders.Metrics(run, _in.Observer), "metrics");
+        _evaluator = Watch(RoleBuilders.Evaluator(run, _in.Task, _metrics), "evaluator");
         if (_in.Buffer is { } external)
             _buffer = external;
         else
         {
-            _prompts = Watch(PromptSource.Props(_in.Task.RlPrompts, s.Seed, _in.Resume?.DataCursor ?? 0), "prompts");
-            _buffer = Watch(ReplayBuffer.Props(ReplayBuffer.Settings.For(s, startVersion, Path.Combine(_in.RunDir, AccountingFile)), _prompts), "buffer");
+            _prompts = Watch(RoleBuilders.Prompts(run.Settings, _in.Task, run.Resume), "prompts");
+            _buffer = Watch(RoleBuilders.Buffer(run.Settings, run.RunDir, run.Resume, _prompts), "buffer");
         }
-        var maxInFlight = (s.Grpo.MaxStaleness + 2) * s.Grpo.BatchGroups + s.Generation.Generators;
         IActorRef? labeller = null;
         if (_in.Oni is { } oni)
         {
-            var trainer = Watch(Oni.RewardModelTrainer.Props(oni.TrainerModel, oni.Trainer, oni.Stats), "rm-trainer");
-            labeller = Watch(Oni.CriticLabeller.Props(oni.LabelCritic, trainer, oni.Labeller, oni.Stats), "critic-labeller");
-            foreach (var intrinsic in _in.Sources.Select(x => x.Source).OfType<Oni.IntrinsicRewardSource>())
-                Watch(Oni.RewardModelSubscriber.Props(intrinsic), "rm-subscriber-" + intrinsic.Name);
+            var trainer = Watch(RoleBuilders.OniTrainer(oni), "rm-trainer");
+            labeller = Watch(RoleBuilders.OniLabeller(oni, trainer), "critic-labeller");
+            foreach (var (props, name) in RoleBuilders.RewardModelSubscribers(_in.Sources.Select(x => x.Source)))
+                Watch(props, name);
         }
         // The annotation stage scores this supervisor's own generators' groups; with generators elsewhere (cluster mode)
         // their nodes' stages do.
         if (_in.LocalGenerators)
-            _annotator = Watch(AnnotationStage.Props(WithSlowPool(_in.Sources), _buffer, maxInFlight,
-                new RewardComposer(_in.Sources.Select(x => x.Spec).ToList(), s.Rewards.Aggregation, s.Rewards.TotalNormalizer), labeller), "annotation");
-        _learner = Watch(Learner.Props(new Learner.Settings(s, _in.Policy, _in.RunDir, _in.Resume)
-            {
-                Interrupt = _in.Interrupt,
-                SourceMetrics = _in.Sources.Select(x => x.Source).OfType<IReportsMetrics>()
-                    .Concat(_in.Oni is { } o ? new object?[] { o.Stats, o.LabelCritic }.OfType<IReportsMetrics>() : [])
-                    .Concat(_in.ExtraMetrics).ToList(),
-            }, _in.Tokenizer, _in.Task,
-            _buffer, _metrics, _evaluator), "learner");
+            _annotator = Watch(RoleBuilders.AnnotationStage(run.Settings, WithSlowPool(_in.Sources), _buffer, labeller), "annotation");
+        var counters = _in.Sources.Select(x => x.Source).OfType<IReportsMetrics>()
+            .Concat(_in.Oni is { } o ? RoleBuilders.OniCounters(o) : [])
+            .Concat(_in.ExtraMetrics).ToList();
+        _learner = Watch(RoleBuilders.Learner(run, _in.Task, counters, _buffer, _metrics, _evaluator), "learner");
     }
 
     private IActorRef Watch(Props props, string name) => Context.Watch(Context.ActorOf(props, name));
 
     /// <summary>Slow sources (remote judges) are called through their own pool actor, with its bounded queue.</summary>
     private IReadOnlyList<(IRewardSource Source, RewardSourceSpec Spec)> WithSlowPool(IReadOnlyList<(IRewardSource Source, RewardSourceSpec Spec)> sources)
-        => SlowSourcePool.Wrap(sources, _in.Settings.Rewards.SlowWorkers, _in.Settings.Rewards.SlowQueue, Watch);
+        => SlowSourcePool.Wrap(sources, _in.Run.Settings.Rewards.SlowWorkers, _in.Run.Settings.Rewards.SlowQueue, Watch);
 
     private void Start()
     {
-        switch (_in.Resume?.Stage)
+        switch (_in.Run.Resume?.Stage)
         {
-            case CheckpointStages.Grpo or CheckpointStages.WarmStartDone when _in.Reference is not null:
-                _log.Info("Resuming GRPO from {0}", _in.Resume!.CheckpointDir);
-                if (_warmStartEval is null) _evaluator.Tell(new EvaluatePolicy("warm-start", 0, _in.Reference));
-                BeginGrpo(_in.Reference);
+            case CheckpointStages.Grpo or CheckpointStages.WarmStartDone when _in.Run.Reference is not null:
+                _log.Info("Resuming GRPO from {0}", _in.Run.Resume!.CheckpointDir);
+                if (_warmStartEval is null) _evaluator.Tell(new EvaluatePolicy("warm-start", 0, _in.Run.Reference));
+                BeginGrpo(_in.Run.Reference);
                 break;
             default:
-                if (_in.Settings.WarmStart.Enabled || _in.Resume is not null) _learner.Tell(new Learner.StartWarmStart());
+                if (_in.Run.Settings.WarmStart.Enabled || _in.Run.Resume is not null) _learner.Tell(new Learner.StartWarmStart());
                 else Self.Tell(new WarmStartCompleted(SnapshotOfFreshPolicy(), 0, double.NaN));
                 break;
         }
@@ -180,7 +165,7 @@ public sealed class RunSupervisor : ReceiveActor
 
     private WeightSnapshot SnapshotOfFreshPolicy()
     {
-        using var model = _in.Policy.Create(_in.Settings.Seed);
+        using var model = _in.Run.Policy.Create(_in.Run.Settings.Seed);
         return WeightTransfer.Export(model, 0);
     }
 
@@ -195,18 +180,15 @@ public sealed class RunSupervisor : ReceiveActor
     {
         _learner.Tell(new Learner.StartGrpo(reference));
         if (!_in.LocalGenerators) return;
-        for (var i = 0; i < _in.Settings.Generation.Generators; i++) StartGenerator();
+        for (var i = 0; i < _in.Run.Settings.Generation.Generators; i++) StartGenerator();
     }
 
     private void StartGenerator()
     {
-        var s = _in.Settings;
-        var id = $"generator-{_generatorSerial++}";
-        var sampling = new SamplingSettings(s.Generation.Temperature, s.Generation.TopP, s.Generation.MaxTokens, [.. _in.Tokenizer.StopTokens]);
-        // pipeline.generation.device/dtype place the generators' copy apart from the learner's; weights convert on arrival.
-        var settings = new Generator.Settings(s.TorchThreads, id, _in.Policy.PlacedOn(s.Generation.Device, s.Generation.Dtype), sampling, s.Generation.GroupSize, s.Seed * 1000L + _generatorSerial,
-            s.Generation.WeightsWait);
-        _generators.Add(Watch(Generator.Props(settings, _in.Tokenizer, _buffer, _annotator, _learner), id));
+        // The slot numbers every generator this supervisor ever started, so a replacement samples with a seed of its own.
+        var slot = ++_generatorSerial;
+        var id = $"generator-{slot - 1}";
+        _generators.Add(Watch(RoleBuilders.Generator(_in.Run, id, slot, _buffer, _annotator, _learner), id));
     }
 
     private void StopGenerators()
@@ -220,12 +202,12 @@ public sealed class RunSupervisor : ReceiveActor
         if (done.Label == "warm-start")
         {
             _warmStartEval = done.Report;
-            EvalReportFile.Write(Path.Combine(_in.RunDir, "eval_warm_start.json"), done.Report, done.PolicyVersion);
+            EvalReportFile.Write(Path.Combine(_in.Run.RunDir, "eval_warm_start.json"), done.Report, done.PolicyVersion);
         }
         else if (done.Label == "final")
         {
             _finalEval = done.Report;
-            EvalReportFile.Write(Path.Combine(_in.RunDir, "eval_final.json"), done.Report, done.PolicyVersion);
+            EvalReportFile.Write(Path.Combine(_in.Run.RunDir, "eval_final.json"), done.Report, done.PolicyVersion);
         }
         TryFinish();
     }
@@ -251,7 +233,7 @@ public sealed class RunSupervisor : ReceiveActor
         {
             _generatorRestarts++;
             _log.Warning("{0} died; starting a replacement ({1} so far). Its credit is released and its group re-issued.", t.ActorRef.Path.Name, _generatorRestarts);
-            if (_generatorRestarts > 10 * _in.Settings.Generation.Generators)
+            if (_generatorRestarts > 10 * _in.Run.Settings.Generation.Generators)
                 Complete(RunStatus.Failed, "generators keep failing; see the log");
             else
                 StartGenerator();
@@ -265,7 +247,7 @@ public sealed class RunSupervisor : ReceiveActor
         if (_finished) return;
         _finished = true;
         StopGenerators();
-        _in.Completion.TrySetResult(new RunResult(status, _in.RunDir, _warmStartEval, _finalEval,
+        _in.Completion.TrySetResult(new RunResult(status, _in.Run.RunDir, _warmStartEval, _finalEval,
             _grpoDone?.Step ?? 0, _grpoDone?.PolicyVersion ?? 0, error) { Masking = _masking });
     }
 }

@@ -67,23 +67,11 @@ public static class LocalRun
         Action<MetricsReport>? observer, Action<string>? status, CancellationToken interrupt, IPipelineTask task,
         IReadOnlyList<(IRewardSource Source, RewardSourceSpec Spec)> sources, OniParts? oni)
     {
-        var tokenizerDir = Path.Combine(runDir, TokenizerFolder);
-        IPolicyTokenizer tokenizer;
-        if (resume && Directory.Exists(tokenizerDir))
-        {
-            tokenizer = PolicyFactory.LoadTokenizer(settings.Policy, tokenizerDir);
-        }
-        else
-        {
-            tokenizer = PolicyFactory.CreateTokenizer(settings.Policy, task);
-            tokenizer.Save(tokenizerDir);
-        }
-        var policy = PolicyFactory.From(settings.Policy, tokenizer, settings.Device);
+        var run = RunContext.Open(settings, runDir, task, reuseTokenizer: resume) with { Interrupt = interrupt };
+        var policy = run.Policy;
         status?.Invoke(policy.Describe());
         ContextFit.Check(task, tokenizer, policy.ContextLength, settings.WarmStart.Enabled, warning => status?.Invoke("warning: " + warning));
 
-        Learner.ResumePoint? resumePoint = null;
-        WeightSnapshot? reference = null;
         if (resume)
         {
             var problems = new List<string>();
@@ -92,16 +80,13 @@ public static class LocalRun
                 problems.Add(warning);
                 status?.Invoke("warning: " + warning);
             }
-            resumePoint = FindResumePoint(runDir, Warn)
+            var resumePoint = FindResumePoint(runDir, Warn)
                 ?? throw new ConfigException(problems.Count == 0
                     ? $"--resume: {runDir} holds no checkpoint yet (checkpoints/, reference/ or warm-start/)"
                     : $"--resume: {runDir} holds no intact checkpoint: {string.Join("; ", problems)}");
             ResumeChecks.RequireSamePolicy(policy, resumePoint.CheckpointDir);
-            if (FindReference(runDir, Warn) is { } referenceDir)
-            {
-                ResumeChecks.RequireSamePolicy(policy, referenceDir);
-                reference = LoadReference(runDir, policy, settings.Seed);
-            }
+            if (FindReference(runDir, Warn) is { } referenceDir) ResumeChecks.RequireSamePolicy(policy, referenceDir);
+            run = run.ResumingFrom(resumePoint);
             status?.Invoke($"resuming from {resumePoint.CheckpointDir}: stage {resumePoint.Stage}, step {resumePoint.Step}, policy version {resumePoint.PolicyVersion}");
             foreach (var line in new ResumeCut(resumePoint.Stage, resumePoint.Step).Apply(runDir)) status?.Invoke(line);
         }
@@ -110,8 +95,13 @@ public static class LocalRun
         var system = ActorSystem.Create("pipeline", settings.Hocon);
         try
         {
-            var inputs = new RunSupervisor.Inputs(settings, runDir, task, tokenizer, policy, resumePoint, reference,
-                EvalReportFile.Read(Path.Combine(runDir, "eval_warm_start.json")), completion, observer, sources) { Oni = oni, Interrupt = interrupt };
+            var inputs = new RunSupervisor.Inputs(run, task, completion)
+            {
+                WarmStartEval = EvalReportFile.Read(Path.Combine(runDir, "eval_warm_start.json")),
+                Observer = observer,
+                Sources = sources,
+                Oni = oni,
+            };
             var supervisor = system.ActorOf(RunSupervisor.Props(inputs), "run");
             supervisor.Tell(StartRun.Instance);
             await using var onInterrupt = interrupt.Register(() => supervisor.Tell(Interrupt.Instance));
