@@ -70,7 +70,7 @@ public static class LocalRun
         var run = RunContext.Open(settings, runDir, task, reuseTokenizer: resume) with { Interrupt = interrupt };
         var policy = run.Policy;
         status?.Invoke(policy.Describe());
-        ContextFit.Check(task, tokenizer, policy.ContextLength, settings.WarmStart.Enabled, warning => status?.Invoke("warning: " + warning));
+        ContextFit.Check(task, run.Tokenizer, policy.ContextLength, settings.WarmStart.Enabled, warning => status?.Invoke("warning: " + warning));
 
         if (resume)
         {
