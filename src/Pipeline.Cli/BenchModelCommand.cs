@@ -6,6 +6,7 @@ using Pipeline.Core.Configuration;
 using Pipeline.Learning;
 using Pipeline.Learning.Grpo;
 using Pipeline.Learning.Hf;
+using Pipeline.Learning.Lora;
 using Pipeline.Learning.Sampling;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -17,6 +18,8 @@ namespace Pipeline.Cli;
 /// (a) its load time and peak RSS in a fresh child process, (b) sampling tokens/s through <see cref="PolicySampler"/>
 /// (a group sharing one prompt, KV cache), (c) GRPO step tokens/s through <see cref="GrpoTrainer"/> with a KL reference,
 /// (d) a plain libtorch fp32 matmul's GFLOP/s and (e) the GRPO step's achieved GFLOP/s against it, all in one command.
+/// With <c>--lora</c>, (c) to (e) give way to full fine-tuning against LoRA: the same sampled batch trained once each in
+/// a fresh child process (so each peak RSS is that configuration's alone), side by side with their ratios.
 /// </summary>
 internal static class BenchModelCommand
 {
@@ -47,19 +50,37 @@ internal static class BenchModelCommand
     private static readonly Option<int> Repeats = new("--repeats") { Description = "Timed repetitions of each measurement after one warm-up.", DefaultValueFactory = _ => 3 };
     private static readonly Option<int> Threads = new("--threads") { Description = "torch intra-op threads for every measurement (default: the configuration's pipeline.torch-threads).", DefaultValueFactory = _ => 0 };
     private static readonly Option<int> MatmulSize = new("--matmul") { Description = "N of the N x N x N fp32 matmul that measures the CPU's peak.", DefaultValueFactory = _ => 2048 };
+    private static readonly Option<bool> Lora = new("--lora")
+    {
+        Description = "Compare full fine-tuning with LoRA: a GRPO step of each on the same batch, each in a fresh child process (tokens/s, peak RSS, AdamW state, trainable parameters, LoRA / full).",
+    };
+    private static readonly Option<int> LoraRank = new("--lora-rank") { Description = "LoRA rank r with --lora.", DefaultValueFactory = _ => 16 };
+    private static readonly Option<string> LoraTargets = new("--lora-targets")
+    {
+        Description = "LoRA target modules with --lora: all-linear, or a comma list of projections (q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj).",
+        DefaultValueFactory = _ => LoraAdapterConfig.AllLinear,
+    };
     // The child process's mode: load this folder once and print its figures (a fresh process gives a clean peak RSS).
     private static readonly Option<string?> LoadChild = new("--load-child") { Hidden = true };
+    // The child process's mode for --lora: GRPO steps on this folder's saved batch, full or (with --lora) LoRA.
+    private static readonly Option<string?> GrpoChild = new("--grpo-child") { Hidden = true };
 
     private static readonly TimeSpan ChildDeadline = TimeSpan.FromMinutes(10);
+    // A 125m full step takes tens of seconds on a loaded 2-core machine; warm-up plus repeats must fit.
+    private static readonly TimeSpan GrpoChildDeadline = TimeSpan.FromMinutes(30);
+    private const string BatchFile = "bench-batch.json";
 
     public static Command Create()
     {
         var command = new Command("model", "A random Llama-shaped HF model of a named size: load time and peak RSS, sampling and GRPO tokens/s, GRPO GFLOP/s against a plain fp32 matmul's.")
         {
             CommonOptions.Config, CommonOptions.Set, CommonOptions.Mode, CommonOptions.HoconDir,
-            Size, Dtype, PromptLength, NewTokens, Group, Groups, Repeats, Threads, MatmulSize, LoadChild,
+            Size, Dtype, PromptLength, NewTokens, Group, Groups, Repeats, Threads, MatmulSize, Lora, LoraRank, LoraTargets, LoadChild, GrpoChild,
         };
-        command.SetAction((parse, ct) => Task.FromResult(parse.GetValue(LoadChild) is { } folder ? RunLoadChild(folder, parse.GetValue(Threads)) : Run(parse, ct)));
+        command.SetAction((parse, ct) => Task.FromResult(
+            parse.GetValue(LoadChild) is { } folder ? RunLoadChild(folder, parse.GetValue(Threads))
+            : parse.GetValue(GrpoChild) is { } grpoFolder ? RunGrpoChild(grpoFolder, parse)
+            : Run(parse, ct)));
         return command;
     }
 
@@ -83,6 +104,7 @@ internal static class BenchModelCommand
         var threads = parse.GetValue(Threads);
         if (threads < 0) throw new ConfigException($"--threads must be positive, got {threads}");
         if (threads == 0) threads = CommonOptions.Load(parse).TorchThreads;
+        var lora = parse.GetValue(Lora) ? LoraConfigOf(parse) : null;
         TorchRuntime.Configure(threads);
         var config = ConfigOf(shape, promptLength + newTokens);
 
@@ -91,6 +113,13 @@ internal static class BenchModelCommand
         {
             rows.Add((m, v));
             Console.WriteLine($"  {m}: {v}");
+        }
+        void PrintTable()
+        {
+            Console.WriteLine();
+            Console.WriteLine("| measurement | value |");
+            Console.WriteLine("|---|---|");
+            foreach (var (m, v) in rows) Console.WriteLine($"| {m} | {v} |");
         }
         Console.WriteLine($"machine: {CpuModel()}, {Environment.ProcessorCount} cores, torch threads {torch.get_num_threads()}, load average at start {LoadAverage()}");
 
@@ -105,7 +134,8 @@ internal static class BenchModelCommand
 
             // (a) load in a fresh process of this binary: its peak RSS is the loader's alone.
             var load = LoadInChild(dir, threads);
-            using var policy = LlamaForCausalLM.FromPretrained(dir);
+            var policy = LlamaForCausalLM.FromPretrained(dir);
+            using var ownsPolicy = policy;
             var parameters = policy.parameters().Sum(p => p.numel());
             var fp32Bytes = parameters * 4L;
             Row("parameters", parameters.ToString("N0", CultureInfo.InvariantCulture));
@@ -137,6 +167,19 @@ internal static class BenchModelCommand
             }
             var sampleSeconds = clock.Elapsed.TotalSeconds;
             Row($"sampling, group of {group}, prompt {promptLength}, {newTokens} new tokens, KV cache", $"{sampled / sampleSeconds:0.0} tokens/s ({samples.Count} groups in {sampleSeconds:0.00} s)");
+
+            if (lora is not null)
+            {
+                var loraBatch = samples.Take(groups).SelectMany(g => g.Completions.Select(c =>
+                    new TrainSample(g.Prompt, c.Tokens, c.LogProbs, rng.NextDouble() - 0.5, 0))).ToList();
+                WriteBatch(Path.Combine(dir, BatchFile), loraBatch);
+                // The children load their own copies; this one would only crowd the machine while they run.
+                ownsPolicy.Dispose();
+                var title = $"GRPO step, {groups} groups x {group} x ({promptLength} + {newTokens}), KL on, each configuration in a fresh child process";
+                CompareLora(dir, threads, repeats, lora, parameters, title);
+                PrintTable();
+                return ExitCodes.Ok;
+            }
 
             // (c) GRPO: the product's trainer, KL on against a separately loaded reference.
             using var reference = LlamaForCausalLM.FromPretrained(dir);
@@ -180,10 +223,7 @@ internal static class BenchModelCommand
             var hwm = ProcStatusBytes("VmHWM");
             Row("peak RSS of this process (policy, reference, AdamW state, GRPO step)", hwm >= 0 ? $"{hwm / 1048576.0:0} MiB" : "n/a (no /proc/self/status)");
             Console.WriteLine($"load average at end {LoadAverage()}");
-            Console.WriteLine();
-            Console.WriteLine("| measurement | value |");
-            Console.WriteLine("|---|---|");
-            foreach (var (m, v) in rows) Console.WriteLine($"| {m} | {v} |");
+            PrintTable();
             return ExitCodes.Ok;
         }
         finally
@@ -192,6 +232,141 @@ internal static class BenchModelCommand
             catch (IOException) { }
         }
     }
+
+    /// <summary>The LoRA configuration of <c>--lora-rank</c> and <c>--lora-targets</c> (alpha = 2r; the scaling does not change the cost).</summary>
+    private static LoraAdapterConfig LoraConfigOf(ParseResult parse)
+    {
+        var rank = Positive(parse, LoraRank);
+        var targets = parse.GetValue(LoraTargets)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        if (targets.Length == 0) throw new ConfigException("--lora-targets is empty (all-linear, or a comma list such as q_proj,v_proj)");
+        var unknown = targets.Where(t => t != LoraAdapterConfig.AllLinear && !LlamaForCausalLM.Projections.Contains(t)).ToList();
+        if (unknown.Count > 0)
+            throw new ConfigException($"--lora-targets: {string.Join(", ", unknown)} name(s) no projection (known: {string.Join(", ", LlamaForCausalLM.Projections)}, or all-linear)");
+        var allLinear = targets.Contains(LoraAdapterConfig.AllLinear);
+        if (allLinear && targets.Length > 1)
+            throw new ConfigException($"--lora-targets {string.Join(",", targets)}: all-linear stands alone (it already names every projection)");
+        return new LoraAdapterConfig(rank, 2.0 * rank, 0.0, targets) { TargetIsPattern = allLinear };
+    }
+
+    private static string TargetsText(LoraAdapterConfig c) => string.Join(",", c.TargetModules);
+
+    /// <summary>One configuration's figures, as its GRPO child process printed them.</summary>
+    internal sealed record GrpoFigures(
+        long Parameters, long Trainable, long ReferenceParameters, long Tokens, double BestSeconds, double MedianSeconds,
+        double BestCpuSeconds, long OptimizerStateBytes, long BaselineRssBytes, long LoadedRssBytes, long PeakRssBytes)
+    {
+        /// <summary>fp32 bytes the parameters need: policy weights, the KL reference's own weights, gradients and AdamW's two moments.</summary>
+        public long ParameterBytes => 4 * (Parameters + ReferenceParameters + Trainable) + OptimizerStateBytes;
+    }
+
+    private static void CompareLora(string dir, int threads, int repeats, LoraAdapterConfig lora, long parameters, string title)
+    {
+        Console.WriteLine($"{title}: full fine-tuning (its KL reference a second model copy), then LoRA r {lora.Rank} on {TargetsText(lora)} (its KL reference the same model with adapters off)");
+        Console.WriteLine($"  full: running (load average {LoadAverage()})");
+        var full = GrpoInChild(dir, threads, repeats, null);
+        Console.WriteLine($"  LoRA: running (load average {LoadAverage()})");
+        var adapted = GrpoInChild(dir, threads, repeats, lora);
+        Console.WriteLine($"load average at end {LoadAverage()}");
+        Console.WriteLine();
+        string MiB(long bytes) => bytes < 0 ? "n/a" : $"{bytes / 1048576.0:0.0} MiB";
+        // Exact bytes beside MiB: small adapters round to 0.0 MiB.
+        string Bytes(long bytes) => $"{MiB(bytes)} ({bytes.ToString("N0", CultureInfo.InvariantCulture)} B)";
+        string Cells(GrpoFigures f) => string.Join(" | ",
+            $"{f.Tokens / f.BestSeconds:0.0}", $"{f.BestSeconds:0.000} / {f.MedianSeconds:0.000}",
+            f.BestCpuSeconds >= MinTiming.TotalSeconds ? $"{f.Tokens / f.BestCpuSeconds:0.0}" : "n/a (step too short)",
+            f.Trainable.ToString("N0", CultureInfo.InvariantCulture), Bytes(f.OptimizerStateBytes),
+            Bytes(f.ParameterBytes), MiB(f.LoadedRssBytes), MiB(f.PeakRssBytes));
+        static string Ratio(double lora, double full) => full > 0 && lora >= 0 ? $"{lora / full:0.000}x" : "n/a";
+        Console.WriteLine("| configuration | GRPO step tokens/s | step s, best / median | tokens per CPU-second | trainable parameters | AdamW state | parameter memory (weights + KL reference + gradients + AdamW) | RSS before the steps | peak RSS during the steps |");
+        Console.WriteLine("|---|---|---|---|---|---|---|---|---|");
+        Console.WriteLine($"| full (KL reference: a second model copy) | {Cells(full)} |");
+        Console.WriteLine($"| LoRA r {lora.Rank} {TargetsText(lora)} (KL reference: the base, adapters off) | {Cells(adapted)} |");
+        var cpuRatio = full.BestCpuSeconds >= MinTiming.TotalSeconds && adapted.BestCpuSeconds >= MinTiming.TotalSeconds
+            ? Ratio(adapted.Tokens / adapted.BestCpuSeconds, full.Tokens / full.BestCpuSeconds) : "n/a";
+        Console.WriteLine("| [ratio] LoRA / full | " + string.Join(" | ",
+            Ratio(adapted.Tokens / adapted.BestSeconds, full.Tokens / full.BestSeconds), Ratio(adapted.BestSeconds, full.BestSeconds), cpuRatio,
+            Ratio(adapted.Trainable, full.Trainable), Ratio(adapted.OptimizerStateBytes, full.OptimizerStateBytes),
+            Ratio(adapted.ParameterBytes, full.ParameterBytes), Ratio(adapted.LoadedRssBytes, full.LoadedRssBytes),
+            Ratio(adapted.PeakRssBytes, full.PeakRssBytes)) + " |");
+        Console.WriteLine();
+        Console.WriteLine($"Base parameters {parameters.ToString("N0", CultureInfo.InvariantCulture)}. Tokens/s count prompt and completion tokens of the batch over the best step; CPU-seconds are the child's, all threads.");
+        Console.WriteLine("AdamW state is measured from the optimizer's own tensors (exp_avg, exp_avg_sq: 2 x trainable x 4 bytes); parameter memory is computed, fp32: policy weights (adapters included),");
+        Console.WriteLine("the KL reference's weights (full: a second copy; LoRA: none, the base with adapters off), gradients of the trainable parameters and the AdamW state.");
+        Console.WriteLine($"RSS is the whole child process's resident memory (runtime and libtorch included: {MiB(full.BaselineRssBytes)} before any model in the full child, {MiB(adapted.BaselineRssBytes)} in the LoRA child), before the first step and at its peak over the warm-up and timed steps.");
+    }
+
+    private static GrpoFigures GrpoInChild(string folder, int threads, int repeats, LoraAdapterConfig? lora)
+    {
+        var args = new List<string> { "bench", "model", "--grpo-child", folder, "--threads", Text(threads), "--repeats", Text(repeats) };
+        if (lora is not null) args.AddRange(["--lora", "--lora-rank", Text(lora.Rank), "--lora-targets", TargetsText(lora)]);
+        var fields = RunChild(args, "grpo-figures ", GrpoChildDeadline);
+        long L(string k) => long.Parse(fields[k], CultureInfo.InvariantCulture);
+        double D(string k) => double.Parse(fields[k], CultureInfo.InvariantCulture);
+        return new GrpoFigures(L("parameters"), L("trainable"), L("reference-parameters"), L("tokens"), D("best-seconds"), D("median-seconds"),
+            D("best-cpu-seconds"), L("optimizer-state-bytes"), L("baseline-rss-bytes"), L("loaded-rss-bytes"), L("peak-rss-bytes"));
+    }
+
+    private static int RunGrpoChild(string folder, ParseResult parse)
+    {
+        var repeats = Positive(parse, Repeats);
+        var lora = parse.GetValue(Lora) ? LoraConfigOf(parse) : null;
+        TorchRuntime.Configure(parse.GetValue(Threads));
+        using (ones(1).Add(1)) { } // libtorch and its allocator are loaded before the baseline
+        var batch = ReadBatch(Path.Combine(folder, BatchFile));
+        GC.Collect();
+        var baseline = ProcStatusBytes("VmRSS");
+        using var policy = LlamaForCausalLM.FromPretrained(folder);
+        if (lora is not null) LoraAdapters.Attach(policy, lora, seed: 13, source: "--lora-targets");
+        // Full fine-tuning needs a frozen copy for KL; a LoRA policy is its own reference (adapters off = the base).
+        using var separateReference = lora is null ? LlamaForCausalLM.FromPretrained(folder) : null;
+        var reference = separateReference ?? policy;
+        using var trainer = new GrpoTrainer(policy, reference, new GrpoSettings(LearningRate: 1e-5, KlCoef: 0.02));
+        GC.Collect();
+        var loaded = ProcStatusBytes("VmRSS");
+        ResetPeakRss();
+        var seconds = new List<double>();
+        var cpuSeconds = new List<double>();
+        for (var i = 0; i <= repeats; i++) // step 0 is the warm-up
+        {
+            var cpu = CpuSeconds();
+            var clock = Stopwatch.StartNew();
+            var stats = trainer.Step(batch);
+            if (stats.Skipped) throw new InvalidOperationException($"the GRPO step was skipped: {stats.SkipReason}");
+            if (i == 0) continue;
+            seconds.Add(clock.Elapsed.TotalSeconds);
+            cpuSeconds.Add(CpuSeconds() - cpu);
+        }
+        var peak = ProcStatusBytes("VmHWM");
+        var optimizerBytes = ((TorchSharp.Modules.OptimizerHelper)trainer.Optimizer).state_dict().State.OfType<TorchSharp.Modules.AdamW.State>()
+            .Sum(s => new[] { s.exp_avg, s.exp_avg_sq, s.max_exp_avg_sq }.Where(t => t is not null && !t.IsInvalid).Sum(t => t!.NumberOfElements * t.ElementSize));
+        var figures = new Dictionary<string, string>
+        {
+            ["parameters"] = Text(policy.parameters().Sum(p => p.numel())),
+            ["trainable"] = Text(policy.TrainableParameters().Sum(p => p.numel())),
+            ["reference-parameters"] = Text(separateReference?.parameters().Sum(p => p.numel()) ?? 0),
+            ["tokens"] = Text(batch.Sum(b => (long)b.PromptTokens.Length + b.CompletionTokens.Length)),
+            ["best-seconds"] = seconds.Min().ToString("0.00000", CultureInfo.InvariantCulture),
+            ["median-seconds"] = seconds.Order().ElementAt(seconds.Count / 2).ToString("0.00000", CultureInfo.InvariantCulture),
+            ["best-cpu-seconds"] = cpuSeconds.Min().ToString("0.00000", CultureInfo.InvariantCulture),
+            ["optimizer-state-bytes"] = Text(optimizerBytes),
+            ["baseline-rss-bytes"] = Text(baseline),
+            ["loaded-rss-bytes"] = Text(loaded),
+            ["peak-rss-bytes"] = Text(peak),
+        };
+        Console.WriteLine("grpo-figures " + string.Join(' ', figures.Select(kv => $"{kv.Key}={kv.Value}")));
+        return ExitCodes.Ok;
+    }
+
+    private static string Text(long value) => value.ToString(CultureInfo.InvariantCulture);
+
+    private sealed record BatchRow(int[] Prompt, int[] Completion, float[] LogProbs, double Advantage);
+
+    private static void WriteBatch(string path, IEnumerable<TrainSample> batch)
+        => File.WriteAllText(path, JsonSerializer.Serialize(batch.Select(b => new BatchRow(b.PromptTokens, b.CompletionTokens, b.BehaviourLogProbs, b.Advantage))));
+
+    private static List<TrainSample> ReadBatch(string path)
+        => (JsonSerializer.Deserialize<List<BatchRow>>(File.ReadAllText(path)) ?? throw new InvalidDataException($"{path} holds no batch"))
+            .Select(r => new TrainSample(r.Prompt, r.Completion, r.LogProbs, r.Advantage, 0)).ToList();
 
     private static int Positive(ParseResult parse, Option<int> option)
     {
@@ -322,27 +497,34 @@ internal static class BenchModelCommand
 
     private static LoadFigures LoadInChild(string folder, int threads)
     {
+        var fields = RunChild(["bench", "model", "--load-child", folder, "--threads", Text(threads)], "load-figures ", ChildDeadline);
+        return new LoadFigures(double.Parse(fields["seconds"], CultureInfo.InvariantCulture),
+            double.Parse(fields["construct-seconds"], CultureInfo.InvariantCulture),
+            long.Parse(fields["peak-increase-bytes"], CultureInfo.InvariantCulture));
+    }
+
+    /// <summary>Runs this binary with <paramref name="args"/> and returns the key=value fields of its line starting with <paramref name="prefix"/>.</summary>
+    private static Dictionary<string, string> RunChild(IReadOnlyList<string> args, string prefix, TimeSpan deadline)
+    {
         // The apphost when this is it (`pipeline ...`), else `dotnet pipeline.dll` (under `dotnet pipeline.dll` or a test host).
         var self = Environment.ProcessPath;
         var apphost = self is not null && Path.GetFileNameWithoutExtension(self) == "pipeline";
         var start = new ProcessStartInfo(apphost ? self! : "dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         if (!apphost) start.ArgumentList.Add(typeof(BenchModelCommand).Assembly.Location);
-        foreach (var a in new[] { "bench", "model", "--load-child", folder, "--threads", threads.ToString(CultureInfo.InvariantCulture) }) start.ArgumentList.Add(a);
+        foreach (var a in args) start.ArgumentList.Add(a);
         using var child = Process.Start(start)!;
         var stdout = child.StandardOutput.ReadToEndAsync();
         var stderr = child.StandardError.ReadToEndAsync();
-        if (!child.WaitForExit(ChildDeadline))
+        var what = $"the child process `{string.Join(' ', args.Take(4))}`";
+        if (!child.WaitForExit(deadline))
         {
             child.Kill(entireProcessTree: true);
-            throw new TimeoutException($"the load child process did not finish within {ChildDeadline}");
+            throw new TimeoutException($"{what} did not finish within {deadline}");
         }
-        var line = stdout.Result.Split('\n').FirstOrDefault(l => l.StartsWith("load-figures ", StringComparison.Ordinal));
+        var line = stdout.Result.Split('\n').FirstOrDefault(l => l.StartsWith(prefix, StringComparison.Ordinal));
         if (child.ExitCode != 0 || line is null)
-            throw new InvalidOperationException($"the load child process exited {child.ExitCode} without its figures: {stderr.Result}{stdout.Result}");
-        var fields = line["load-figures ".Length..].Split(' ').Select(kv => kv.Split('=')).ToDictionary(kv => kv[0], kv => kv[1]);
-        return new LoadFigures(double.Parse(fields["seconds"], CultureInfo.InvariantCulture),
-            double.Parse(fields["construct-seconds"], CultureInfo.InvariantCulture),
-            long.Parse(fields["peak-increase-bytes"], CultureInfo.InvariantCulture));
+            throw new InvalidOperationException($"{what} exited {child.ExitCode} without its figures: {stderr.Result}{stdout.Result}");
+        return line[prefix.Length..].Trim().Split(' ').Select(kv => kv.Split('=', 2)).ToDictionary(kv => kv[0], kv => kv[1]);
     }
 
     private static int RunLoadChild(string folder, int threads)

@@ -125,7 +125,14 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
     {
         var y = nn.functional.linear(x, weight, bias);
         if (_loraA is null || !AdapterEnabled) return y;
-        var h = _loraDropout is null ? x : _loraDropout.forward(x);
-        return y.Plus(_loraB!.forward(_loraA.forward(h)).Mul(Scaling));
+        // Temporaries go now, not at the end of the caller's scope (autograd keeps what backward needs): held for a whole
+        // GRPO step they cost more memory than LoRA saves (bench model --size 25m --lora: peak RSS 1.13x full's).
+        using var baseOut = y;
+        var dropped = _loraDropout?.forward(x);
+        using var down = _loraA.forward(dropped ?? x);
+        if (dropped is not null && !ReferenceEquals(dropped, x)) dropped.Dispose();
+        using var up = _loraB!.forward(down);
+        using var scaled = up.Mul(Scaling);
+        return baseOut.Plus(scaled);
     }
 }

@@ -115,6 +115,29 @@ public sealed class LoraAdapterSpec
     }
 
     [Fact]
+    public void An_adapted_projection_leaves_only_its_output_in_the_callers_dispose_scope_and_still_backpropagates()
+    {
+        using var layer = new LoraLinear(8, 6, hasBias: true);
+        using (var generator = new Generator(3)) layer.Attach(2, 1.5, 0.0, generator);
+        using (no_grad()) layer.LoraB.copy_(randn(6, 2));
+        using var x = randn(4, 8);
+        using var scope = NewDisposeScope();
+
+        var y = layer.forward(x);
+
+        // The adapter's intermediate results (x A^T, its product with B^T, the scaled product, the base output) are
+        // disposed inside forward; held in the scope until a training step ends they cost more than LoRA saves.
+        Assert.Equal(1, scope.DisposablesCount);
+        var expected = x.matmul(layer.Weight.t()).add(layer.get_parameter("bias")!).add(x.matmul(layer.LoraA.t()).matmul(layer.LoraB.t()).mul(1.5));
+        Assert.True(y.allclose(expected, rtol: 1e-5, atol: 1e-6), "forward must still compute x W^T + b + scaling x A^T B^T");
+        y.sum().backward();
+        // d sum / d A = scaling * B^T 1 x summed over rows, which is nonzero once B is.
+        var expectedGradA = layer.LoraB.t().matmul(ones(6, 4)).matmul(x).mul(1.5);
+        Assert.True(layer.LoraA.grad!.allclose(expectedGradA, rtol: 1e-5, atol: 1e-6), "lora_A's gradient must flow through the disposed temporaries");
+        Assert.NotNull(layer.LoraB.grad);
+    }
+
+    [Fact]
     public void A_GRPO_step_trains_only_the_adapters_and_AdamW_holds_only_them()
     {
         using var policy = LoraFixture.Adapted(Fixture, LoraFixture.Config("q_proj", "v_proj"));
