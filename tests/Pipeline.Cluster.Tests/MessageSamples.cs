@@ -48,7 +48,8 @@ internal static class MessageSamples
         creditId, Group($"g{creditId}"), [Rewards(0), Rewards(1), new RolloutRewards([InvalidSignal()], double.NaN, false, "all sources invalid")],
         TimeSpan.FromMilliseconds(77), PromptCursor: 4242);
 
-    public static BufferStats Stats() => new(Depth: 7, Accepted: 1001, DroppedStale: 3, DroppedLate: 2, CreditsExpired: 5, CreditsReleased: 11, Capacity: 64, Running: 9);
+    public static BufferStats Stats() => new(Depth: 7, Accepted: 1001, DroppedStale: 3, DroppedLate: 2, CreditsExpired: 5, CreditsReleased: 11, Capacity: 64, Running: 9)
+    { DroppedUninformative = 13 };
 
     public static WeightSnapshot Snapshot(long version = 9, int scale = 1) => new(version,
     [
