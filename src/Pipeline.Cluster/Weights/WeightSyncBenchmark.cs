@@ -43,16 +43,8 @@ public static class WeightSyncBenchmark
         var systems = new List<ActorSystem>();
         try
         {
-            var config = Akka.Configuration.ConfigurationFactory.ParseString("akka.loglevel = WARNING\nakka.stdout-loglevel = WARNING");
-            var learner = ActorSystem.Create("pipeline", config.WithFallback(ClusterRoles.NodeConfig(settings, "127.0.0.1", 0, [ClusterRoles.Learner])));
-            systems.Add(learner);
-            for (var i = 0; i < receivers; i++)
-                systems.Add(ActorSystem.Create("pipeline", config.WithFallback(ClusterRoles.NodeConfig(settings, "127.0.0.1", 0, [ClusterRoles.Generator]))));
-            var seed = AkkaCluster.Get(learner).SelfAddress;
-            AkkaCluster.Get(learner).Join(seed);
-            foreach (var s in systems.Skip(1)) AkkaCluster.Get(s).JoinSeedNodes([seed]);
-            await WaitUntil(() => systems.All(s => AkkaCluster.Get(s).State.Members.Count(m => m.Status == Akka.Cluster.MemberStatus.Up) == systems.Count),
-                TimeSpan.FromSeconds(30), "cluster Up").ConfigureAwait(false);
+            await StartLoopbackCluster(settings, receivers, systems).ConfigureAwait(false);
+            var learner = systems[0];
 
             var arrivals = new ConcurrentDictionary<(string, long), long>();
             learner.ActorOf(WeightsBridge.Props(DistributedPubSub.Get(learner).Mediator, upstream: null), ClusterRoles.BridgeName);
@@ -131,16 +123,8 @@ public static class WeightSyncBenchmark
         LiveWeights? live = null;
         try
         {
-            var config = Akka.Configuration.ConfigurationFactory.ParseString("akka.loglevel = WARNING\nakka.stdout-loglevel = WARNING");
-            var learner = ActorSystem.Create("pipeline", config.WithFallback(ClusterRoles.NodeConfig(settings, "127.0.0.1", 0, [ClusterRoles.Learner])));
-            systems.Add(learner);
-            for (var i = 0; i < receivers; i++)
-                systems.Add(ActorSystem.Create("pipeline", config.WithFallback(ClusterRoles.NodeConfig(settings, "127.0.0.1", 0, [ClusterRoles.Generator]))));
-            var seed = AkkaCluster.Get(learner).SelfAddress;
-            AkkaCluster.Get(learner).Join(seed);
-            foreach (var s in systems.Skip(1)) AkkaCluster.Get(s).JoinSeedNodes([seed]);
-            await WaitUntil(() => systems.All(s => AkkaCluster.Get(s).State.Members.Count(m => m.Status == Akka.Cluster.MemberStatus.Up) == systems.Count),
-                TimeSpan.FromSeconds(30), "cluster Up").ConfigureAwait(false);
+            await StartLoopbackCluster(settings, receivers, systems).ConfigureAwait(false);
+            var learner = systems[0];
 
             var source = create();
             models.Add(source);
@@ -255,6 +239,21 @@ public static class WeightSyncBenchmark
             done += n;
         }
         return new WeightSnapshot(version, tensors);
+    }
+
+    /// <summary>A learner node and <paramref name="receivers"/> generator nodes on 127.0.0.1, all Up; added to <paramref name="systems"/> as they start (learner first).</summary>
+    private static async Task StartLoopbackCluster(PipelineSettings settings, int receivers, List<ActorSystem> systems)
+    {
+        var config = Akka.Configuration.ConfigurationFactory.ParseString("akka.loglevel = WARNING\nakka.stdout-loglevel = WARNING");
+        var learner = ActorSystem.Create("pipeline", config.WithFallback(ClusterRoles.NodeConfig(settings, "127.0.0.1", 0, [ClusterRoles.Learner])));
+        systems.Add(learner);
+        for (var i = 0; i < receivers; i++)
+            systems.Add(ActorSystem.Create("pipeline", config.WithFallback(ClusterRoles.NodeConfig(settings, "127.0.0.1", 0, [ClusterRoles.Generator]))));
+        var seed = AkkaCluster.Get(learner).SelfAddress;
+        AkkaCluster.Get(learner).Join(seed);
+        foreach (var s in systems.Skip(1)) AkkaCluster.Get(s).JoinSeedNodes([seed]);
+        await WaitUntil(() => systems.All(s => AkkaCluster.Get(s).State.Members.Count(m => m.Status == Akka.Cluster.MemberStatus.Up) == systems.Count),
+            TimeSpan.FromSeconds(30), "cluster Up").ConfigureAwait(false);
     }
 
     private static async Task WaitUntil(Func<bool> condition, TimeSpan deadline, string what)

@@ -143,38 +143,11 @@ public static class PeftAdapterFolder
             expected[$"{KeyPrefix}{path}.lora_A.weight"] = [config.Rank, layer.InFeatures];
             expected[$"{KeyPrefix}{path}.lora_B.weight"] = [layer.OutFeatures, config.Rank];
         }
-        var missing = expected.Keys.Where(k => !file.Tensors.ContainsKey(k)).ToList();
-        var unexpected = file.Tensors.Keys.Where(k => !expected.ContainsKey(k)).Order(StringComparer.Ordinal).ToList();
-        var wrongShape = expected
-            .Where(kv => file.Tensors.TryGetValue(kv.Key, out var e) && !e.Shape.SequenceEqual(kv.Value))
-            .Select(kv => $"{kv.Key}: stored [{string.Join(", ", file.Tensors[kv.Key].Shape)}], r = {config.Rank} needs [{string.Join(", ", kv.Value)}]")
-            .ToList();
-        if (missing.Count + unexpected.Count + wrongShape.Count > 0)
-        {
-            var lines = new List<string> { $"{weightsPath} does not fit {ConfigFile} (r = {config.Rank}, target_modules = {string.Join(", ", config.TargetModules)}) on this model:" };
-            if (missing.Count > 0) lines.Add($"  missing ({missing.Count}): {Listed(missing)}");
-            if (unexpected.Count > 0) lines.Add($"  unexpected ({unexpected.Count}): {Listed(unexpected)}");
-            if (wrongShape.Count > 0) lines.Add($"  wrong shape ({wrongShape.Count}): {Listed(wrongShape)}");
-            throw new ConfigException(string.Join('\n', lines));
-        }
-
-        // Read every tensor before attaching, so a read error (a dtype we do not convert) leaves the model as it was.
-        var values = new Dictionary<string, Tensor>(StringComparer.Ordinal);
-        try
-        {
-            foreach (var name in expected.Keys) values[name] = file.ReadFloat32(name);
-            LoraAdapters.Attach(model, config, seed: 0, source: $"{configPath}: field 'target_modules'");
-            using var noGrad = no_grad();
-            foreach (var (path, layer) in targets)
-            {
-                layer.LoraA.copy_(values[$"{KeyPrefix}{path}.lora_A.weight"]);
-                layer.LoraB.copy_(values[$"{KeyPrefix}{path}.lora_B.weight"]);
-            }
-        }
-        finally
-        {
-            foreach (var t in values.Values) t.Dispose();
-        }
+        RequireFit(file, weightsPath, expected,
+            $"{weightsPath} does not fit {ConfigFile} (r = {config.Rank}, target_modules = {string.Join(", ", config.TargetModules)}) on this model:",
+            $"r = {config.Rank} needs");
+        CopyAdapters(file, expected.Keys, targets,
+            () => LoraAdapters.Attach(model, config, seed: 0, source: $"{configPath}: field 'target_modules'"));
         return config;
     }
 
@@ -205,24 +178,43 @@ public static class PeftAdapterFolder
             expected[$"{KeyPrefix}{path}.lora_A.weight"] = layer.LoraA.shape;
             expected[$"{KeyPrefix}{path}.lora_B.weight"] = layer.LoraB.shape;
         }
+        RequireFit(file, weightsPath, expected, $"{weightsPath} does not fit the adapters this model carries:", "the model has");
+        CopyAdapters(file, expected.Keys, adapted, attach: null);
+    }
+
+    private static string Listed(List<string> names) =>
+        string.Join(", ", names.Take(20)) + (names.Count > 20 ? $", ... ({names.Count - 20} more)" : "");
+
+    /// <summary>Throws one <see cref="ConfigException"/> listing every missing, unexpected or misshapen adapter tensor.</summary>
+    private static void RequireFit(SafetensorsFile file, string weightsPath, Dictionary<string, long[]> expected, string header, string shapeNeeds)
+    {
         var missing = expected.Keys.Where(k => !file.Tensors.ContainsKey(k)).ToList();
         var unexpected = file.Tensors.Keys.Where(k => !expected.ContainsKey(k)).Order(StringComparer.Ordinal).ToList();
-        var wrongShape = expected.Where(kv => file.Tensors.TryGetValue(kv.Key, out var e) && !e.Shape.SequenceEqual(kv.Value))
-            .Select(kv => $"{kv.Key}: stored [{string.Join(", ", file.Tensors[kv.Key].Shape)}], the model has [{string.Join(", ", kv.Value)}]").ToList();
-        if (missing.Count + unexpected.Count + wrongShape.Count > 0)
-        {
-            var lines = new List<string> { $"{weightsPath} does not fit the adapters this model carries:" };
-            if (missing.Count > 0) lines.Add($"  missing ({missing.Count}): {Listed(missing)}");
-            if (unexpected.Count > 0) lines.Add($"  unexpected ({unexpected.Count}): {Listed(unexpected)}");
-            if (wrongShape.Count > 0) lines.Add($"  wrong shape ({wrongShape.Count}): {Listed(wrongShape)}");
-            throw new ConfigException(string.Join('\n', lines));
-        }
+        var wrongShape = expected
+            .Where(kv => file.Tensors.TryGetValue(kv.Key, out var e) && !e.Shape.SequenceEqual(kv.Value))
+            .Select(kv => $"{kv.Key}: stored [{string.Join(", ", file.Tensors[kv.Key].Shape)}], {shapeNeeds} [{string.Join(", ", kv.Value)}]")
+            .ToList();
+        if (missing.Count + unexpected.Count + wrongShape.Count == 0) return;
+        var lines = new List<string> { header };
+        if (missing.Count > 0) lines.Add($"  missing ({missing.Count}): {Listed(missing)}");
+        if (unexpected.Count > 0) lines.Add($"  unexpected ({unexpected.Count}): {Listed(unexpected)}");
+        if (wrongShape.Count > 0) lines.Add($"  wrong shape ({wrongShape.Count}): {Listed(wrongShape)}");
+        throw new ConfigException(string.Join('\n', lines));
+    }
+
+    /// <summary>
+    /// Reads every adapter tensor first (so a read error leaves the model as it was), then runs <paramref name="attach"/>
+    /// (if any) and copies the values into the layers' A and B.
+    /// </summary>
+    private static void CopyAdapters(SafetensorsFile file, IEnumerable<string> names, IReadOnlyList<(string Path, LoraLinear Layer)> layers, Action? attach)
+    {
         var values = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         try
         {
-            foreach (var name in expected.Keys) values[name] = file.ReadFloat32(name);
+            foreach (var name in names) values[name] = file.ReadFloat32(name);
+            attach?.Invoke();
             using var noGrad = no_grad();
-            foreach (var (path, layer) in adapted)
+            foreach (var (path, layer) in layers)
             {
                 layer.LoraA.copy_(values[$"{KeyPrefix}{path}.lora_A.weight"]);
                 layer.LoraB.copy_(values[$"{KeyPrefix}{path}.lora_B.weight"]);
@@ -233,7 +225,4 @@ public static class PeftAdapterFolder
             foreach (var t in values.Values) t.Dispose();
         }
     }
-
-    private static string Listed(List<string> names) =>
-        string.Join(", ", names.Take(20)) + (names.Count > 20 ? $", ... ({names.Count - 20} more)" : "");
 }
