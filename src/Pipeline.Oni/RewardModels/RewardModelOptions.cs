@@ -24,6 +24,9 @@ public enum FeatureKind
     Embedding,
     /// <summary><c>chars</c>: hashed character n-grams (<see cref="CharFeaturizer"/>); no encoder needed.</summary>
     Chars,
+    /// <summary><c>pair</c>: the (prompt, completion) pair (<see cref="PairFeaturizer"/>): completion n-grams, prompt x completion
+    /// word crosses and literal overlap; read with <c>input = prompt-completion</c>.</summary>
+    Pair,
 }
 
 /// <summary>What text the reward model reads for one completion (HOCON <c>input</c>).</summary>
@@ -167,7 +170,7 @@ public sealed record RewardModelOptions
         }
 
         Check(Enum.IsDefined(Variant), "variant", Variant, "must be retrieval | classification | ranking");
-        Check(Enum.IsDefined(Features), "features", Features, "must be embedding | chars");
+        Check(Enum.IsDefined(Features), "features", Features, "must be embedding | chars | pair");
         Check(Enum.IsDefined(Input), "input", Input, "must be completion | prompt-completion");
         Check(Enum.IsDefined(Output), "output", Output, "must be probability | decision");
         Check(Enum.IsDefined(Aggregate), "aggregate", Aggregate, "must be latest | mean");
