@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using Akka.Actor;
 using Pipeline.Core.Protocol;
 using Pipeline.Core.Rewards;
+using Pipeline.Oni.RewardModels;
 using Pipeline.Runtime.Actors.Oni;
 using Xunit.Abstractions;
 using static Pipeline.Runtime.Actors.Oni.CriticLabeller;
@@ -68,6 +69,24 @@ public class CriticLabellerSpec(ITestOutputHelper output) : Akka.TestKit.Xunit2.
         var stats = StatsOf(labeller);
         Assert.Equal((4L, 2L, 0, 0), (stats.Duplicates, stats.Labelled, stats.Backlog, stats.InFlight));
         lock (critic.Asked) Assert.Equal(2, critic.Asked.Count);
+    }
+
+    [Fact]
+    public void With_prompt_completion_input_labels_carry_the_pair_and_the_same_completion_of_another_prompt_is_asked_again()
+    {
+        var critic = new GatedCritic();
+        critic.Gate.SetResult();
+        var trainer = CreateTestProbe();
+        var labeller = Sys.ActorOf(CriticLabeller.Props(critic, trainer.Ref, Options() with { Input = RewardModelInput.PromptCompletion }));
+
+        labeller.Tell(Group("g1", "SELECT a"));
+        var first = trainer.ExpectMsg<CriticLabels>(Soon).Labels.Single();
+        labeller.Tell(Group("g2", "SELECT a")); // the same SQL for another question is another verdict
+        var second = trainer.ExpectMsg<CriticLabels>(Soon).Labels.Single();
+
+        Assert.Equal(RewardModelInputs.Text(RewardModelInput.PromptCompletion, "question g1", "SELECT a"), first.Text);
+        Assert.Equal(RewardModelInputs.Text(RewardModelInput.PromptCompletion, "question g2", "SELECT a"), second.Text);
+        Assert.Equal(0, StatsOf(labeller).Duplicates);
     }
 
     [Fact]

@@ -39,6 +39,7 @@ public class RewardModelTrainerSpec(ITestOutputHelper output) : Akka.TestKit.Xun
             return new RewardModelStep(0.5, 0.75, true, null);
         }
         public double Agreement(IReadOnlyList<PointLabel> heldOut) => 0.875;
+        public HeldOutMetrics Evaluate(IReadOnlyList<PointLabel> heldOut) => new(heldOut.Count, 0, 0.875, 0.75, 0.625, 0.7);
         public int Steps { get { lock (Batches) return Batches.Count; } }
     }
 
@@ -105,6 +106,7 @@ public class RewardModelTrainerSpec(ITestOutputHelper output) : Akka.TestKit.Xun
             stats.AddMetrics(data);
             Assert.Equal((3.0, 1.0, 0.875), (data["rm/labels"] - data["rm/heldout_labels"], data["rm/heldout_labels"], data["rm/agreement"]));
             Assert.Equal(4, data["rm/version"]);
+            Assert.Equal((0.75, 0.625, 0.7), (data["rm/majority_baseline"], data["rm/balanced_accuracy"], data["rm/auc"]));
         }, Soon);
         Assert.Equal(["a", "b", "d"], LabelFile.Read(Path.Combine(_dir, "labels-train.jsonl")).Select(l => l.Text));
         Assert.Equal(["c"], LabelFile.Read(Path.Combine(_dir, "labels-heldout.jsonl")).Select(l => l.Text));

@@ -94,6 +94,15 @@ public sealed class ClassificationRewardModel : TorchRewardModel, IPointwiseRewa
         return Accuracy(logits, heldOut.Select(l => l.IsPositive(Options.LabelThreshold)).ToArray());
     }
 
+    /// <summary>P(positive) as the score of each held-out label, at decision-threshold (agreement equals <see cref="Agreement"/>).</summary>
+    public HeldOutMetrics Evaluate(IReadOnlyList<PointLabel> heldOut)
+    {
+        ArgumentNullException.ThrowIfNull(heldOut);
+        if (heldOut.Count == 0) return HeldOutMetrics.Empty;
+        return HeldOutMetrics.Compute(Probabilities(heldOut.Select(l => l.Text).ToList()),
+            heldOut.Select(l => l.IsPositive(Options.LabelThreshold)).ToArray(), Options.DecisionThreshold);
+    }
+
     private double Accuracy(double[] logits, bool[] classes)
     {
         var hits = 0;

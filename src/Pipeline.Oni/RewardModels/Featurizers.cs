@@ -160,3 +160,103 @@ public sealed class EmbeddingFeaturizer : IFeaturizer
         return result;
     }
 }
+
+/// <summary>
+/// Features of a (prompt, completion) pair (texts made by <see cref="RewardModelInputs.Text"/>; a text without a prompt part
+/// has an empty prompt), for labels that depend on both, such as "does this SQL answer this question". Three blocks, each
+/// L2-normalised: the completion's hashed character n-grams (<see cref="CharFeaturizer"/>, <c>char-dim</c>); hashed
+/// (prompt word, completion word) crosses (<c>char-dim</c> buckets, words lower-cased); and <see cref="OverlapCount"/> literal
+/// overlap rates (which of the prompt's numbers, quoted strings and capitalised names the completion copies, and which of
+/// its own it invents). Task-agnostic; deterministic across processes; stateless, thread-safe.
+/// </summary>
+public sealed partial class PairFeaturizer : IFeaturizer
+{
+    public const int OverlapCount = 8;
+    private readonly CharFeaturizer _completion;
+    private readonly int _crossDim;
+
+    public PairFeaturizer(int dimension = 2048, int ngramMin = 1, int ngramMax = 3, bool lowercase = false)
+    {
+        _completion = new CharFeaturizer(dimension, ngramMin, ngramMax, lowercase);
+        _crossDim = dimension;
+    }
+
+    public FeatureKind Kind => FeatureKind.Pair;
+    public int Dimension => _completion.Dimension + _crossDim + OverlapCount;
+    public string Identity => $"pair:{_completion.Identity}:cross{_crossDim}:overlap{OverlapCount}";
+
+    public float[] Featurize(IReadOnlyList<string> texts)
+    {
+        ArgumentNullException.ThrowIfNull(texts);
+        var dim = Dimension;
+        var result = new float[(long)texts.Count * dim];
+        for (var i = 0; i < texts.Count; i++)
+        {
+            var (prompt, completion) = RewardModelInputs.Split(texts[i] ?? "");
+            if (prompt.Length > CharFeaturizer.MaxChars) prompt = prompt[..CharFeaturizer.MaxChars];
+            if (completion.Length > CharFeaturizer.MaxChars) completion = completion[..CharFeaturizer.MaxChars];
+            var row = result.AsSpan(i * dim, dim);
+            _completion.Featurize([completion]).AsSpan().CopyTo(row);
+            Cross(prompt, completion, row.Slice(_completion.Dimension, _crossDim));
+            Overlap(prompt, completion, row[(_completion.Dimension + _crossDim)..]);
+        }
+        return result;
+    }
+
+    private void Cross(string prompt, string completion, Span<float> row)
+    {
+        var p = Words(prompt.ToLowerInvariant()).Distinct().ToArray();
+        var c = Words(completion.ToLowerInvariant()).Distinct().ToArray();
+        foreach (var a in p)
+            foreach (var b in c)
+                row[(int)(Hash(a, b) % (ulong)_crossDim)] += 1f;
+        double norm = 0;
+        foreach (var v in row) norm += (double)v * v;
+        if (norm <= 0) return;
+        var inv = (float)(1.0 / Math.Sqrt(norm));
+        for (var j = 0; j < row.Length; j++) row[j] *= inv;
+    }
+
+    private static void Overlap(string prompt, string completion, Span<float> row)
+    {
+        var promptNumbers = Numbers().Matches(prompt).Select(m => m.Value).ToHashSet(StringComparer.Ordinal);
+        var completionNumbers = Numbers().Matches(completion).Select(m => m.Value).ToHashSet(StringComparer.Ordinal);
+        var quoted = Quoted().Matches(completion).Select(m => m.Groups[1].Value).ToArray();
+        var promptWords = Words(prompt).ToArray();
+        // Capitalised words after the first: names and values the answer should carry over (bracketed tags excluded).
+        var names = promptWords.Skip(1).Where(w => w.Length >= 3 && char.IsUpper(w[0])).ToHashSet(StringComparer.Ordinal);
+        var completionLower = completion.ToLowerInvariant();
+        row[0] = Share(promptNumbers, completionNumbers.Contains);
+        row[1] = Share(completionNumbers, promptNumbers.Contains);
+        row[2] = Share(quoted, q => prompt.Contains(q, StringComparison.OrdinalIgnoreCase));
+        row[3] = Share(names, n => completionLower.Contains(n.ToLowerInvariant(), StringComparison.Ordinal));
+        row[4] = promptNumbers.Count > 0 ? 1f : 0f;
+        row[5] = quoted.Length > 0 ? 1f : 0f;
+        row[6] = names.Count > 0 ? 1f : 0f;
+        row[7] = 1f;
+    }
+
+    // A set with nothing to find is fully covered.
+    private static float Share<T>(IReadOnlyCollection<T> items, Func<T, bool> found) =>
+        items.Count == 0 ? 1f : items.Count(found) / (float)items.Count;
+
+    private static IEnumerable<string> Words(string text) => WordPattern().Matches(text).Select(m => m.Value);
+
+    private static ulong Hash(string a, string b)
+    {
+        var h = 14695981039346656037UL;
+        foreach (var c in a) h = (h ^ c) * 1099511628211UL;
+        h = (h ^ 0x1F) * 1099511628211UL;
+        foreach (var c in b) h = (h ^ c) * 1099511628211UL;
+        return h;
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"[\p{L}\p{N}_]+|[<>=!*]+")]
+    private static partial System.Text.RegularExpressions.Regex WordPattern();
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"\d+(?:\.\d+)?")]
+    private static partial System.Text.RegularExpressions.Regex Numbers();
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"'([^']*)'")]
+    private static partial System.Text.RegularExpressions.Regex Quoted();
+}

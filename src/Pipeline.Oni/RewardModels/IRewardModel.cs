@@ -34,6 +34,9 @@ public interface IPointwiseRewardModel : IRewardModel
 
     /// <summary>Fraction of <paramref name="heldOut"/> where the model's binary decision equals the label's class; NaN when empty.</summary>
     double Agreement(IReadOnlyList<PointLabel> heldOut);
+
+    /// <summary>Agreement next to the majority-class baseline, balanced accuracy and AUC on <paramref name="heldOut"/>.</summary>
+    HeldOutMetrics Evaluate(IReadOnlyList<PointLabel> heldOut);
 }
 
 /// <summary>A reward model trained on pairwise preferences (ranking).</summary>

@@ -124,6 +124,14 @@ public sealed class RetrievalRewardModel : IPointwiseRewardModel
         return (double)hits / heldOut.Count;
     }
 
+    /// <summary>The table value (default-reward when unseen) as the score of each held-out label.</summary>
+    public HeldOutMetrics Evaluate(IReadOnlyList<PointLabel> heldOut)
+    {
+        ArgumentNullException.ThrowIfNull(heldOut);
+        return HeldOutMetrics.Compute(heldOut.Select(l => Value(l.Text)).ToArray(),
+            heldOut.Select(l => l.IsPositive(Options.LabelThreshold)).ToArray(), Options.DecisionThreshold);
+    }
+
     private double Value(string text) =>
         _map.TryGetValue(TextHash.Of(text), out var node) ? StoredValue(node.Value) : Options.DefaultReward;
 

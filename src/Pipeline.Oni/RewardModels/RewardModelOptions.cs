@@ -24,6 +24,18 @@ public enum FeatureKind
     Embedding,
     /// <summary><c>chars</c>: hashed character n-grams (<see cref="CharFeaturizer"/>); no encoder needed.</summary>
     Chars,
+    /// <summary><c>pair</c>: the (prompt, completion) pair (<see cref="PairFeaturizer"/>): completion n-grams, prompt x completion
+    /// word crosses and literal overlap; read with <c>input = prompt-completion</c>.</summary>
+    Pair,
+}
+
+/// <summary>What text the reward model reads for one completion (HOCON <c>input</c>).</summary>
+public enum RewardModelInput
+{
+    /// <summary><c>completion</c>: the completion alone.</summary>
+    Completion,
+    /// <summary><c>prompt-completion</c>: the prompt and the completion, joined by <see cref="RewardModelInputs.Separator"/>.</summary>
+    PromptCompletion,
 }
 
 /// <summary>How a classifier's (or a retrieval table's) value is reported (HOCON <c>output</c>).</summary>
@@ -56,6 +68,9 @@ public sealed record RewardModelOptions
 
     /// <summary><c>features = embedding | chars</c> (classification, ranking). Default embedding.</summary>
     public FeatureKind Features { get; init; } = FeatureKind.Embedding;
+
+    /// <summary><c>input = completion | prompt-completion</c>: what the model reads. Default completion.</summary>
+    public RewardModelInput Input { get; init; } = RewardModelInput.Completion;
 
     /// <summary><c>hidden</c>: width of the MLP's hidden layer (ReLU); 0 = a linear head. Default 128.</summary>
     public int Hidden { get; init; } = 128;
@@ -155,7 +170,8 @@ public sealed record RewardModelOptions
         }
 
         Check(Enum.IsDefined(Variant), "variant", Variant, "must be retrieval | classification | ranking");
-        Check(Enum.IsDefined(Features), "features", Features, "must be embedding | chars");
+        Check(Enum.IsDefined(Features), "features", Features, "must be embedding | chars | pair");
+        Check(Enum.IsDefined(Input), "input", Input, "must be completion | prompt-completion");
         Check(Enum.IsDefined(Output), "output", Output, "must be probability | decision");
         Check(Enum.IsDefined(Aggregate), "aggregate", Aggregate, "must be latest | mean");
         Check(Hidden >= 0, "hidden", Hidden, "must be >= 0 (0 = linear head)");
@@ -202,6 +218,7 @@ public sealed record RewardModelOptions
         {
             Variant = Enum("variant", d.Variant),
             Features = Enum("features", d.Features),
+            Input = Enum("input", d.Input),
             Hidden = Int("hidden", d.Hidden),
             LearningRate = Dbl("learning-rate", d.LearningRate),
             WeightDecay = Dbl("weight-decay", d.WeightDecay),

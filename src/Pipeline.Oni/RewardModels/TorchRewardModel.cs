@@ -193,6 +193,7 @@ public abstract class TorchRewardModel : IRewardModel, IDisposable
         return options.Features switch
         {
             FeatureKind.Chars => new CharFeaturizer(options.CharDim, options.CharNgramMin, options.CharNgramMax, options.CharLowercase),
+            FeatureKind.Pair => new PairFeaturizer(options.CharDim, options.CharNgramMin, options.CharNgramMax, options.CharLowercase),
             FeatureKind.Embedding => new EmbeddingFeaturizer(
                 encoder ?? throw new ArgumentException("features = embedding needs a sentence encoder", nameof(encoder)),
                 options.EmbeddingCache),

@@ -31,7 +31,7 @@ public static class OniSetup
             var options = RewardModelOptions.FromConfig(settings.Oni.RewardModel);
             var encoder = options.Features == FeatureKind.Embedding ? new OnnxSentenceEncoder(warn: c.Warn) : null;
             var initial = resume && Latest(runDir) is { } dir ? RewardModelFactory.Load(dir, encoder) : RewardModelFactory.Create(options, encoder);
-            return new IntrinsicRewardSource(c.Name, initial, d => RewardModelFactory.Load(d, encoder), settings.Oni.Beta, encoder);
+            return new IntrinsicRewardSource(c.Name, initial, d => RewardModelFactory.Load(d, encoder), settings.Oni.Beta, encoder, options.Input);
         });
     }
 
@@ -51,7 +51,10 @@ public static class OniSetup
         var model = latest is not null ? RewardModelFactory.Load(latest, encoder) : RewardModelFactory.Create(options, encoder);
         var root = Path.Combine(runDir, Folder);
         return new OniParts(critic, model, new OniStats(),
-            new CriticLabeller.Settings(oni.SamplingRate, oni.LabelsPerSecond, oni.Backlog, oni.MaxInFlight, oni.LabelDeadline, settings.Seed),
+            new CriticLabeller.Settings(oni.SamplingRate, oni.LabelsPerSecond, oni.Backlog, oni.MaxInFlight, oni.LabelDeadline, settings.Seed)
+            {
+                Input = options.Input,
+            },
             new RewardModelTrainer.Settings(oni.StepsPerLabelBatch, oni.WarmupLabels, oni.StepsPerLearnerStep, oni.BatchSize, oni.HeldOutEvery,
                 oni.PublishEveryVersions, Path.Combine(root, "published"), settings.Seed)
             {

@@ -20,7 +20,11 @@ namespace Pipeline.Runtime.Actors.Oni;
 public sealed class CriticLabeller : ReceiveActor, IWithTimers
 {
     public sealed record Settings(double SamplingRate, double LabelsPerSecond, int Backlog, int MaxInFlight, TimeSpan Deadline, int Seed,
-        int MaxRemembered = 100_000);
+        int MaxRemembered = 100_000)
+    {
+        /// <summary>The text a label carries (and is deduplicated by): what the reward model reads (oni.reward-model.input).</summary>
+        public RewardModelInput Input { get; init; } = RewardModelInput.Completion;
+    }
 
     /// <summary>One critic verdict on one completion, for the reward model.</summary>
     public sealed record CriticLabel(string Text, double Score, string PromptId, string RolloutId) : IPipelineMessage;
@@ -91,7 +95,7 @@ public sealed class CriticLabeller : ReceiveActor, IWithTimers
             _offered++;
             if (_random.NextDouble() >= _s.SamplingRate) continue;
             _sampled++;
-            var hash = TextHash.Of(rollout.CompletionText);
+            var hash = TextHash.Of(RewardModelInputs.Text(_s.Input, group.Prompt.Text, rollout.CompletionText));
             if (_pending.Contains(hash) || _labelled.Contains(hash))
             {
                 _duplicates++;
@@ -145,7 +149,8 @@ public sealed class CriticLabeller : ReceiveActor, IWithTimers
         {
             _labelledCount++;
             Remember(hash);
-            _trainer.Tell(new CriticLabels([new CriticLabel(answer.Candidate.Rollout.CompletionText, signal.Value,
+            var text = RewardModelInputs.Text(_s.Input, answer.Candidate.Prompt.Text, answer.Candidate.Rollout.CompletionText);
+            _trainer.Tell(new CriticLabels([new CriticLabel(text, signal.Value,
                 answer.Candidate.Prompt.Id, answer.Candidate.Rollout.RolloutId)]));
         }
         else

@@ -23,10 +23,14 @@ public sealed class IntrinsicRewardSource : IRewardSource, IReportsMetrics, IDis
     private double _rawSum, _normSum;
 
     private readonly IDisposable? _owned;
+    private readonly RewardModelInput _input;
 
-    public IntrinsicRewardSource(string name, IRewardModel initial, Func<string, IRewardModel> load, double beta, IDisposable? owned = null)
+    /// <param name="input">What the model reads for a completion (oni.reward-model.input), as its labels were made.</param>
+    public IntrinsicRewardSource(string name, IRewardModel initial, Func<string, IRewardModel> load, double beta, IDisposable? owned = null,
+        RewardModelInput input = RewardModelInput.Completion)
     {
         _owned = owned;
+        _input = input;
         Name = name;
         _model = initial;
         _load = load;
@@ -62,7 +66,8 @@ public sealed class IntrinsicRewardSource : IRewardSource, IReportsMetrics, IDis
             lock (_gate)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                score = _model.Score(texts);
+                score = _model.Score(_input == RewardModelInput.Completion ? texts
+                    : texts.Select(t => RewardModelInputs.Text(_input, group.Prompt.Text, t)).ToList());
                 version = _model.Version;
             }
             var counts = texts.GroupBy(t => t, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);

@@ -1,4 +1,5 @@
 using Pipeline.Core.Rewards;
+using Pipeline.Oni.RewardModels;
 
 namespace Pipeline.Runtime.Actors.Oni;
 
@@ -10,7 +11,8 @@ public sealed class OniStats : IReportsMetrics
 {
     private readonly long _started = System.Diagnostics.Stopwatch.GetTimestamp();
     private long _labels, _heldOut, _rmVersion, _published;
-    private double _loss = double.NaN, _acc = double.NaN, _agreement = double.NaN;
+    private double _loss = double.NaN, _acc = double.NaN;
+    private HeldOutMetrics _heldOutMetrics = HeldOutMetrics.Empty;
     private long _offered, _sampled, _labelled, _dropped, _duplicates, _failed, _queue;
 
     public void Labeller(CriticLabeller.Stats s)
@@ -24,18 +26,18 @@ public sealed class OniStats : IReportsMetrics
         Interlocked.Exchange(ref _queue, s.Backlog);
     }
 
-    public void Trainer(long labels, long heldOut, long version, double loss, double acc, double agreement, long published)
+    public void Trainer(long labels, long heldOut, long version, double loss, double acc, HeldOutMetrics heldOutMetrics, long published)
     {
         Interlocked.Exchange(ref _labels, labels);
         Interlocked.Exchange(ref _heldOut, heldOut);
         Interlocked.Exchange(ref _rmVersion, version);
         Interlocked.Exchange(ref _loss, loss);
         Interlocked.Exchange(ref _acc, acc);
-        Interlocked.Exchange(ref _agreement, agreement);
+        Volatile.Write(ref _heldOutMetrics, heldOutMetrics ?? HeldOutMetrics.Empty);
         Interlocked.Exchange(ref _published, published);
     }
 
-    public double Agreement => Volatile.Read(ref _agreement);
+    public double Agreement => Volatile.Read(ref _heldOutMetrics).Agreement;
     public long Labels => Interlocked.Read(ref _labels) + Interlocked.Read(ref _heldOut);
 
     public void AddMetrics(IDictionary<string, double> data)
@@ -45,7 +47,13 @@ public sealed class OniStats : IReportsMetrics
         data["rm/heldout_labels"] = Interlocked.Read(ref _heldOut);
         data["rm/train_loss"] = Volatile.Read(ref _loss);
         data["rm/train_acc"] = Volatile.Read(ref _acc);
-        data["rm/agreement"] = Volatile.Read(ref _agreement);
+        var held = Volatile.Read(ref _heldOutMetrics);
+        data["rm/agreement"] = held.Agreement;
+        // The trivial answer's agreement, so rm/agreement can be read against it (a constant answer has balanced accuracy 0.5).
+        data["rm/majority_baseline"] = held.MajorityBaseline;
+        data["rm/balanced_accuracy"] = held.BalancedAccuracy;
+        data["rm/auc"] = held.Auc;
+        data["rm/heldout_positive_frac"] = held.Count > 0 ? held.Positives / (double)held.Count : double.NaN;
         data["rm/version"] = Interlocked.Read(ref _rmVersion);
         data["rm/published_version"] = Interlocked.Read(ref _published);
         var offered = Interlocked.Read(ref _offered);

@@ -42,7 +42,8 @@ public sealed class RewardModelTrainer : ReceiveActor, IWithTimers
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private long _received;
     private long _publishedVersion;
-    private double _loss = double.NaN, _acc = double.NaN, _agreement = double.NaN;
+    private double _loss = double.NaN, _acc = double.NaN;
+    private HeldOutMetrics _heldOutMetrics = HeldOutMetrics.Empty;
     private bool _newLabels;
     private DateTime _lastPublished = DateTime.MinValue;
     private sealed class TrainTick { public static readonly TrainTick Instance = new(); }
@@ -178,7 +179,7 @@ public sealed class RewardModelTrainer : ReceiveActor, IWithTimers
         _model.Save(dir);
         _publishedVersion = _model.Version;
         _lastPublished = DateTime.UtcNow;
-        _agreement = _model is IPointwiseRewardModel p && _heldOut.Count > 0 ? p.Agreement(_heldOut) : double.NaN;
+        _heldOutMetrics = _model is IPointwiseRewardModel p ? p.Evaluate(_heldOut) : HeldOutMetrics.Empty;
         Context.System.EventStream.Publish(new RewardModelPublished(_model.Version, dir));
         if (_s.LabelsDir is { } labels)
         {
@@ -193,7 +194,7 @@ public sealed class RewardModelTrainer : ReceiveActor, IWithTimers
         }
     }
 
-    private void Report() => _stats.Trainer(_train.Count, _heldOut.Count, _model.Version, _loss, _acc, _agreement, _publishedVersion);
+    private void Report() => _stats.Trainer(_train.Count, _heldOut.Count, _model.Version, _loss, _acc, _heldOutMetrics, _publishedVersion);
 }
 
 /// <summary>Labels as JSON lines {"text": ..., "score": ...}.</summary>
