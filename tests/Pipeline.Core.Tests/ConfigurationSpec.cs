@@ -97,6 +97,22 @@ public class ConfigurationSpec : IDisposable
     }
 
     [Fact]
+    public void A_run_snapshot_written_before_the_ask_timeout_was_retired_still_loads()
+    {
+        // Every run folder made before the key was removed has it in config.conf; --resume must still read that file.
+        var run = Path.Combine(_dir, "old-run");
+        Directory.CreateDirectory(run);
+        var snapshot = Path.Combine(run, ConfigLayers.RunSnapshotFile);
+        File.WriteAllText(snapshot, "pipeline { timeouts { ask = 30s, credit = 90s } }");
+        var settings = PipelineSettings.Load(_dir, "local", snapshot, []);
+        Assert.Equal(TimeSpan.FromSeconds(90), settings.Timeouts.Credit);
+
+        var mine = Path.Combine(run, "mine.conf");
+        File.WriteAllText(mine, "pipeline.timeouts.ask = 30s");
+        Assert.Contains("unknown key 'pipeline.timeouts.ask'", Assert.Throws<ConfigException>(() => PipelineSettings.Load(_dir, "local", mine, [])).Message);
+    }
+
+    [Fact]
     public void A_bad_duration_names_the_key_and_the_override()
     {
         var e = Assert.Throws<ConfigException>(() => PipelineSettings.Load(_dir, "local", null, ["timeouts.credit=soon"]));

@@ -40,6 +40,12 @@ public sealed class ConfigLayers
         return reader.ReadToEnd();
     }
 
+    /// <summary>The name of the settings snapshot every run folder holds (the file --resume reads).</summary>
+    public const string RunSnapshotFile = "config.conf";
+
+    /// <summary>Keys earlier versions declared and nothing reads any more: refused in new configuration, skipped in a run's snapshot.</summary>
+    public static readonly IReadOnlySet<string> RetiredKeys = new HashSet<string>(StringComparer.Ordinal) { "pipeline.timeouts.ask" };
+
     public IReadOnlyList<string> Origins => _layers.Select(l => l.Origin).ToList();
 
     public ConfigLayers AddFile(string path, bool optional = false)
@@ -56,6 +62,8 @@ public sealed class ConfigLayers
     {
         var config = ParseOrThrow(hocon, origin);
         var leaves = Leaves(config);
+        // A run folder's config snapshot written before a key was retired still resumes: the key is left unread.
+        if (Path.GetFileName(origin) == RunSnapshotFile) leaves.RemoveWhere(RetiredKeys.Contains);
         foreach (var key in leaves) CheckKnown(key, origin);
         _layers.Add((origin, config, leaves));
         return this;

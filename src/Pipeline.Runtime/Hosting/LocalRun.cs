@@ -23,7 +23,7 @@ namespace Pipeline.Runtime.Hosting;
 /// </summary>
 public static class LocalRun
 {
-    public const string ConfigSnapshotFile = "config.conf";
+    public const string ConfigSnapshotFile = ConfigLayers.RunSnapshotFile;
 
     /// <summary>The run's tokenizer files (learned, or copied from the model folder), read back on resume and by eval and export.</summary>
     public const string TokenizerFolder = "tokenizer";
