@@ -34,16 +34,10 @@ public sealed class Bf16TrainingSpec : IDisposable
             Dtype = dtype,
             Lora = lora ? new LoraSettings(true, 4, 8, 0, ["q_proj", "v_proj"]) : LoraSettings.Off,
         };
-        return PolicyFactory.From(settings, new Vocabulary(LlamaConfig.Load(folder).VocabSize));
+        return PolicyFactory.From(settings, new VocabularyOnlyTokenizer(LlamaConfig.Load(folder).VocabSize));
     }
 
-    private static SftExample[] Batch(int step, int vocab)
-    {
-        var r = new Random(200 + step);
-        return Enumerable.Range(0, 4).Select(_ => new SftExample(
-            Enumerable.Range(0, 5).Select(_ => r.Next(1, vocab)).ToArray(),
-            Enumerable.Range(0, 4).Select(_ => r.Next(1, vocab)).ToArray())).ToArray();
-    }
+    private static SftExample[] Batch(int step, int vocab) => VocabularyOnlyTokenizer.RandomSftBatch(200 + step, vocab);
 
     private static float[] Values(IEnumerable<Tensor> tensors) =>
         tensors.SelectMany(t => t.detach().to(ScalarType.Float32).cpu().data<float>().ToArray()).ToArray();
@@ -56,7 +50,7 @@ public sealed class Bf16TrainingSpec : IDisposable
         var builtin = PolicyFactory.Builtin(new PolicySettings(64, 16, 1, 2, 32), 64);
         Assert.Equal(ScalarType.Float32, builtin.WeightsDtype(new Device(TorchSharp.DeviceType.CUDA)));
 
-        var error = Assert.Throws<ConfigException>(() => PolicyFactory.From(new PolicySettings(64, 16, 1, 2, 32) { Dtype = "bfloat16" }, new Vocabulary(64)));
+        var error = Assert.Throws<ConfigException>(() => PolicyFactory.From(new PolicySettings(64, 16, 1, 2, 32) { Dtype = "bfloat16" }, new VocabularyOnlyTokenizer(64)));
         Assert.Contains("pipeline.policy.dtype", error.Message);
     }
 
@@ -147,16 +141,5 @@ public sealed class Bf16TrainingSpec : IDisposable
         WeightTransfer.Import(bf16Generator, WeightTransfer.Export(generator, 2));
         Assert.All(bf16Generator.parameters(), p => Assert.Equal(ScalarType.BFloat16, p.dtype));
         Assert.Equal(Values(generator.parameters().Select(p => p.to(ScalarType.BFloat16))), Values(bf16Generator.parameters()));
-    }
-
-    private sealed class Vocabulary(int size) : IPolicyTokenizer
-    {
-        public int VocabSize => size;
-        public int Eos => 0;
-        public IReadOnlyList<int> StopTokens => [0];
-        public int[] Encode(string text) => [];
-        public int[] EncodePrompt(string promptText) => [0];
-        public string Decode(ReadOnlySpan<int> ids) => "";
-        public void Save(string directory) { }
     }
 }

@@ -80,7 +80,7 @@ public sealed class PolicySeamSpec
         var folder = HfTinyFixture.Folder("llama-llama3-rope");
         var config = LlamaConfig.Load(folder);
         var settings = new PolicySettings(0, 0, 1, 1, Context: 1_000_000) { Source = "hf", Path = folder };
-        var policy = PolicyFactory.From(settings, new FakeVocabulary(config.VocabSize));
+        var policy = PolicyFactory.From(settings, new VocabularyOnlyTokenizer(config.VocabSize));
 
         using var model = policy.Create(seed: 3);
 
@@ -98,7 +98,7 @@ public sealed class PolicySeamSpec
         var vocab = LlamaConfig.Load(folder).VocabSize;
         var settings = new PolicySettings(0, 0, 1, 1, 64) { Source = "hf", Path = folder };
 
-        var error = Assert.Throws<ConfigException>(() => PolicyFactory.From(settings, new FakeVocabulary(vocab + 1)));
+        var error = Assert.Throws<ConfigException>(() => PolicyFactory.From(settings, new VocabularyOnlyTokenizer(vocab + 1)));
 
         Assert.Contains("tokenizer.json", error.Message);
         Assert.Contains($"vocab_size {vocab}", error.Message);
@@ -152,16 +152,5 @@ public sealed class PolicySeamSpec
         Assert.True(HfTinyFixture.MaxAbsDiff(fp32, bf16) <= 2e-2 * fp32.Max(Math.Abs), $"max abs diff {HfTinyFixture.MaxAbsDiff(fp32, bf16)}");
         Assert.All(completions, c => Assert.Equal(4, c.Tokens.Length));
         Assert.All(completions, c => Assert.All(c.LogProbs, lp => Assert.True(float.IsFinite(lp) && lp <= 0)));
-    }
-
-    private sealed class FakeVocabulary(int size) : Pipeline.Learning.Tokenization.IPolicyTokenizer
-    {
-        public int VocabSize => size;
-        public int Eos => 0;
-        public IReadOnlyList<int> StopTokens => [0];
-        public int[] Encode(string text) => [];
-        public int[] EncodePrompt(string promptText) => [0];
-        public string Decode(ReadOnlySpan<int> ids) => "";
-        public void Save(string directory) { }
     }
 }

@@ -31,16 +31,10 @@ public sealed class AdapterCheckpointSpec(ITestOutputHelper output) : IDisposabl
             Path = folder,
             Lora = lora ? new LoraSettings(true, 4, 8, 0, targets) : LoraSettings.Off,
         };
-        return PolicyFactory.From(settings, new Vocabulary(LlamaConfig.Load(folder).VocabSize));
+        return PolicyFactory.From(settings, new VocabularyOnlyTokenizer(LlamaConfig.Load(folder).VocabSize));
     }
 
-    private static SftExample[] Batch(int step, int vocab)
-    {
-        var r = new Random(100 + step);
-        return Enumerable.Range(0, 4).Select(_ => new SftExample(
-            Enumerable.Range(0, 5).Select(_ => r.Next(1, vocab)).ToArray(),
-            Enumerable.Range(0, 4).Select(_ => r.Next(1, vocab)).ToArray())).ToArray();
-    }
+    private static SftExample[] Batch(int step, int vocab) => VocabularyOnlyTokenizer.RandomSftBatch(100 + step, vocab);
 
     private static float[] Adapters(PolicyNetwork model) =>
         LoraAdapters.AdapterTensors(model).SelectMany(t => t.Tensor.detach().cpu().data<float>().ToArray()).ToArray();
@@ -185,16 +179,5 @@ public sealed class AdapterCheckpointSpec(ITestOutputHelper output) : IDisposabl
 
         output.WriteLine($"stories260K checkpoint: full fine-tuning {full:N0} bytes, LoRA r=4 on q_proj,v_proj {lora:N0} bytes ({100.0 * lora / full:F1} %)");
         Assert.True(lora * 10 < full, $"LoRA checkpoint {lora} bytes is not under a tenth of the full one ({full} bytes)");
-    }
-
-    private sealed class Vocabulary(int size) : IPolicyTokenizer
-    {
-        public int VocabSize => size;
-        public int Eos => 0;
-        public IReadOnlyList<int> StopTokens => [0];
-        public int[] Encode(string text) => [];
-        public int[] EncodePrompt(string promptText) => [0];
-        public string Decode(ReadOnlySpan<int> ids) => "";
-        public void Save(string directory) { }
     }
 }

@@ -21,7 +21,7 @@ public sealed class LoraPolicyFactorySpec
     public void An_hf_policy_with_lora_on_comes_with_adapters_drawn_from_the_run_seed()
     {
         var settings = Hf("qwen2", "q_proj", "v_proj");
-        var factory = PolicyFactory.From(settings, new Vocabulary(LlamaConfig.Load(settings.Path).VocabSize));
+        var factory = PolicyFactory.From(settings, new VocabularyOnlyTokenizer(LlamaConfig.Load(settings.Path).VocabSize));
 
         using var a = factory.Create(seed: 5);
         using var again = factory.Create(seed: 5);
@@ -40,7 +40,7 @@ public sealed class LoraPolicyFactorySpec
     public void Lora_off_records_nothing_new_in_checkpoints()
     {
         var settings = Hf("qwen2") with { Lora = LoraSettings.Off };
-        var factory = PolicyFactory.From(settings, new Vocabulary(LlamaConfig.Load(settings.Path).VocabSize));
+        var factory = PolicyFactory.From(settings, new VocabularyOnlyTokenizer(LlamaConfig.Load(settings.Path).VocabSize));
 
         using var model = factory.Create(seed: 5);
 
@@ -53,7 +53,7 @@ public sealed class LoraPolicyFactorySpec
     {
         var settings = new PolicySettings(64, 16, 1, 2, 32) { Lora = new LoraSettings(true, 4, 8, 0, ["q_proj"]) };
 
-        var error = Assert.Throws<ConfigException>(() => PolicyFactory.From(settings, new Vocabulary(64)));
+        var error = Assert.Throws<ConfigException>(() => PolicyFactory.From(settings, new VocabularyOnlyTokenizer(64)));
 
         Assert.Contains("pipeline.policy.lora.enabled", error.Message);
     }
@@ -65,16 +65,5 @@ public sealed class LoraPolicyFactorySpec
 
         Assert.Contains("pipeline.policy.lora.target-modules", error.Message);
         Assert.Contains("query_key_value", error.Message);
-    }
-
-    private sealed class Vocabulary(int size) : IPolicyTokenizer
-    {
-        public int VocabSize => size;
-        public int Eos => 0;
-        public IReadOnlyList<int> StopTokens => [0];
-        public int[] Encode(string text) => [];
-        public int[] EncodePrompt(string promptText) => [0];
-        public string Decode(ReadOnlySpan<int> ids) => "";
-        public void Save(string directory) { }
     }
 }
