@@ -7,8 +7,10 @@ namespace Pipeline.Core.Configuration;
 /// <param name="MaxRows">Rows one result may have before it is cut, an invalid verdict (pipeline.task.sql.max-rows).</param>
 /// <param name="RelativeTolerance">0: numbers compare exactly in the execution match; above: relative tolerance (pipeline.task.sql.relative-tolerance).</param>
 /// <param name="Instances">Database instances per db id; a prediction must match on all (pipeline.task.sql.instances).</param>
+/// <param name="RlValues">narrow | wide: the entity values RL prompts draw from (pipeline.task.sql.rl-values).</param>
+/// <param name="RlTemplates">all | rl-only: the paraphrase templates RL prompts use (pipeline.task.sql.rl-templates).</param>
 public sealed record SqlTaskSettings(int SftExamples, int RlExamples, int HeldOutExamples, TimeSpan QueryTimeout, long MaxResultBytes,
-    int MaxRows = 1_000_000, double RelativeTolerance = 0, int Instances = 1);
+    int MaxRows = 1_000_000, double RelativeTolerance = 0, int Instances = 1, string RlValues = "narrow", string RlTemplates = "all");
 public sealed record TaskSettings(string Name, SqlTaskSettings Sql)
 {
     /// <summary>The task's own block, pipeline.task.&lt;name&gt; (empty when it has none), for its factory in the task registry.</summary>
@@ -190,7 +192,9 @@ public sealed record PipelineSettings(
                     r.Long(p + "task.sql.max-result-bytes", 65_536),
                     r.Int(p + "task.sql.max-rows", 1),
                     r.Double(p + "task.sql.relative-tolerance", 0, 0.5),
-                    r.Int(p + "task.sql.instances", 1, 16)))
+                    r.Int(p + "task.sql.instances", 1, 16),
+                    r.OneOf(p + "task.sql.rl-values", "narrow", "wide"),
+                    r.OneOf(p + "task.sql.rl-templates", "all", "rl-only")))
             {
                 Block = TaskBlock(r.Config, r.String(p + "task.name")),
             },

@@ -46,6 +46,8 @@ public static class TaskCatalog
             TrainCount = train,
             HeldOutCount = sql.HeldOutExamples,
             SftShare = sql.SftExamples / (double)train,
+            RlValues = sql.RlValues == "wide" ? SqlRlValues.Wide : SqlRlValues.Narrow,
+            RlTemplates = sql.RlTemplates == "rl-only" ? SqlRlTemplates.RlOnly : SqlRlTemplates.All,
         };
         return new SqlPipelineTask(options, Path.Combine(c.RunDir, "databases"), sql.QueryTimeout, maxResultBytes: sql.MaxResultBytes,
             maxRows: sql.MaxRows, match: new ExecutionMatchOptions(sql.RelativeTolerance), instances: sql.Instances);

@@ -32,6 +32,10 @@ public static class SqlDatasetGenerator
         var rl = Examples(Sample(Candidates(SqlSplits.Rl, entitySplit), options.RlCount, rng, SqlSplits.Rl, Questions(sft)), SqlSplits.Rl);
         var heldOut = Examples(Sample(Candidates(SqlSplits.HeldOut, entitySplit), options.HeldOutCount, rng, SqlSplits.HeldOut,
             Questions(sft.Concat(rl))), SqlSplits.HeldOut);
+        // Other RL prompts: redrawn after held-out with an rng of their own, so held-out is the same questions either way.
+        if (options.RlValues == SqlRlValues.Wide || options.RlTemplates == SqlRlTemplates.RlOnly)
+            rl = Examples(Sample(Candidates(SqlSplits.Rl, entitySplit, options.RlValues == SqlRlValues.Wide, options.RlTemplates == SqlRlTemplates.RlOnly),
+                options.RlCount, new Random(unchecked(options.Seed * 7919 + 0x71)), SqlSplits.Rl, Questions(sft.Concat(heldOut))), SqlSplits.Rl);
         return new SqlTaskData(options, schemas, sft, rl, heldOut);
     }
 
@@ -88,15 +92,19 @@ public static class SqlDatasetGenerator
         public string QueryType => Spec.QueryType;
     }
 
-    static List<Candidate> Candidates(string split, IReadOnlyDictionary<string, string> entitySplit)
+    /// <param name="wide">Rl only: also the values assigned to Sft, which no demonstration shows (they carry fresh values instead).</param>
+    /// <param name="rlOnlyTemplates">Rl only: just the paraphrase templates no demonstration uses.</param>
+    static List<Candidate> Candidates(string split, IReadOnlyDictionary<string, string> entitySplit, bool wide = false, bool rlOnlyTemplates = false)
     {
+        bool Usable(string value) => entitySplit[value] == split || (wide && entitySplit[value] == SqlSplits.Sft);
         var list = new List<Candidate>();
         var templateIndices = Enumerable.Range(0, SqlQuestionTemplates.PerList)
             .Where(i => SqlQuestionTemplates.UsableIn(split, i)).ToArray();
+        if (rlOnlyTemplates) templateIndices = templateIndices.Where(i => !SqlQuestionTemplates.UsableIn(SqlSplits.Sft, i)).ToArray();
         foreach (var p in SqlTableProfile.All)
         {
-            var texts = p.TextValues.Where(v => entitySplit[v] == split).ToArray();
-            var numbers = Thresholds(p).Where(n => entitySplit[Invariant(n)] == split).ToArray();
+            var texts = p.TextValues.Where(Usable).ToArray();
+            var numbers = Thresholds(p).Where(n => Usable(Invariant(n))).ToArray();
             foreach (var lang in SqlQuestionTemplates.Languages)
             foreach (var t in templateIndices)
             {

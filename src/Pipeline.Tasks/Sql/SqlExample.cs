@@ -47,6 +47,30 @@ public sealed record SqlDatasetOptions
     /// <summary>Fraction of <see cref="TrainCount"/> that goes to Sft (default 2/3: 1600 Sft, 800 Rl).</summary>
     public double SftShare { get; init; } = 2.0 / 3.0;
 
+    /// <summary>Which entity values RL prompts draw from (<see cref="SqlRlValues"/>).</summary>
+    public SqlRlValues RlValues { get; init; } = SqlRlValues.Narrow;
+    /// <summary>Which paraphrase templates RL prompts use (<see cref="SqlRlTemplates"/>).</summary>
+    public SqlRlTemplates RlTemplates { get; init; } = SqlRlTemplates.All;
+
     public int SftCount => (int)Math.Round(TrainCount * SftShare);
     public int RlCount => TrainCount - SftCount;
+}
+
+/// <summary>The entity values RL prompts use; held-out values are never among them.</summary>
+public enum SqlRlValues
+{
+    /// <summary>The Rl split's own share of every pool (~15 %): few values, each repeated across many prompts.</summary>
+    Narrow,
+    /// <summary>Also the ~70 % assigned to Sft, which no demonstration shows (demonstrations carry fresh values): the
+    /// policy meets many more values and must copy them rather than memorise a few.</summary>
+    Wide,
+}
+
+/// <summary>The paraphrase templates RL prompts use; held-out templates are never among them.</summary>
+public enum SqlRlTemplates
+{
+    /// <summary>The demonstrations' templates and the RL-only ones.</summary>
+    All,
+    /// <summary>Only the RL-only templates, which no demonstration uses.</summary>
+    RlOnly,
 }
