@@ -51,6 +51,8 @@ public sealed class SimulationLoop : IDisposable
     public bool Drain()
     {
         _threadId = Environment.CurrentManagedThreadId;
+        // Awaits inside actors (PipeTo captures the context) must continue on this thread, not on a host's context (xUnit's).
+        if (SynchronizationContext.Current is not null) SynchronizationContext.SetSynchronizationContext(null);
         var any = false;
         while (true)
         {
