@@ -49,7 +49,8 @@ public sealed class SimulationSpec : IDisposable
         Assert.Equal(361, summary.GroupsGenerated);  // started at 0, 10, ..., 3600 s
         Assert.Equal(1.0, summary.GeneratorUtilisation, 9);
         Assert.Equal(359 * 1.22 / 3600, summary.LearnerUtilisation, 9);
-        Assert.Equal(new SortedDictionary<long, long> { [0] = 359 }, summary.Staleness);
+        // Group k > 1 starts at 10(k-1) s with the weights of step k-2 (step k-1 ends at 10(k-1) + 2.22 s) and is trained at version k-1.
+        Assert.Equal(new SortedDictionary<long, long> { [0] = 1, [1] = 358 }, summary.Staleness);
         Assert.Equal(1.0, summary.Coverage["execution"]);
     }
 
