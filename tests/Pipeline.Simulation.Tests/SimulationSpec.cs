@@ -80,3 +80,42 @@ public sealed class SimulationSpec : IDisposable
         Assert.NotEqual(a.ToJson(), other.ToJson());
     }
 }
+
+/// <summary>Bad cost files are refused by name, before anything runs.</summary>
+public class CostModelSpec
+{
+    private static CostModel Load(string hocon)
+    {
+        var file = Path.Combine(Path.GetTempPath(), "costs-" + Guid.NewGuid().ToString("N") + ".conf");
+        File.WriteAllText(file, hocon);
+        try { return CostModel.Load(file); }
+        finally { File.Delete(file); }
+    }
+
+    [Theory]
+    [InlineData("costs.sources.default.latency { distribution = weibull }", "costs.sources.default.latency.distribution")]
+    [InlineData("costs.sources.default.latency = -2s", "costs.sources.default.latency")]
+    [InlineData("costs.sources.critic.latency { distribution = empirical, file = \"no-such-file.txt\" }", "costs.sources.critic.latency.file")]
+    [InlineData("costs.generator.per-tokn = 1s", "costs.generator.per-tokn")]
+    [InlineData("costs.sources.critic.error-rate = 1.5", "costs.sources.critic.error-rate")]
+    public void A_bad_cost_file_is_refused_naming_the_key(string hocon, string key)
+    {
+        var e = Assert.Throws<ConfigException>(() => Load(hocon));
+        Assert.Contains(key, e.Message);
+    }
+
+    [Fact]
+    public void An_empirical_latency_file_is_read_relative_to_the_cost_file()
+    {
+        var dir = Directory.CreateTempSubdirectory("costs-");
+        try
+        {
+            File.WriteAllText(Path.Combine(dir.FullName, "lat.txt"), "0.5\n# measured\n1.5 # slow one\n");
+            var file = Path.Combine(dir.FullName, "c.conf");
+            File.WriteAllText(file, "costs.sources.critic.latency { distribution = empirical, file = \"lat.txt\" }");
+            var latency = Assert.IsType<Distribution.Empirical>(CostModel.Load(file).SourceFor("critic").Latency);
+            Assert.Equal([0.5, 1.5], latency.Values);
+        }
+        finally { dir.Delete(recursive: true); }
+    }
+}

@@ -67,7 +67,8 @@ public abstract record Distribution
             // A bare value is a constant: latency = 2s, completion-tokens = 32.
             return new Constant(Number(config, key, path, durations));
         }
-        var d = config.GetConfig(key);
+        // Built from the value itself: Akka's GetConfig fails where an object overrides a default scalar (latency = 20ms).
+        var d = new Config(new Akka.Configuration.Hocon.HoconRoot(value));
         var kind = d.HasPath("distribution") ? d.GetString("distribution") : "";
         return kind switch
         {
