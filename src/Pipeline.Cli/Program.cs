@@ -18,6 +18,7 @@ root.Subcommands.Add(NodeCommand.Create());
 root.Subcommands.Add(CertsCommand.Create());
 root.Subcommands.Add(ModelCommand.Create());
 root.Subcommands.Add(GenerateCommand.Create());
+root.Subcommands.Add(SimulateCommand.Create());
 
 using var signals = new ShutdownSignals();
 int rc;

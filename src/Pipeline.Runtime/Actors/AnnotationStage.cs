@@ -1,5 +1,4 @@
 using System.Collections.Immutable;
-using System.Diagnostics;
 using Akka.Actor;
 using Akka.Event;
 using Pipeline.Core.Protocol;
@@ -30,11 +29,14 @@ public sealed class AnnotationStage : ReceiveActor
     private int _inFlight;
 
     private readonly IActorRef? _observer;
+    private readonly Hosting.RunClock _clock;
 
+    /// <param name="clock">Deadlines and latencies read from its clock; null: <see cref="Hosting.RunClock.Real"/>.</param>
     public AnnotationStage(IReadOnlyList<(IRewardSource Source, RewardSourceSpec Spec)> sources, IActorRef buffer, int maxInFlight,
-        RewardComposer? composer = null, IActorRef? observer = null)
+        RewardComposer? composer = null, IActorRef? observer = null, Hosting.RunClock? clock = null)
     {
         _observer = observer;
+        _clock = clock ?? Hosting.RunClock.Real;
         if (sources.Count == 0) throw new ArgumentException("at least one reward source is needed", nameof(sources));
         _sources = sources;
         _buffer = buffer;
@@ -55,8 +57,8 @@ public sealed class AnnotationStage : ReceiveActor
 
     /// <param name="observer">Sees every generated group as it arrives (ONI's critic labeller); never waited for.</param>
     public static Props Props(IReadOnlyList<(IRewardSource Source, RewardSourceSpec Spec)> sources, IActorRef buffer, int maxInFlight,
-        RewardComposer? composer = null, IActorRef? observer = null)
-        => Akka.Actor.Props.Create(() => new AnnotationStage(sources, buffer, maxInFlight, composer, observer));
+        RewardComposer? composer = null, IActorRef? observer = null, Hosting.RunClock? clock = null)
+        => Akka.Actor.Props.Create(() => new AnnotationStage(sources, buffer, maxInFlight, composer, observer, clock));
 
     protected override void PostStop() => _stopping.Cancel();
 
@@ -71,23 +73,26 @@ public sealed class AnnotationStage : ReceiveActor
         }
         _inFlight++;
         var self = Self;
-        var started = Stopwatch.GetTimestamp();
-        ScoreAsync(generated.Group, _sources, _stopping.Token).PipeTo(self,
-            success: perSource => new Scored(generated, perSource, Stopwatch.GetElapsedTime(started)),
+        var clock = _clock.Time;
+        var started = clock.GetTimestamp();
+        ScoreAsync(generated.Group, _sources, _stopping.Token, _clock).PipeTo(self,
+            success: perSource => new Scored(generated, perSource, clock.GetElapsedTime(started)),
             failure: e => new ScoringFailed(generated.CreditId, $"annotation failed: {e.Message}"));
     }
 
     /// <summary>
     /// Runs all sources on one group and returns each source's signals (one per rollout); never throws for a source's
-    /// failure (that source's signals become invalid).
+    /// failure (that source's signals become invalid). <paramref name="clock"/> (null: <see cref="Hosting.RunClock.Real"/>)
+    /// gives the deadlines' time and whether sources are called inline.
     /// </summary>
     public static async Task<IReadOnlyList<RewardSignal>[]> ScoreAsync(RolloutGroup group,
-        IReadOnlyList<(IRewardSource Source, RewardSourceSpec Spec)> sources, CancellationToken stopping)
+        IReadOnlyList<(IRewardSource Source, RewardSourceSpec Spec)> sources, CancellationToken stopping, Hosting.RunClock? clock = null)
     {
-        var started = Stopwatch.GetTimestamp();
+        clock ??= Hosting.RunClock.Real;
+        var started = clock.Time.GetTimestamp();
         // Cancelled once the group leaves, so an optional source that was not ready stops working on it.
         using var groupDone = CancellationTokenSource.CreateLinkedTokenSource(stopping);
-        var tasks = sources.Select(s => RunSource(s.Source, s.Spec, group, groupDone.Token)).ToArray();
+        var tasks = sources.Select(s => RunSource(s.Source, s.Spec, group, groupDone.Token, clock)).ToArray();
 
         // Required sources hold the group (each until its deadline), and so do fast in-process ones: they are cheap and
         // bounded by their deadlines. Optional slow sources (remote judges) never hold it.
@@ -100,10 +105,12 @@ public sealed class AnnotationStage : ReceiveActor
             perSource[i] = tasks[i].IsCompletedSuccessfully
                 ? tasks[i].Result
                 : Enumerable.Range(0, group.Rollouts.Length)
-                    .Select(_ => RewardSignal.Invalid(sources[i].Spec.Name, "optional source not ready when the group left", Stopwatch.GetElapsedTime(started)))
+                    .Select(_ => RewardSignal.Invalid(sources[i].Spec.Name, "optional source not ready when the group left", clock.Time.GetElapsedTime(started)))
                     .ToList();
         }
-        await groupDone.CancelAsync().ConfigureAwait(false);
+        // Inline (simulation): cancelled on this thread, since CancelAsync runs the callbacks on the thread pool.
+        if (clock.CallSourcesInline) groupDone.Cancel();
+        else await groupDone.CancelAsync().ConfigureAwait(false);
         return perSource;
     }
 
@@ -121,10 +128,14 @@ public sealed class AnnotationStage : ReceiveActor
         return new AnnotatedGroup(generated.CreditId, group, rewards.MoveToImmutable(), elapsed, generated.PromptCursor);
     }
 
-    private static async Task<IReadOnlyList<RewardSignal>> RunSource(IRewardSource source, RewardSourceSpec spec, RolloutGroup group, CancellationToken stopping)
+    private static async Task<IReadOnlyList<RewardSignal>> RunSource(IRewardSource source, RewardSourceSpec spec, RolloutGroup group,
+        CancellationToken stopping, Hosting.RunClock clock)
     {
-        var started = Stopwatch.GetTimestamp();
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        var time = clock.Time;
+        var started = time.GetTimestamp();
+        // On the run's clock, linked to the stage's stop by hand (a linked source would take the system's clock).
+        using var deadline = new CancellationTokenSource(Timeout.InfiniteTimeSpan, time);
+        await using var linked = stopping.Register(deadline.Cancel);
         deadline.CancelAfter(spec.Deadline);
         IReadOnlyList<RewardSignal> signals;
         try
@@ -133,13 +144,14 @@ public sealed class AnnotationStage : ReceiveActor
             // Not cancelled before it starts: an optional slow source's call is issued even when its group left first (on a
             // busy machine the group can leave before the call was scheduled), so its late answer still reaches the labels.
             var token = deadline.Token;
-            signals = await Task.Run(() => source.ScoreAsync(group, token))
-                .WaitAsync(spec.Deadline, stopping).ConfigureAwait(false);
+            var call = clock.CallSourcesInline ? source.ScoreAsync(group, token) : Task.Run(() => source.ScoreAsync(group, token));
+            signals = await call.WaitAsync(spec.Deadline, time, stopping).ConfigureAwait(false);
         }
         catch (Exception e) when (e is TimeoutException or OperationCanceledException)
         {
             // Stop the source's own work too; disposing the token source alone would not.
-            await deadline.CancelAsync().ConfigureAwait(false);
+            if (clock.CallSourcesInline) deadline.Cancel();
+            else await deadline.CancelAsync().ConfigureAwait(false);
             return AllInvalid(stopping.IsCancellationRequested
                 ? "optional source not ready when the group left"
                 : $"deadline {spec.Deadline.TotalSeconds:0.###}s passed");
@@ -154,7 +166,7 @@ public sealed class AnnotationStage : ReceiveActor
 
         var (min, max) = source.Range;
         return signals.Select(s => s is null
-                ? RewardSignal.Invalid(spec.Name, "null signal", Stopwatch.GetElapsedTime(started))
+                ? RewardSignal.Invalid(spec.Name, "null signal", time.GetElapsedTime(started))
                 : s.Source != spec.Name
                 ? RewardSignal.Invalid(spec.Name, $"signal labelled '{s.Source}'", s.Latency)
                 : s.Valid && (s.Value < min || s.Value > max || !double.IsFinite(s.Value))
@@ -164,7 +176,7 @@ public sealed class AnnotationStage : ReceiveActor
 
         IReadOnlyList<RewardSignal> AllInvalid(string reason)
         {
-            var latency = Stopwatch.GetElapsedTime(started);
+            var latency = time.GetElapsedTime(started);
             return Enumerable.Range(0, group.Rollouts.Length).Select(_ => RewardSignal.Invalid(spec.Name, reason, latency)).ToList();
         }
     }

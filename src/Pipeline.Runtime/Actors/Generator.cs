@@ -1,5 +1,4 @@
 using System.Collections.Immutable;
-using System.Diagnostics;
 using Akka.Actor;
 using Akka.Event;
 using Pipeline.Core.Protocol;
@@ -35,7 +34,50 @@ public sealed class Generator : ReceiveActor, IWithTimers
 {
     /// <param name="WeightsWait">How long a credit is held waiting for weights at least its <see cref="Credit.MinPolicyVersion"/>.</param>
     public sealed record Settings(int Threads, string Id, PolicyFactory Policy, SamplingSettings Sampling, int GroupSize, long Seed,
-        TimeSpan WeightsWait = default);
+        TimeSpan WeightsWait = default)
+    {
+        /// <summary>The clock for hold and group timings (a simulation's virtual clock; else the system's).</summary>
+        public TimeProvider Clock { get; init; } = TimeProvider.System;
+
+        /// <summary>Makes this generator's sampler in PreStart; null: the policy itself (<see cref="PolicyGroupSampler"/>).</summary>
+        public Func<IGroupSampler>? Sampler { get; init; }
+    }
+
+    /// <summary>A sampled group's completions; <paramref name="Busy"/> is how long the generator stays busy before it hands the group on (null: the time was already spent).</summary>
+    public sealed record SampledGroup(IReadOnlyList<SampledCompletion> Completions, TimeSpan? Busy = null);
+
+    /// <summary>Where a generator's groups come from: the policy (<see cref="PolicyGroupSampler"/>) or a simulation's cost model.</summary>
+    public interface IGroupSampler : IDisposable
+    {
+        /// <summary>Takes <paramref name="weights"/>; false when the version was superseded before it could be read.</summary>
+        bool Apply(IWeightSource weights);
+
+        SampledGroup SampleGroup(int[] promptTokens, int groupSize, SamplingSettings sampling);
+    }
+
+    /// <summary>The real sampler: the generator's own copy of the policy, sampled on its pinned thread.</summary>
+    public sealed class PolicyGroupSampler : IGroupSampler
+    {
+        private readonly PolicyNetwork _model;
+        private readonly PolicySampler _sampler;
+
+        public PolicyGroupSampler(Settings settings)
+        {
+            Learning.TorchRuntime.Configure(settings.Threads);
+            _model = settings.Policy.Create(settings.Seed);
+            _sampler = new PolicySampler(_model, settings.Seed);
+        }
+
+        // In place, straight from the learner's tensors (same process) or the node's staged copy.
+        public bool Apply(IWeightSource weights) => WeightTransfer.Apply(_model, weights, WeightsLeaseTimeout);
+
+        public SampledGroup SampleGroup(int[] promptTokens, int groupSize, SamplingSettings sampling)
+            => new(_sampler.SampleGroup(promptTokens, groupSize, sampling));
+
+        public void Dispose() => _model.Dispose();
+    }
+
+    private sealed record GroupDone(GeneratedGroup Generated);
 
     private sealed class WeightsWaitOver { public static readonly WeightsWaitOver Instance = new(); }
 
@@ -69,8 +111,9 @@ public sealed class Generator : ReceiveActor, IWithTimers
     private readonly Dictionary<long, Credit> _credits = new();
     private readonly Dictionary<long, PromptAssigned> _earlyPrompts = new();
     private readonly Queue<(Credit Credit, PromptAssigned Prompt)> _ready = new();
-    private PolicyNetwork? _model;
-    private PolicySampler? _sampler;
+    private IGroupSampler? _sampler;
+    /// <summary>The credit whose group is being sampled while the generator is busy (a simulated duration); null: not busy.</summary>
+    private long? _busyCredit;
     private long _version = -1;
     private bool _requested;
     private readonly Counter _counter;
@@ -104,9 +147,7 @@ public sealed class Generator : ReceiveActor, IWithTimers
 
     protected override void PreStart()
     {
-        Learning.TorchRuntime.Configure(_settings.Threads);
-        _model = _settings.Policy.Create(_settings.Seed);
-        _sampler = new PolicySampler(_model, _settings.Seed);
+        _sampler = _settings.Sampler?.Invoke() ?? new PolicyGroupSampler(_settings);
         Context.System.EventStream.Subscribe(Self, typeof(PolicyWeights));
         Context.System.EventStream.Subscribe(Self, typeof(UpstreamChanged));
         _learner.Tell(RequestLatestWeights.Instance);
@@ -115,9 +156,9 @@ public sealed class Generator : ReceiveActor, IWithTimers
     protected override void PostStop()
     {
         Context.System.EventStream.Unsubscribe(Self);
-        foreach (var id in _credits.Keys.Concat(_ready.Select(r => r.Credit.CreditId)))
+        foreach (var id in _credits.Keys.Concat(_ready.Select(r => r.Credit.CreditId)).Concat(_busyCredit is { } b ? [b] : []))
             _buffer.Tell(new CreditReleased(id, $"generator {_settings.Id} stopped"));
-        _model?.Dispose();
+        _sampler?.Dispose();
     }
 
     private void WaitingForWeights()
@@ -137,6 +178,12 @@ public sealed class Generator : ReceiveActor, IWithTimers
         {
             Apply(w);
             Pump();  // a credit held for these weights goes now
+        });
+        Receive<GroupDone>(done =>
+        {
+            _busyCredit = null;
+            _annotator.Tell(done.Generated);
+            Pump();
         });
         Receive<WeightsWaitOver>(_ =>
         {
@@ -172,6 +219,8 @@ public sealed class Generator : ReceiveActor, IWithTimers
             _credits.Clear();
             _earlyPrompts.Clear();
             _ready.Clear();
+            _busyCredit = null;
+            Timers.Cancel("busy");
             EndHold();
             _requested = false;
             RequestMore();
@@ -187,7 +236,7 @@ public sealed class Generator : ReceiveActor, IWithTimers
 
     private void Pump()
     {
-        while (_ready.TryPeek(out var next))
+        while (_busyCredit is null && _ready.TryPeek(out var next))
         {
             if (!WeightsFreshEnough(next.Credit)) break;
             _ready.Dequeue();
@@ -205,7 +254,7 @@ public sealed class Generator : ReceiveActor, IWithTimers
     {
         if (credit.MinPolicyVersion <= _version || _settings.WeightsWait <= TimeSpan.Zero)
         {
-            if (_heldSince is { } since) _counter.Wait(Stopwatch.GetElapsedTime(since));
+            if (_heldSince is { } since) _counter.Wait(_settings.Clock.GetElapsedTime(since));
             EndHold();
             return true;
         }
@@ -220,7 +269,7 @@ public sealed class Generator : ReceiveActor, IWithTimers
         }
         if (_heldSince is null)
         {
-            _heldSince = Stopwatch.GetTimestamp();
+            _heldSince = _settings.Clock.GetTimestamp();
             Timers.StartSingleTimer("weights-wait", WeightsWaitOver.Instance, _settings.WeightsWait);
             _learner.Tell(new NewerWeightsWanted(credit.MinPolicyVersion));
             _log.Debug("Generator {0}: credit {1} needs v{2}, holding v{3}; waiting for newer weights", _settings.Id, credit.CreditId,
@@ -240,9 +289,8 @@ public sealed class Generator : ReceiveActor, IWithTimers
     private void Apply(PolicyWeights weights)
     {
         if (weights.Version <= _version) return;
-        // In place, straight from the learner's tensors (same process) or the node's staged copy; false: already superseded,
-        // and the newer version's message is on its way, so the model stays on the version it holds.
-        if (!WeightTransfer.Apply(_model!, weights.Weights, WeightsLeaseTimeout)) return;
+        // False: already superseded, and the newer version's message is on its way, so the model stays on the version it holds.
+        if (!_sampler!.Apply(weights.Weights)) return;
         _version = weights.Version;
     }
 
@@ -250,8 +298,16 @@ public sealed class Generator : ReceiveActor, IWithTimers
     {
         try
         {
-            var group = Sample(credit, assigned.Prompt);
-            _annotator.Tell(new GeneratedGroup(credit.CreditId, group, assigned.Cursor));
+            var (group, busy) = Sample(credit, assigned.Prompt);
+            var generated = new GeneratedGroup(credit.CreditId, group, assigned.Cursor);
+            if (busy is { } duration && duration > TimeSpan.Zero)
+            {
+                // A simulated duration: the group leaves when the generator would have finished sampling it.
+                _busyCredit = credit.CreditId;
+                Timers.StartSingleTimer("busy", new GroupDone(generated), duration);
+                return;
+            }
+            _annotator.Tell(generated);
         }
         catch (Exception e)
         {
@@ -260,15 +316,16 @@ public sealed class Generator : ReceiveActor, IWithTimers
         }
     }
 
-    private RolloutGroup Sample(Credit credit, Prompt prompt)
+    private (RolloutGroup Group, TimeSpan? Busy) Sample(Credit credit, Prompt prompt)
     {
-        var started = Stopwatch.GetTimestamp();
+        var started = _settings.Clock.GetTimestamp();
         var promptTokens = _tokenizer.EncodePrompt(prompt);
         var room = _settings.Policy.ContextLength - promptTokens.Length;
         if (room < 1)
             throw new InvalidOperationException($"prompt {prompt.Id} has {promptTokens.Length} tokens; the context holds {_settings.Policy.ContextLength}");
         var sampling = _settings.Sampling with { MaxTokens = Math.Min(_settings.Sampling.MaxTokens, room) };
-        var completions = _sampler!.SampleGroup(promptTokens, _settings.GroupSize, sampling);
+        var sampled = _sampler!.SampleGroup(promptTokens, _settings.GroupSize, sampling);
+        var completions = sampled.Completions;
 
         var groupId = $"v{_version}-c{credit.CreditId}-{_settings.Id}";
         var rollouts = ImmutableArray.CreateBuilder<Rollout>(completions.Count);
@@ -278,7 +335,8 @@ public sealed class Generator : ReceiveActor, IWithTimers
             rollouts.Add(new Rollout($"{groupId}-{i}", groupId, prompt.Id, _version, promptTokens, c.Tokens, c.LogProbs,
                 _tokenizer.Decode(c.Tokens), c.Truncated));
         }
-        return new RolloutGroup(groupId, prompt, _version, rollouts.MoveToImmutable(), Stopwatch.GetElapsedTime(started));
+        var elapsed = sampled.Busy ?? _settings.Clock.GetElapsedTime(started);
+        return (new RolloutGroup(groupId, prompt, _version, rollouts.MoveToImmutable(), elapsed), sampled.Busy);
     }
 }
 

@@ -30,6 +30,9 @@ public sealed class ReplayBuffer : ReceiveActor, IWithTimers
         /// <summary>With <see cref="DropUninformative"/>: drops allowed per served batch before such groups are taken anyway.</summary>
         public int MaxDropsPerBatch { get; init; } = 32;
 
+        /// <summary>The clock credit deadlines are read from (a simulation's virtual clock; else the system's).</summary>
+        public TimeProvider Clock { get; init; } = TimeProvider.System;
+
         /// <summary>The buffer of a run (local mode's and the cluster's buffer host alike).</summary>
         public static Settings For(Core.Configuration.PipelineSettings s, long startVersion, string? ledgerPath) =>
             new(s.Grpo.BatchGroups, s.Grpo.MaxStaleness, s.Buffer.Capacity, startVersion, s.Timeouts.Credit)
@@ -143,7 +146,7 @@ public sealed class ReplayBuffer : ReceiveActor, IWithTimers
         if (!_admission.TryGrant(out var minVersion)) return false;
         var id = _nextCreditId++;
         _granted++;
-        _credits[id] = new Outstanding(generator, DateTime.UtcNow + _settings.CreditTimeout);
+        _credits[id] = new Outstanding(generator, _settings.Clock.GetUtcNow().UtcDateTime + _settings.CreditTimeout);
         generator.Tell(new Credit(id, _admission.Version, minVersion));
         // The credit's prompt goes straight from the prompt source to the generator: one hop instead of a round trip.
         if (!_prompts.IsNobody()) _prompts.Tell(new RequestPrompt(generator.Path.Name, id), generator);
@@ -257,7 +260,7 @@ public sealed class ReplayBuffer : ReceiveActor, IWithTimers
 
     private void HandleExpire()
     {
-        var now = DateTime.UtcNow;
+        var now = _settings.Clock.GetUtcNow().UtcDateTime;
         foreach (var (id, o) in _credits.Where(kv => kv.Value.Deadline < now).ToList())
         {
             _credits.Remove(id);

@@ -39,8 +39,10 @@ public static class RoleBuilders
         => PromptSource.Props(task.RlPrompts, s.Seed, resume?.DataCursor ?? 0);
 
     /// <summary>The replay buffer, at <see cref="StartVersion"/>, writing its ledger into the run folder when it stops.</summary>
-    public static Props Buffer(PipelineSettings s, string runDir, Learner.ResumePoint? resume, IActorRef prompts)
-        => ReplayBuffer.Props(ReplayBuffer.Settings.For(s, StartVersion(resume), Path.Combine(runDir, RunSupervisor.AccountingFile)), prompts);
+    /// <param name="clock">The placement's clock (credit expiry); null: <see cref="RunClock.Real"/>.</param>
+    public static Props Buffer(PipelineSettings s, string runDir, Learner.ResumePoint? resume, IActorRef prompts, RunClock? clock = null)
+        => ReplayBuffer.Props(ReplayBuffer.Settings.For(s, StartVersion(resume), Path.Combine(runDir, RunSupervisor.AccountingFile))
+            with { Clock = (clock ?? RunClock.Real).Time }, prompts);
 
     /// <summary>A generator named <paramref name="id"/>; <paramref name="weights"/> answers its weight requests (the learner, or a node's weights bridge).</summary>
     public static Props Generator(RunContext run, string id, long slot, IActorRef buffer, IActorRef annotator, IActorRef weights,
@@ -50,7 +52,11 @@ public static class RoleBuilders
         var sampling = new SamplingSettings(s.Generation.Temperature, s.Generation.TopP, s.Generation.MaxTokens, [.. run.Tokenizer.StopTokens]);
         // pipeline.generation.device/dtype place the generators' copy apart from the learner's; weights convert on arrival.
         var settings = new Generator.Settings(s.TorchThreads, id, run.Policy.PlacedOn(s.Generation.Device, s.Generation.Dtype), sampling,
-            s.Generation.GroupSize, GeneratorSeed(s, slot), s.Generation.WeightsWait);
+            s.Generation.GroupSize, GeneratorSeed(s, slot), s.Generation.WeightsWait)
+        {
+            Clock = run.Clock.Time,
+            Sampler = run.Samplers is { } samplers ? () => samplers(id, GeneratorSeed(s, slot)) : null,
+        };
         return Actors.Generator.Props(settings, run.Tokenizer, buffer, annotator, weights, counter);
     }
 
@@ -59,9 +65,9 @@ public static class RoleBuilders
     /// composing their signals as <c>pipeline.rewards</c> says; <paramref name="labeller"/> (ONI) sees every group.
     /// </summary>
     public static Props AnnotationStage(PipelineSettings s, IReadOnlyList<(IRewardSource Source, RewardSourceSpec Spec)> sources,
-        IActorRef buffer, IActorRef? labeller)
+        IActorRef buffer, IActorRef? labeller, RunClock? clock = null)
         => Actors.AnnotationStage.Props(sources, buffer, MaxInFlight(s),
-            new RewardComposer(sources.Select(x => x.Spec).ToList(), s.Rewards.Aggregation, s.Rewards.TotalNormalizer), labeller);
+            new RewardComposer(sources.Select(x => x.Spec).ToList(), s.Rewards.Aggregation, s.Rewards.TotalNormalizer), labeller, clock);
 
     /// <summary>One reward-model subscriber per ONI intrinsic source, with its actor name: each loads every reward model published.</summary>
     public static IEnumerable<(Props Props, string Name)> RewardModelSubscribers(IEnumerable<IRewardSource> sources)

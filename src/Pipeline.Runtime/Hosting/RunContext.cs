@@ -23,6 +23,16 @@ public sealed record RunContext(PipelineSettings Settings, string RunDir, IPolic
     /// <summary>Cancelled with the run's Interrupt, so long synchronous work (a warm-start epoch, an evaluation) stops within a batch.</summary>
     public CancellationToken Interrupt { get; init; }
 
+    /// <summary>How this placement runs time (<see cref="RunClock.Real"/> but in a simulation).</summary>
+    public RunClock Clock { get; init; } = RunClock.Real;
+
+    /// <summary>Makes a generator's sampler from its id and seed (a simulation's cost model); null: each generator samples its policy.</summary>
+    public Func<string, long, Generator.IGroupSampler>? Samplers { get; init; }
+
+    /// <summary>The simulation placement's context: its synthetic tokenizer, no task files; the policy factory is built but no model is created.</summary>
+    public static RunContext Simulated(PipelineSettings settings, string runDir, IPolicyTokenizer tokenizer)
+        => WithPolicy(settings, runDir, tokenizer);
+
     /// <summary>
     /// The run's context where its tokenizer is made: the run folder's tokenizer when <paramref name="reuseTokenizer"/>
     /// and it has one, else one trained (or read from the model folder) for <paramref name="task"/> and saved there.
