@@ -90,6 +90,7 @@ internal static class ExperimentAsyncCommand
 
         var (header, rows) = Layout(pairs.Select(p => (p.Factor, p.Latency, p.Sync, p.Async, p.Target)).ToList());
         var title = $"Sync (max-staleness 0, critic required) vs async (ONI, max-staleness {eta}): {budget} GRPO steps from one warm-start ({warmAccuracy:P1})";
+        ExperimentRuns.WidenRedirectedConsole();
         var table = new Table().Title(Markup.Escape(title));
         foreach (var h in header) table.AddColumn(Markup.Escape(h));
         foreach (var row in rows) table.AddRow([.. row.Select(Markup.Escape)]);
@@ -117,7 +118,7 @@ internal static class ExperimentAsyncCommand
                 "Sync: --set grpo.max-staleness=0 --set rewards=execution,critic --set rewards.sources.critic.required=on --set rewards.sources.critic.deadline=120s --set rewards.slow-pool.workers=8.",
                 $"Async: --set oni.enabled=on --set rewards=execution,intrinsic --set oni.labeller.max-in-flight={CriticConcurrency}; grpo.max-staleness = {eta} as configured, the configured labeller sampling rate.",
                 $"Target rule: {AccuracyTarget.Rule}. Seconds to target: from the start of the run (setup included) to the first held-out evaluation at or above it.",
-                "Ratios: time to target and GRPO wall time sync / async (the speed-up); rollouts/s async / sync. GRPO wall s = the sum of the learner's step times.",
+                "Ratios in brackets: GRPO wall time and time to target sync / async (the speed-up); rollouts/s async / sync. GRPO wall s = the sum of the learner's step times.",
             ])
             .Table(header, rows)
             .Paragraph("**Against the acceptance line.** " + verdict)
@@ -133,16 +134,18 @@ internal static class ExperimentAsyncCommand
     internal static (string[] Header, List<IReadOnlyList<string>> Rows) Layout(
         IReadOnlyList<(double Factor, TimeSpan Latency, ExperimentOutcome Sync, ExperimentOutcome Async, AccuracyTarget Target)> pairs)
     {
-        string[] header = ["critic", "critic call ms", "rollouts/s sync", "rollouts/s async", "rollouts/s async/sync", "GRPO wall s sync", "GRPO wall s async",
-            "GRPO wall sync/async", "final acc sync", "final acc async", "target", "s to target sync", "s to target async", "time to target sync/async"];
+        string[] header = ["critic", "call ms", "rollouts/s sync / async", "GRPO wall s sync / async", "final acc sync / async", "target",
+            "s to target sync / async", "speed-up to target"];
         var rows = new List<IReadOnlyList<string>>();
         foreach (var (f, latency, sync, async, target) in pairs)
         {
             string Reach(ExperimentOutcome o) => target.SecondsToReach(o.Evals) is { } s ? $"{s:0} (step {o.Evals.First(e => e.Seconds == s).Step})" : "not reached";
-            rows.Add([$"{f}x", $"{latency.TotalMilliseconds:0}", $"{sync.RolloutsPerSecond:0.0}", $"{async.RolloutsPerSecond:0.0}",
-                $"{async.RolloutsPerSecond / sync.RolloutsPerSecond:0.00}x", $"{sync.GrpoSeconds:0}", $"{async.GrpoSeconds:0}",
-                $"{sync.GrpoSeconds / async.GrpoSeconds:0.00}x", $"{sync.Final?.Overall.Accuracy:P1}", $"{async.Final?.Overall.Accuracy:P1}",
-                $"{target.Value:P1}", Reach(sync), Reach(async), target.Speedup(sync.Evals, async.Evals).Text]);
+            var (ratio, text) = target.Speedup(sync.Evals, async.Evals);
+            rows.Add([$"{f}x", $"{latency.TotalMilliseconds:0}",
+                $"{sync.RolloutsPerSecond:0.0} / {async.RolloutsPerSecond:0.0} ({async.RolloutsPerSecond / sync.RolloutsPerSecond:0.00}x)",
+                $"{sync.GrpoSeconds:0} / {async.GrpoSeconds:0} ({sync.GrpoSeconds / async.GrpoSeconds:0.00}x)",
+                $"{sync.Final?.Overall.Accuracy:P1} / {async.Final?.Overall.Accuracy:P1}", $"{target.Value:P1}",
+                $"{Reach(sync)} / {Reach(async)}", ratio is null && !target.AboveWarmStart ? "n/a: target <= warm-start" : text]);
         }
         return (header, rows);
     }

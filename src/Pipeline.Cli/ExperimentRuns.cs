@@ -8,6 +8,7 @@ using Pipeline.Rewards.Critic.Simulated;
 using Pipeline.Runtime.Actors;
 using Pipeline.Runtime.Hosting;
 using Pipeline.Tasks.Sql;
+using Spectre.Console;
 
 namespace Pipeline.Cli;
 
@@ -27,6 +28,12 @@ internal static class ExperimentRuns
 {
     public static string Machine()
         => $"{Environment.ProcessorCount} cores, {Environment.OSVersion}, .NET {Environment.Version}, {(Environment.Is64BitProcess ? "64-bit" : "32-bit")}";
+
+    /// <summary>Output sent to a file has no width and Spectre assumes 80 columns, which wraps every cell of a wide table.</summary>
+    public static void WidenRedirectedConsole(int width = 240)
+    {
+        if (Console.IsOutputRedirected && AnsiConsole.Profile.Width < width) AnsiConsole.Profile.Width = width;
+    }
 
     public static string FolderName(string experiment) => $"experiment-{experiment}__{DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}";
 

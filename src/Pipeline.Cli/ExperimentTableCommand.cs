@@ -99,6 +99,7 @@ internal static class ExperimentTableCommand
 
         var (header, rows) = Layout(cells);
         var title = $"Ablation on task '{baseSettings.Task.Name}': {budget} GRPO steps from each seed's warm-start, {seeds} seed(s); mean [min–max] over seeds";
+        ExperimentRuns.WidenRedirectedConsole();
         var table = new Table().Title(Markup.Escape(title));
         foreach (var h in header) table.AddColumn(Markup.Escape(h));
         foreach (var row in rows) table.AddRow([.. row.Select(Markup.Escape)]);
