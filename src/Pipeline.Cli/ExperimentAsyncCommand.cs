@@ -117,7 +117,7 @@ internal static class ExperimentAsyncCommand
                 $"Generation time: the critic-free run's (rewards = execution) {generation * 1000:0.0} ms per rollout ({none.RolloutsPerSecond:0.0} rollouts/s). Critic at f x generation time: the SIMULATED critic (critic-sim, {oracle}) answers {CriticConcurrency} calls at once, each after {CriticConcurrency} x f x the generation time, i.e. 1/f of the critic-free rollout rate.",
                 "Sync: --set grpo.max-staleness=0 --set rewards=execution,critic --set rewards.sources.critic.required=on --set rewards.sources.critic.deadline=120s --set rewards.slow-pool.workers=8.",
                 $"Async: --set oni.enabled=on --set rewards=execution,intrinsic --set oni.labeller.max-in-flight={CriticConcurrency}; grpo.max-staleness = {eta} as configured, the configured labeller sampling rate.",
-                $"Target rule: {AccuracyTarget.Rule}. Seconds to target: from the start of the run (setup included) to the first held-out evaluation at or above it.",
+                $"Target rule: {AccuracyTarget.Rule}. Seconds to target: from the start of the run's GRPO stage (the first step's clock; the run's setup left out, held-out evaluations included) to the first evaluation at or above it.",
                 "Ratios in brackets: GRPO wall time and time to target sync / async (the speed-up); rollouts/s async / sync. GRPO wall s = the sum of the learner's step times.",
             ])
             .Table(header, rows)
@@ -143,7 +143,7 @@ internal static class ExperimentAsyncCommand
             var (ratio, text) = target.Speedup(sync.Evals, async.Evals);
             rows.Add([$"{f}x", $"{latency.TotalMilliseconds:0}",
                 $"{sync.RolloutsPerSecond:0.0} / {async.RolloutsPerSecond:0.0} ({async.RolloutsPerSecond / sync.RolloutsPerSecond:0.00}x)",
-                $"{sync.GrpoSeconds:0} / {async.GrpoSeconds:0} ({sync.GrpoSeconds / async.GrpoSeconds:0.00}x)",
+                $"{sync.GrpoSeconds:0.0} / {async.GrpoSeconds:0.0} ({sync.GrpoSeconds / async.GrpoSeconds:0.00}x)",
                 $"{sync.Final?.Overall.Accuracy:P1} / {async.Final?.Overall.Accuracy:P1}", $"{target.Value:P1}",
                 $"{Reach(sync)} / {Reach(async)}", ratio is null && !target.AboveWarmStart ? "n/a: target <= warm-start" : text]);
         }

@@ -40,7 +40,7 @@ internal static class ExperimentPlots
         return path;
     }
 
-    /// <summary>Writes <paramref name="path"/>: held-out accuracy against seconds since each run started, one line per run.</summary>
+    /// <summary>Writes <paramref name="path"/>: held-out accuracy against seconds since each run's GRPO stage began, one line per run.</summary>
     public static string AccuracyOverTime(string path, string title, IReadOnlyList<(string Name, IReadOnlyList<EvalPoint> Evals)> runs, double? target)
     {
         var plot = new Plot();
@@ -57,7 +57,7 @@ internal static class ExperimentPlots
             h.LinePattern = LinePattern.Dashed;
         }
         plot.Title(title);
-        plot.XLabel("seconds since the run started");
+        plot.XLabel("seconds since GRPO began");
         plot.YLabel("held-out accuracy, %");
         plot.ShowLegend();
         plot.SavePng(path, 1000, 550);

@@ -17,7 +17,7 @@ internal sealed record ExperimentOutcome(string Name, double RolloutsPerSecond, 
     IReadOnlyList<EvalPoint> Evals, EvalReport? WarmStart, EvalReport? Final, IReadOnlyDictionary<string, double> LastStep,
     IReadOnlyDictionary<string, double> MeanTimings);
 
-/// <summary>A held-out evaluation during a run: seconds since the run was started (setup included), step, accuracy.</summary>
+/// <summary>A held-out evaluation during a run: seconds since its GRPO stage began (setup left out, evaluations included), step, accuracies.</summary>
 internal sealed record EvalPoint(double Seconds, long Step, double Accuracy, double ExactMatch);
 
 /// <summary>
@@ -64,13 +64,20 @@ internal static class ExperimentRuns
         var evals = new List<EvalPoint>();
         Console.WriteLine($"[{name}] starting");
         var clock = Stopwatch.StartNew();
+        var grpoStart = double.NaN;
         var result = await LocalRun.RunAsync(settings, runDir, resume: true, r =>
         {
             lock (steps)
             {
-                if (r.Data.ContainsKey("policy/version")) steps.Add(r);
+                var now = clock.Elapsed.TotalSeconds;
+                if (r.Data.ContainsKey("policy/version"))
+                {
+                    // GRPO began when the first step's clock started: its report time less its step time (which includes waiting for the first batch).
+                    if (steps.Count == 0) grpoStart = now - r.Data["timing_s/step"];
+                    steps.Add(r);
+                }
                 if (r.Data.TryGetValue("eval/accuracy", out var acc))
-                    evals.Add(new EvalPoint(clock.Elapsed.TotalSeconds, r.Step, acc, r.Data.GetValueOrDefault("eval/exact_match", double.NaN)));
+                    evals.Add(new EvalPoint(now, r.Step, acc, r.Data.GetValueOrDefault("eval/exact_match", double.NaN)));
             }
         }, null, ct);
         var runSeconds = clock.Elapsed.TotalSeconds;
@@ -84,7 +91,8 @@ internal static class ExperimentRuns
         var timings = steps.SelectMany(r => r.Data.Keys).Where(k => k.StartsWith("timing_s/", StringComparison.Ordinal)).Distinct()
             .ToDictionary(k => k, k => steps.Where(r => r.Data.ContainsKey(k)).Average(r => r.Data[k]), StringComparer.Ordinal);
         lock (steps)
-            return new ExperimentOutcome(name, rollouts / grpo, grpo, runSeconds, steps.Count, [.. evals], result.WarmStart, result.Final, steps[^1].Data, timings);
+            return new ExperimentOutcome(name, rollouts / grpo, grpo, runSeconds, steps.Count, [.. evals.Select(e => e with { Seconds = Math.Max(0, e.Seconds - grpoStart) })],
+                result.WarmStart, result.Final, steps[^1].Data, timings);
     }
 
     /// <summary>

@@ -153,7 +153,7 @@ internal static class ExperimentTableCommand
             rows.Add([Rows[r].Name, Rows[r].Rewards,
                 .. languages.SelectMany(l => new[] { Spread(c, s => s.Accuracy, l).Percent(), Spread(c, s => s.ExactMatch, l).Percent() }),
                 Spread(c, s => s.Accuracy, null).Percent(), Spread(c, s => s.ExactMatch, null).Percent(),
-                SeedSpread.Of([.. c.Select(x => x.Seconds)]).Number("0"),
+                SeedSpread.Of([.. c.Select(x => x.Seconds)]).Number("0.0"),
                 SeedSpread.Of([.. c.Select(x => x.RolloutsPerSecond)]).Number()]);
         }
         return (header, rows);
