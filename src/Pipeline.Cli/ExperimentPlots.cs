@@ -14,27 +14,29 @@ internal static class ExperimentPlots
         {
             var (name, values) = series[s];
             var colour = Colors.Category10[s % Colors.Category10.Length];
-            var bars = new List<Bar>();
-            for (var i = 0; i < values.Count && i < labels.Count; i++)
+            var shown = Enumerable.Range(0, Math.Min(values.Count, labels.Count)).Where(i => values[i].N > 0)
+                .Select(i => (X: i - 0.4 + width * (s + 0.5), V: values[i])).ToList();
+            var plotted = plot.Add.Bars(shown.Select(b => new Bar { Position = b.X, Value = b.V.Mean * 100, FillColor = colour, Size = width * 0.9 }).ToList());
+            plotted.LegendText = name;
+            // The spread over seeds, min to max, drawn over the bars.
+            foreach (var (x, v) in shown)
             {
-                var v = values[i];
-                if (v.N == 0) continue;
-                var x = i - 0.4 + width * (s + 0.5);
-                bars.Add(new Bar { Position = x, Value = v.Mean * 100, FillColor = colour, Size = width * 0.9 });
-                // The spread over seeds: min to max.
                 var range = plot.Add.Line(x, v.Min * 100, x, v.Max * 100);
                 range.Color = Colors.Black;
                 range.LineWidth = 2;
             }
-            var plotted = plot.Add.Bars(bars);
-            plotted.LegendText = name;
         }
         plot.Axes.Bottom.SetTicks([.. Enumerable.Range(0, labels.Count).Select(i => (double)i)], [.. labels]);
-        plot.Axes.Bottom.TickLabelStyle.Rotation = -20;
-        plot.Axes.Bottom.TickLabelStyle.Alignment = Alignment.UpperLeft;
-        plot.Axes.Margins(bottom: 0);
-        plot.Title(title);
-        plot.YLabel("held-out accuracy, % (bar: mean over seeds; line: min-max)");
+        // Row names are long: slanted labels with room below the axis (ScottPlot's rotated-ticks recipe).
+        plot.Axes.Bottom.TickLabelStyle.Rotation = 30;
+        plot.Axes.Bottom.TickLabelStyle.Alignment = Alignment.MiddleLeft;
+        plot.Axes.Bottom.MinimumSize = 170;
+        plot.Axes.Right.MinimumSize = 120;
+        var top = series.SelectMany(x => x.Values).Where(v => v.N > 0).Select(v => v.Max * 100).DefaultIfEmpty(0).Max();
+        plot.Axes.SetLimits(-0.6, labels.Count - 0.4, 0, Math.Max(5, top * 1.15));
+        plot.Legend.Alignment = Alignment.UpperLeft;
+        plot.Title(title + "; bar: mean over seeds, line: min to max");
+        plot.YLabel("held-out accuracy, %");
         plot.ShowLegend();
         plot.SavePng(path, 1000, 550);
         return path;

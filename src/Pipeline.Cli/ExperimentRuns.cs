@@ -30,7 +30,7 @@ internal static class ExperimentRuns
         => $"{Environment.ProcessorCount} cores, {Environment.OSVersion}, .NET {Environment.Version}, {(Environment.Is64BitProcess ? "64-bit" : "32-bit")}";
 
     /// <summary>Output sent to a file has no width and Spectre assumes 80 columns, which wraps every cell of a wide table.</summary>
-    public static void WidenRedirectedConsole(int width = 240)
+    public static void WidenRedirectedConsole(int width = 400)
     {
         if (Console.IsOutputRedirected && AnsiConsole.Profile.Width < width) AnsiConsole.Profile.Width = width;
     }
