@@ -31,7 +31,7 @@ internal static class ExperimentCommand
             CommonOptions.Config, CommonOptions.Set, CommonOptions.Mode, CommonOptions.HoconDir, Steps, EvalEvery, Slowdown, Sampling,
         };
         oni.SetAction((parse, ct) => OniAsync(parse, ct));
-        return new Command("experiment", "Experiments recorded in docs/experiments.md.") { oni, OniRewardModelCommand.Create() };
+        return new Command("experiment", "Experiments recorded in docs/experiments.md.") { oni, OniRewardModelCommand.Create(), ExperimentTableCommand.Create(), ExperimentAsyncCommand.Create() };
     }
 
     private sealed record Outcome(string Name, double RolloutsPerSecond, double WallSeconds, List<(double Seconds, long Step, double Accuracy)> Evals,
