@@ -2,6 +2,8 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using Pipeline.Core.Configuration;
+using Pipeline.Runtime.Hosting;
+using Pipeline.Runtime.Metrics;
 using Spectre.Console;
 
 namespace Pipeline.Cli;
@@ -15,6 +17,10 @@ internal static class ExperimentAsyncCommand
 {
     private static readonly Option<int?> Steps = new("--steps") { Description = "GRPO steps of each run (default: the configured grpo.steps)." };
     private static readonly Option<int> EvalEvery = new("--eval-every") { Description = "Held-out evaluation every N GRPO steps (the time-to-target resolution).", DefaultValueFactory = _ => 10 };
+    private static readonly Option<string?> WarmStart = new("--warm-start")
+    {
+        Description = "A finished warm-start run folder (pipeline train --set grpo.steps=0) to resume every run from, instead of making one; its settings must match yours.",
+    };
     private static readonly Option<string> Slowdowns = new("--slowdowns") { Description = "Critic slowdowns against generation, comma-separated.", DefaultValueFactory = _ => "1,3,10" };
 
     private const int CriticConcurrency = 4;
@@ -25,7 +31,7 @@ internal static class ExperimentAsyncCommand
     {
         var command = new Command("async", "Sync (max-staleness 0, critic required) vs async (ONI) wall time to a held-out accuracy, critic 1x/3x/10x generation time.")
         {
-            CommonOptions.Config, CommonOptions.Set, CommonOptions.Mode, CommonOptions.HoconDir, Steps, EvalEvery, Slowdowns,
+            CommonOptions.Config, CommonOptions.Set, CommonOptions.Mode, CommonOptions.HoconDir, Steps, EvalEvery, Slowdowns, WarmStart,
         };
         command.SetAction((parse, ct) => ExecuteAsync(parse, ct));
         return command;
@@ -56,9 +62,24 @@ internal static class ExperimentAsyncCommand
         var root = Path.GetFullPath(Path.Combine(baseSettings.RunDir, ExperimentRuns.FolderName("async")));
         Console.WriteLine($"machine: {ExperimentRuns.Machine()}; runs under {root}");
 
-        var warm = Path.Combine(root, "warm-start");
-        var (w, warmSeconds) = await ExperimentRuns.WarmStartAsync(parse, warm, [], "warm-start", ct);
-        var warmAccuracy = w.WarmStart?.Overall.Accuracy ?? double.NaN;
+        var given = parse.GetValue(WarmStart);
+        string warm;
+        double warmAccuracy, warmSeconds;
+        if (given is null)
+        {
+            warm = Path.Combine(root, "warm-start");
+            var (w, seconds) = await ExperimentRuns.WarmStartAsync(parse, warm, [], "warm-start", ct);
+            (warmAccuracy, warmSeconds) = (w.WarmStart?.Overall.Accuracy ?? double.NaN, seconds);
+        }
+        else
+        {
+            warm = Path.GetFullPath(given);
+            // A warm-start folder holds its held-out baseline; without it there is nothing to measure the target against.
+            var report = EvalReportFile.Read(Path.Combine(warm, LocalRun.WarmStartEvalFile))
+                ?? throw new ConfigException($"--warm-start {warm}: no {LocalRun.WarmStartEvalFile} there (give the folder of a finished `pipeline train --set grpo.steps=0` run)");
+            (warmAccuracy, warmSeconds) = (report.Overall.Accuracy, double.NaN);
+            Console.WriteLine($"warm-start: {warm} (held-out accuracy {warmAccuracy:P1})");
+        }
 
         string[] common = [$"grpo.steps={budget}", $"eval.every-steps={evalEvery}"];
         var none = await ExperimentRuns.ResumeAsync(parse, warm, Path.Combine(root, "no-critic"), [.. common, "rewards=execution"], "no critic", ct);
@@ -113,7 +134,7 @@ internal static class ExperimentAsyncCommand
         var md = new ExperimentMarkdown("Asynchronous vs synchronous: wall time to a held-out accuracy (issue 18, item 5)")
             .Facts("pipeline " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1)), ExperimentRuns.Machine(), started, elapsed)
             .Bullets([
-                $"One warm-start ({warmSeconds:0} s, held-out accuracy {warmAccuracy:P1}); every run resumes from it with {budget} GRPO steps, held-out evaluation every {evalEvery} steps.",
+                (given is null ? $"One warm-start ({warmSeconds:0} s, " : $"The given warm-start {warm} (") + $"held-out accuracy {warmAccuracy:P1}); every run resumes from it with {budget} GRPO steps, held-out evaluation every {evalEvery} steps.",
                 $"Generation time: the critic-free run's (rewards = execution) {generation * 1000:0.0} ms per rollout ({none.RolloutsPerSecond:0.0} rollouts/s). Critic at f x generation time: the SIMULATED critic (critic-sim, {oracle}) answers {CriticConcurrency} calls at once, each after {CriticConcurrency} x f x the generation time, i.e. 1/f of the critic-free rollout rate.",
                 "Sync: --set grpo.max-staleness=0 --set rewards=execution,critic --set rewards.sources.critic.required=on --set rewards.sources.critic.deadline=120s --set rewards.slow-pool.workers=8.",
                 $"Async: --set oni.enabled=on --set rewards=execution,intrinsic --set oni.labeller.max-in-flight={CriticConcurrency}; grpo.max-staleness = {eta} as configured, the configured labeller sampling rate.",

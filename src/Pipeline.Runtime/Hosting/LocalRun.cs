@@ -24,6 +24,8 @@ namespace Pipeline.Runtime.Hosting;
 public static class LocalRun
 {
     public const string ConfigSnapshotFile = ConfigLayers.RunSnapshotFile;
+    /// <summary>The warm-start's held-out scores in the run folder.</summary>
+    public const string WarmStartEvalFile = "eval_warm_start.json";
 
     /// <summary>The run's tokenizer files (learned, or copied from the model folder), read back on resume and by eval and export.</summary>
     public const string TokenizerFolder = "tokenizer";
@@ -97,7 +99,7 @@ public static class LocalRun
         {
             var inputs = new RunSupervisor.Inputs(run, task, completion)
             {
-                WarmStartEval = EvalReportFile.Read(Path.Combine(runDir, "eval_warm_start.json")),
+                WarmStartEval = EvalReportFile.Read(Path.Combine(runDir, WarmStartEvalFile)),
                 Observer = observer,
                 Sources = sources,
                 Oni = oni,
