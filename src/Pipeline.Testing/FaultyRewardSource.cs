@@ -60,7 +60,7 @@ public sealed class FaultyRewardSource : IRewardSource
         ArgumentNullException.ThrowIfNull(time);
         return new(inner, async (self, group, ct) =>
         {
-            await Task.Delay(latency, time, honoursCancellation ? ct : CancellationToken.None).ConfigureAwait(false);
+            await VirtualTime.Delay(time, latency, honoursCancellation ? ct : CancellationToken.None).ConfigureAwait(false);
             return await inner.ScoreAsync(group, ct).ConfigureAwait(false);
         });
     }
