@@ -229,15 +229,15 @@ public class ReplayBufferSpec : VirtualTimeTestKit
     [Fact]
     public void Buffer_must_expire_a_credit_after_its_timeout_and_drop_the_group_that_comes_late()
     {
-        var buffer = Buffer(batchGroups: 1, maxStaleness: 0, creditTimeout: TimeSpan.FromMilliseconds(300));
+        var buffer = Buffer(batchGroups: 1, maxStaleness: 0, creditTimeout: TimeSpan.FromMilliseconds(1500));
         var slow = CreateTestProbe();
         var waiting = CreateTestProbe();
         var expiring = AskCredit(buffer, slow);
         buffer.Tell(new RequestCredit("waiting"), waiting.Ref);
 
-        // Expiry runs on a 1 s periodic timer: the 300 ms credit is gone at the first tick, 1 s of virtual time after the start.
+        // Expiry runs on a 1 s periodic timer: the 1.5 s credit is still held at the first tick and gone at the second.
         var credit = waiting.ExpectMsg<Credit>(TimeSpan.FromSeconds(2.2));
-        Assert.Equal(TimeSpan.FromSeconds(1), waiting.LastReceived!.At);
+        Assert.Equal(TimeSpan.FromSeconds(2), waiting.LastReceived!.At);
 
         buffer.Tell(Annotated(expiring.CreditId, policyVersion: 0));
         buffer.Tell(Annotated(credit.CreditId, policyVersion: 0));
