@@ -1,7 +1,6 @@
 using Pipeline.Core.Configuration;
 using System.Collections.Immutable;
 using Akka.Actor;
-using Akka.TestKit;
 using Pipeline.Core.Protocol;
 using Pipeline.Learning.Model;
 using Pipeline.Learning.Policy;
@@ -10,35 +9,31 @@ using Pipeline.Learning.Tokenization;
 using Pipeline.Learning.Weights;
 using Pipeline.Runtime.Actors;
 using Pipeline.Runtime.Protocol;
-using Xunit.Abstractions;
+using Pipeline.Testing;
 
 namespace Pipeline.Runtime.Tests;
 
 /// <summary>
 /// A real generator (a small policy sampled on its pinned thread) against probes for the buffer, the annotation stage and
 /// the weights source: a credit whose group needs newer weights than the generator holds is held until they come, or
-/// until the wait runs out.
+/// until the wait runs out. On virtual time (the kit's loop runs the pinned dispatcher too): the hold is measured exactly.
 /// </summary>
-public class GeneratorSpec(ITestOutputHelper output) : Akka.TestKit.Xunit2.TestKit(Hocon, output: output)
+public class GeneratorSpec : VirtualTimeTestKit
 {
-    private const string Hocon = """
-        pipeline-torch-dispatcher { type = PinnedDispatcher, executor = thread-pool-executor }
-        pipeline-generator-mailbox { mailbox-type = "Pipeline.Runtime.Actors.GeneratorMailbox, Pipeline.Runtime" }
-        """;
 
     private static readonly PolicyTokenizer Tokenizer = PolicyTokenizer.Train(
         ["How many customers live in Lyon?", "SELECT COUNT(*) FROM customers WHERE city = 'Lyon';"], 80);
     private static readonly PolicyFactory Policy = PolicyFactory.Builtin(new PolicySettings(0, DModel: 32, Layers: 1, Heads: 2, Context: 64), Tokenizer.VocabSize);
     private static readonly TimeSpan Soon = TimeSpan.FromSeconds(10);
 
-    private TestProbe _buffer = null!, _annotator = null!, _weights = null!;
+    private VirtualProbe _buffer = null!, _annotator = null!, _weights = null!;
 
     private (IActorRef Generator, Generator.Counter Counter) Start(TimeSpan weightsWait)
     {
         (_buffer, _annotator, _weights) = (CreateTestProbe("buffer"), CreateTestProbe("annotator"), CreateTestProbe("weights"));
         var counter = new Generator.Counter();
         var sampling = new SamplingSettings(1.0, 1.0, MaxTokens: 6, [Tokenizer.Eos]);
-        var settings = new Generator.Settings(1, "g", Policy, sampling, GroupSize: 2, Seed: 5, weightsWait);
+        var settings = new Generator.Settings(1, "g", Policy, sampling, GroupSize: 2, Seed: 5, weightsWait) { Clock = Time };
         var generator = Sys.ActorOf(Generator.Props(settings, Tokenizer, _buffer.Ref, _annotator.Ref, _weights.Ref, counter));
         _weights.ExpectMsg<RequestLatestWeights>(Soon);
         return (generator, counter);
@@ -75,8 +70,8 @@ public class GeneratorSpec(ITestOutputHelper output) : Akka.TestKit.Xunit2.TestK
         Assert.Equal(1, group.CreditId);
         Assert.Equal(2, group.Group.PolicyVersion);
         Assert.All(group.Group.Rollouts, r => Assert.Equal(2, r.PolicyVersion));
-        AwaitAssert(() => Assert.Equal(1, counter.Waited), Soon);
-        Assert.True(counter.WaitedFor >= TimeSpan.FromMilliseconds(700), $"held for {counter.WaitedFor}");
+        Assert.Equal(1, counter.Waited);
+        Assert.Equal(TimeSpan.FromMilliseconds(800), counter.WaitedFor);  // from the credit to the weights, in virtual time
         Assert.Equal(0, counter.SampledOld);
     }
 
@@ -86,10 +81,12 @@ public class GeneratorSpec(ITestOutputHelper output) : Akka.TestKit.Xunit2.TestK
         var (generator, counter) = Start(TimeSpan.FromMilliseconds(600));
         Ready(generator, version: 1);
 
+        var held = Now;
         generator.Tell(new Credit(1, LearnerVersion: 5, MinPolicyVersion: 5));
         generator.Tell(PromptFor(1));
         _annotator.ExpectNoMsg(TimeSpan.FromMilliseconds(400));
         var group = _annotator.ExpectMsg<GeneratedGroup>(Soon);
+        Assert.Equal(TimeSpan.FromMilliseconds(600), _annotator.LastReceived!.At - held);  // exactly the wait, then the old weights
         Assert.Equal(1, group.Group.PolicyVersion);
         Assert.Equal(1, counter.SampledOld);
         Assert.Equal(0, counter.Waited);

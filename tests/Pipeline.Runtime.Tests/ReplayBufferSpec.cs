@@ -1,34 +1,34 @@
 using Akka.Actor;
-using Akka.TestKit;
 using Pipeline.Runtime.Actors;
 using Pipeline.Runtime.Protocol;
-using Xunit.Abstractions;
+using Pipeline.Testing;
 using static Pipeline.Runtime.Tests.RolloutGroups;
 
 namespace Pipeline.Runtime.Tests;
 
-public class ReplayBufferSpec(ITestOutputHelper output) : Akka.TestKit.Xunit2.TestKit(output: output)
+/// <summary>The buffer on virtual time: its expiry timer and credit deadlines run on the kit's clock, so "quiet" and "soon" cost no wall time and cannot race.</summary>
+public class ReplayBufferSpec : VirtualTimeTestKit
 {
     private static readonly TimeSpan Quiet = TimeSpan.FromMilliseconds(300);
     private static readonly TimeSpan Soon = TimeSpan.FromSeconds(1);
 
     private IActorRef Buffer(int batchGroups = 1, int maxStaleness = 0, int capacity = 100, long startVersion = 0, TimeSpan? creditTimeout = null)
         => Sys.ActorOf(ReplayBuffer.Props(new ReplayBuffer.Settings(batchGroups, maxStaleness, capacity, startVersion,
-            creditTimeout ?? TimeSpan.FromMinutes(1))));
+            creditTimeout ?? TimeSpan.FromMinutes(1)) { Clock = Time }));
 
-    private static Credit AskCredit(IActorRef buffer, TestProbe generator)
+    private static Credit AskCredit(IActorRef buffer, VirtualProbe generator)
     {
         buffer.Tell(new RequestCredit(generator.Ref.Path.Name), generator.Ref);
         return generator.ExpectMsg<Credit>(Soon);
     }
 
-    private static void AskCreditAndWait(IActorRef buffer, TestProbe generator)
+    private static void AskCreditAndWait(IActorRef buffer, VirtualProbe generator)
     {
         buffer.Tell(new RequestCredit(generator.Ref.Path.Name), generator.Ref);
         generator.ExpectNoMsg(Quiet);
     }
 
-    private static TrainingBatch Serve(IActorRef buffer, TestProbe learner, int groups, long learnerVersion, long requestId = 1)
+    private static TrainingBatch Serve(IActorRef buffer, VirtualProbe learner, int groups, long learnerVersion, long requestId = 1)
     {
         buffer.Tell(new RequestBatch(requestId, groups, learnerVersion), learner.Ref);
         return learner.ExpectMsg<TrainingBatch>(Soon);
@@ -229,14 +229,15 @@ public class ReplayBufferSpec(ITestOutputHelper output) : Akka.TestKit.Xunit2.Te
     [Fact]
     public void Buffer_must_expire_a_credit_after_its_timeout_and_drop_the_group_that_comes_late()
     {
-        var buffer = Buffer(batchGroups: 1, maxStaleness: 0, creditTimeout: TimeSpan.FromMilliseconds(300));
+        var buffer = Buffer(batchGroups: 1, maxStaleness: 0, creditTimeout: TimeSpan.FromMilliseconds(1500));
         var slow = CreateTestProbe();
         var waiting = CreateTestProbe();
         var expiring = AskCredit(buffer, slow);
         buffer.Tell(new RequestCredit("waiting"), waiting.Ref);
 
-        // Expiry runs on a 1 s periodic timer: the 300 ms credit is gone by the first or second tick.
+        // Expiry runs on a 1 s periodic timer: the 1.5 s credit is still held at the first tick and gone at the second.
         var credit = waiting.ExpectMsg<Credit>(TimeSpan.FromSeconds(2.2));
+        Assert.Equal(TimeSpan.FromSeconds(2), waiting.LastReceived!.At);
 
         buffer.Tell(Annotated(expiring.CreditId, policyVersion: 0));
         buffer.Tell(Annotated(credit.CreditId, policyVersion: 0));
@@ -280,9 +281,7 @@ public class ReplayBufferSpec(ITestOutputHelper output) : Akka.TestKit.Xunit2.Te
         AskCreditAndWait(buffer, doomed);
         AskCreditAndWait(buffer, next);
 
-        Watch(doomed.Ref);
-        Sys.Stop(doomed.Ref);
-        ExpectTerminated(doomed.Ref, Soon);
+        Kill(doomed.Ref, Soon);
         buffer.Tell(new CreditReleased(held.CreditId, "generation failed"));
 
         next.ExpectMsg<Credit>(Soon);
@@ -309,7 +308,7 @@ public class ReplayBufferSpec(ITestOutputHelper output) : Akka.TestKit.Xunit2.Te
     public void Buffer_must_drop_a_group_delivered_twice_tell_the_prompt_source_how_each_credit_ended_and_keep_balanced_books()
     {
         var prompts = CreateTestProbe();
-        var buffer = Sys.ActorOf(ReplayBuffer.Props(new ReplayBuffer.Settings(2, 0, 100, 0, TimeSpan.FromMinutes(1)), prompts.Ref));
+        var buffer = Sys.ActorOf(ReplayBuffer.Props(new ReplayBuffer.Settings(2, 0, 100, 0, TimeSpan.FromMinutes(1)) { Clock = Time }, prompts.Ref));
         var generator = CreateTestProbe();
         var first = AskCredit(buffer, generator);
         // Each grant asks the prompt source for that credit's prompt, on behalf of the generator (the reply goes to it).
@@ -326,8 +325,9 @@ public class ReplayBufferSpec(ITestOutputHelper output) : Akka.TestKit.Xunit2.Te
         buffer.Tell(new CreditReleased(second.CreditId, "generation failed: out of memory"));
         Assert.Equal(new PromptSettled(second.CreditId, Lost: true), prompts.ExpectMsg<PromptSettled>(Soon));
 
-        buffer.Tell(ReplayBuffer.GetLedger.Instance, TestActor);
-        var ledger = ExpectMsg<BufferLedger>(Soon);
+        var asker = CreateTestProbe();
+        asker.Send(buffer, ReplayBuffer.GetLedger.Instance);
+        var ledger = asker.ExpectMsg<BufferLedger>(Soon);
         Assert.Equal(2, ledger.CreditsGranted);
         Assert.Equal(1, ledger.GroupsAccepted);
         Assert.Equal(3, ledger.RolloutsAccepted);
@@ -342,8 +342,8 @@ public class ReplayBufferSpec(ITestOutputHelper output) : Akka.TestKit.Xunit2.Te
         // Serving the group keeps the books balanced; the ledger file round-trips.
         var batch = Serve(buffer, CreateTestProbe(), groups: 1, learnerVersion: 0);
         Assert.Single(batch.Groups);
-        buffer.Tell(ReplayBuffer.GetLedger.Instance, TestActor);
-        var after = ExpectMsg<BufferLedger>(Soon);
+        asker.Send(buffer, ReplayBuffer.GetLedger.Instance);
+        var after = asker.ExpectMsg<BufferLedger>(Soon);
         Assert.Equal(1, after.GroupsServed);
         Assert.Equal(0, after.GroupsInBuffer);
         Assert.True(after.Balanced);
@@ -366,7 +366,7 @@ public class ReplayBufferSpec(ITestOutputHelper output) : Akka.TestKit.Xunit2.Te
     public void Dynamic_sampling_drops_groups_without_signal_and_grants_a_replacement_credit()
     {
         var prompts = CreateTestProbe();
-        var buffer = Sys.ActorOf(ReplayBuffer.Props(new ReplayBuffer.Settings(1, 0, 100, 0, TimeSpan.FromMinutes(1)) { DropUninformative = true }, prompts.Ref));
+        var buffer = Sys.ActorOf(ReplayBuffer.Props(new ReplayBuffer.Settings(1, 0, 100, 0, TimeSpan.FromMinutes(1)) { DropUninformative = true, Clock = Time }, prompts.Ref));
         var generator = CreateTestProbe();
         var learner = CreateTestProbe();
 
@@ -381,7 +381,7 @@ public class ReplayBufferSpec(ITestOutputHelper output) : Akka.TestKit.Xunit2.Te
         Assert.Equal(replacement.CreditId, batch.Groups.Single().CreditId);
         Assert.Equal(1, batch.Stats.DroppedUninformative);
         // The dropped group's prompt was used, not lost: it is not re-issued.
-        Assert.Contains(prompts.ReceiveWhile(Quiet, o => o).OfType<PromptSettled>(), s => s.CreditId == first.CreditId && !s.Lost);
+        Assert.Contains(prompts.ReceiveWhile(Quiet).Select(r => r.Message).OfType<PromptSettled>(), s => s.CreditId == first.CreditId && !s.Lost);
 
         buffer.Tell(ReplayBuffer.GetLedger.Instance, learner.Ref);
         var ledger = learner.ExpectMsg<BufferLedger>(Soon);
@@ -394,7 +394,7 @@ public class ReplayBufferSpec(ITestOutputHelper output) : Akka.TestKit.Xunit2.Te
     public void Dynamic_sampling_takes_uninformative_groups_after_its_drop_bound_so_a_saturated_task_never_stalls()
     {
         var buffer = Sys.ActorOf(ReplayBuffer.Props(new ReplayBuffer.Settings(1, 0, 100, 0, TimeSpan.FromMinutes(1))
-            { DropUninformative = true, MaxDropsPerBatch = 2 }));
+            { DropUninformative = true, MaxDropsPerBatch = 2, Clock = Time }));
         var generator = CreateTestProbe();
         var learner = CreateTestProbe();
         buffer.Tell(new RequestBatch(1, 1, 0), learner.Ref);

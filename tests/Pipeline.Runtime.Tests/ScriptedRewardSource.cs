@@ -29,6 +29,14 @@ public sealed class ScriptedRewardSource(
             return Signals(name, group, values);
         }, RewardSourceKind.Slow);
 
+    /// <summary>As above, the delay measured on <paramref name="time"/> (a virtual-time kit's clock) and ended on the loop's thread.</summary>
+    public static ScriptedRewardSource Delayed(string name, TimeSpan delay, bool honoursCancellation, TimeProvider time, params double[] values)
+        => new(name, async (group, ct) =>
+        {
+            await Testing.VirtualTime.Delay(time, delay, honoursCancellation ? ct : CancellationToken.None).ConfigureAwait(false);
+            return Signals(name, group, values);
+        }, RewardSourceKind.Slow);
+
     /// <summary>Waits for the test to open the gate.</summary>
     public static ScriptedRewardSource Gated(string name, Task gate, params double[] values)
         => Gated(name, gate, RewardSourceKind.Fast, values);
