@@ -65,12 +65,11 @@ public sealed class Learner : ReceiveActor, IWithTimers
     private readonly ILoggingAdapter _log = Context.GetLogger();
 
     private PolicyNetwork _policy = null!;
-    private PolicyNetwork? _reference;
     /// <summary>The policy's own tensors as the source of every published version (no copy per version).</summary>
     private LiveWeights? _live;
     private IWeightSource? _published;
     private SftTrainer? _sft;
-    private GrpoTrainer? _grpo;
+    private GrpoStep? _grpo;
 
     // warm-start state
     private List<SftExample> _sftTrain = [];
@@ -85,11 +84,7 @@ public sealed class Learner : ReceiveActor, IWithTimers
     private long _version;
     private long _dataCursor;
     private long _requestId;
-    private long _droppedStale;
-    private long _denseTokens;
-    private long _stepStarted;
     private long _waitStarted;
-    private readonly RewardValidity _validity;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -101,7 +96,6 @@ public sealed class Learner : ReceiveActor, IWithTimers
         _buffer = buffer;
         _metrics = metrics;
         _evaluator = evaluator;
-        _validity = new RewardValidity(settings.Pipeline);
         if (settings.Resume is { } r)
         {
             _step = r.Step;
@@ -128,7 +122,6 @@ public sealed class Learner : ReceiveActor, IWithTimers
         Context.System.EventStream.Unsubscribe(Self);
         _sft?.Dispose();
         _grpo?.Dispose();
-        _reference?.Dispose();
         _live?.Dispose();
         _policy.Dispose();
     }
@@ -262,19 +255,7 @@ public sealed class Learner : ReceiveActor, IWithTimers
     private void BeginGrpo(StartGrpo start)
     {
         Learning.TorchRuntime.Configure(_s.Pipeline.TorchThreads);
-        var g = _s.Pipeline.Grpo;
-        var gen = _s.Pipeline.Generation;
-        // With LoRA the KL reference is the policy's own frozen base (adapters off): no second copy of the weights.
-        var lora = Learning.Lora.LoraAdapters.HasAdapters(_policy);
-        if (!lora)
-        {
-            _reference = _s.Policy.Create(_s.Pipeline.Seed);
-            WeightTransfer.Import(_reference, start.Reference);
-        }
-        _grpo = new GrpoTrainer(_policy, g.KlCoef > 0 ? (lora ? _policy : _reference) : null, new GrpoSettings(
-            LearningRate: g.LearningRate, WeightDecay: g.WeightDecay, MaxGradNorm: g.MaxGradNorm,
-            ClipLow: g.ClipLow, ClipHigh: g.ClipHigh, KlCoef: g.KlCoef, IsCap: g.IsCap,
-            Temperature: gen.Temperature > 0 ? gen.Temperature : 1.0, MiniBatches: g.MiniBatches, Epochs: g.Epochs, EntropyCoef: g.EntropyCoef));
+        _grpo = new GrpoStep(_s.Pipeline, _s.Policy, _policy, start.Reference, _tokenizer, _s.SourceMetrics, _log);
 
         if (_s.Resume is { Stage: CheckpointStages.Grpo } r)
         {
@@ -294,8 +275,8 @@ public sealed class Learner : ReceiveActor, IWithTimers
 
         _live = new LiveWeights(_policy);
         Become(Training);
-        Publish();
-        if (_step >= g.Steps) { Finish(); return; }
+        Announce(_live.Publish(_version));
+        if (_step >= _s.Pipeline.Grpo.Steps) { Finish(); return; }
         RequestNextBatch();
     }
 
@@ -335,135 +316,26 @@ public sealed class Learner : ReceiveActor, IWithTimers
         Timers.StartSingleTimer(BatchDeadlineTimer, new BatchDeadline(_requestId), _s.Pipeline.Timeouts.BatchWait);
     }
 
-    /// <summary>Dense feedback: the spans valid signals marked on the completion, as per-token advantage bonuses.</summary>
-    private float[]? DenseBonus(Rollout rollout, RolloutRewards rewards)
-    {
-        var dense = _s.Pipeline.Rewards.DenseWeight;
-        if (dense == 0 || rollout.CompletionTokens.Length == 0) return null;
-        List<(IReadOnlyList<SpanReward>, double)>? marked = null;
-        foreach (var signal in rewards.Signals)
-        {
-            if (!signal.Valid || signal.Spans is not { Count: > 0 } spans) continue;
-            var weight = _s.Pipeline.RewardSources.FirstOrDefault(x => x.Name == signal.Source)?.Weight ?? 0;
-            (marked ??= []).Add((spans, dense * weight));
-        }
-        if (marked is null) return null;
-        // Character offset of each completion token: the length of the decoded prefix before it.
-        var starts = new int[rollout.CompletionTokens.Length];
-        for (var t = 1; t < starts.Length; t++) starts[t] = _tokenizer.Decode(rollout.CompletionTokens.AsSpan(0, t)).Length;
-        var bonus = DenseRewards.TokenBonus(marked, starts, rollout.CompletionText.Length);
-        if (bonus is not null) _denseTokens += bonus.Count(b => b != 0);
-        return bonus;
-    }
-
     private void Train(TrainingBatch batch)
     {
         if (batch.RequestId != _requestId) return;
         Timers.Cancel(BatchDeadlineTimer);
         var waited = Stopwatch.GetElapsedTime(_waitStarted).TotalSeconds;
-        var g = _s.Pipeline.Grpo;
-
-        var samples = new List<TrainSample>();
-        var fresh = new List<AnnotatedGroup>();
-        var overlong = 0;
-        foreach (var group in batch.Groups)
+        var outcome = _grpo!.Run(batch, new TrainingPosition(_step, _version, _dataCursor), waited, _live!, Announce);
+        (_step, _version, _dataCursor) = (outcome.Position.Step, outcome.Position.Version, outcome.Position.DataCursor);
+        _metrics.Tell(new MetricsReport(_step, outcome.Metrics));
+        Context.Parent.Tell(_grpo.Masking);
+        if (outcome.Failure is { } failure)
         {
-            var staleness = _version - group.Group.PolicyVersion;
-            if (staleness > g.MaxStaleness || staleness < 0)
-            {
-                // An assertion, not the bound: the buffer enforces staleness at serve time (docs/architecture.md), so this stays 0.
-                _droppedStale++;
-                _log.Error("The buffer served group {0} of policy version {1} at learner version {2} (max staleness {3}): skipped",
-                    group.Group.GroupId, group.Group.PolicyVersion, _version, g.MaxStaleness);
-                continue;
-            }
-            fresh.Add(group);
-            _dataCursor = Math.Max(_dataCursor, group.PromptCursor);
-            var rewards = group.Rewards.Select(r => r.Reward).ToArray();
-            var valid = group.Rewards.Select(r => r.Valid).ToArray();
-            var advantages = GroupAdvantages.Compute(rewards, valid);
-            for (var i = 0; i < group.Group.Rollouts.Length; i++)
-            {
-                if (!valid[i]) continue; // masked: an invalid reward contributes nothing, not a zero
-                var r = group.Group.Rollouts[i];
-                if (g.OverlongFilter && r.Truncated)
-                {
-                    overlong++; // DAPO: a cut-off answer is not judged on its ending; its group's statistics still count it
-                    continue;
-                }
-                samples.Add(new TrainSample(r.PromptTokens, r.CompletionTokens, r.BehaviourLogProbs, advantages[i], r.PolicyVersion)
-                {
-                    TokenBonus = DenseBonus(r, group.Rewards[i]),
-                });
-            }
-        }
-
-        var update = Stopwatch.GetTimestamp();
-        _live!.BeginUpdate();  // readers of the current version finish their chunk first; later ones ask for the next version
-        // Linear warm-up: step k (from 0) trains at (k + 1) / warmup of the learning rate.
-        _grpo!.LearningRate = g.LearningRate * (g.WarmupSteps > 0 ? Math.Min(1.0, (_step + 1.0) / g.WarmupSteps) : 1.0);
-        GrpoStepStats? stats = samples.Count > 0 ? _grpo.Step(samples) : null;
-        var updateSeconds = Stopwatch.GetElapsedTime(update).TotalSeconds;
-
-        _step++;
-        _version++; // a skipped or empty step still advances the version, so admission never stalls
-        var sync = Stopwatch.GetTimestamp();
-        Publish();
-        var syncSeconds = Stopwatch.GetElapsedTime(sync).TotalSeconds;
-
-        var stepSeconds = _stepStarted == 0 ? waited + updateSeconds + syncSeconds : Stopwatch.GetElapsedTime(_stepStarted).TotalSeconds;
-        _stepStarted = Stopwatch.GetTimestamp();
-        var data = BatchMetrics.Compute(fresh, _version - 1);
-        // A step whose rollouts are all masked trains on nothing (no optimizer step); the ledger counts such steps.
-        var invalidTooLong = _validity.Observe(fresh, samples.Count);
-        _validity.AddMetrics(data);
-        data["timing_s/wait"] = waited;
-        data["timing_s/update"] = updateSeconds;
-        data["timing_s/sync"] = syncSeconds;
-        data["timing_s/step"] = stepSeconds;
-        data["throughput/rollouts_per_s"] = fresh.Sum(f => f.Group.Rollouts.Length) / Math.Max(stepSeconds, 1e-9);
-        data["throughput/tokens_per_s"] = fresh.Sum(f => f.Group.TokenCount) / Math.Max(stepSeconds, 1e-9);
-        data["policy/version"] = _version;
-        data["learner/dropped_stale"] = _droppedStale;
-        data["learner/samples"] = samples.Count;
-        data["buffer/depth"] = batch.Stats.Depth;
-        data["buffer/dropped_stale"] = batch.Stats.DroppedStale;
-        data["buffer/dropped_late"] = batch.Stats.DroppedLate;
-        data["buffer/dropped_uninformative"] = batch.Stats.DroppedUninformative;
-        data["admission/capacity"] = batch.Stats.Capacity;
-        data["admission/running"] = batch.Stats.Running;
-        data["admission/credits_expired"] = batch.Stats.CreditsExpired;
-        data["admission/credits_released"] = batch.Stats.CreditsReleased;
-        if (stats is not null)
-        {
-            data["actor/loss"] = stats.Loss;
-            data["actor/pg_loss"] = stats.PgLoss;
-            data["actor/kl"] = stats.Kl;
-            data["actor/pg_clipfrac"] = stats.ClipFrac;
-            data["actor/entropy"] = stats.Entropy;
-            data["actor/grad_norm"] = stats.GradNorm;
-            data["is_ratio/mean"] = stats.IsRatioMean;
-            data["is_ratio/max"] = stats.IsRatioMax;
-            data["mismatch_kl"] = stats.MismatchKl;
-            data["actor/tokens"] = stats.Tokens;
-        }
-        data["actor/skipped_steps"] = _grpo!.SkippedSteps;
-        data["actor/lr"] = _grpo.LearningRate;
-        data["response/overlong_filtered"] = overlong;
-        data["reward/dense_tokens"] = _denseTokens;
-        foreach (var source in _s.SourceMetrics) source.AddMetrics(data);
-        _metrics.Tell(new MetricsReport(_step, data));
-        Context.Parent.Tell(_validity.Summary());
-        if (invalidTooLong is not null)
-        {
-            _log.Error(invalidTooLong);
+            _log.Error(failure);
             // Kept so that the run can be resumed once the source answers again.
             WriteCheckpoint(CheckpointStages.Grpo, _step, _grpo.Optimizer);
-            Context.Parent.Tell(new RunFailed(invalidTooLong));
+            Context.Parent.Tell(new RunFailed(failure));
             Become(Done);
             return;
         }
 
+        var g = _s.Pipeline.Grpo;
         var c = _s.Pipeline.Checkpoint;
         if (c.EverySteps > 0 && _step % c.EverySteps == 0 && _step < g.Steps)
             WriteCheckpoint(CheckpointStages.Grpo, _step, _grpo.Optimizer);
@@ -492,11 +364,11 @@ public sealed class Learner : ReceiveActor, IWithTimers
         Receive<UpstreamChanged>(_ => { });
     }
 
-    private void Publish()
+    private void Announce(IWeightSource version)
     {
-        _published = _live!.Publish(_version);
+        _published = version;
         Context.System.EventStream.Publish(new PolicyWeights(_published));
-        _buffer.Tell(new PolicyVersionAdvanced(_version));
+        _buffer.Tell(new PolicyVersionAdvanced(version.Version));
     }
 
     private void WriteCheckpoint(string stage, long step, TorchSharp.torch.optim.Optimizer? optimizer)
