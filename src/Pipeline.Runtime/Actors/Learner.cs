@@ -1,29 +1,23 @@
-using Pipeline.Core.Rewards;
-using System.Collections.Immutable;
 using System.Diagnostics;
 using Akka.Actor;
 using Akka.Event;
 using Pipeline.Core.Configuration;
-using Pipeline.Core.Grpo;
 using Pipeline.Core.Protocol;
 using Pipeline.Core.Tasks;
 using Pipeline.Learning.Checkpoints;
-using Pipeline.Learning.Grpo;
 using Pipeline.Learning.Model;
 using Pipeline.Learning.Policy;
-using Pipeline.Learning.Sft;
 using Pipeline.Learning.Tokenization;
 using Pipeline.Learning.Weights;
-using Pipeline.Runtime.Metrics;
 using Pipeline.Runtime.Protocol;
 
 namespace Pipeline.Runtime.Actors;
 
 /// <summary>
-/// Owns the policy. Stage 1: supervised warm-start on the task's demonstrations with early stopping on a
-/// validation slice. Stage 2: GRPO on batches from the replay buffer: group-normalised advantages over valid
-/// rewards, decoupled PPO loss with truncated importance sampling against the behaviour log-probs, k3 KL to the
-/// frozen warm-start policy. Never trains on a group older than eta versions (counted). Publishes every version.
+/// Owns the policy and the run's training messages. Stage 1: the supervised warm-start (<see cref="WarmStartStage"/>),
+/// one epoch per message. Stage 2: GRPO: asks the replay buffer for a batch (with a deadline), trains on it with
+/// <see cref="GrpoStep"/>, publishes every version, reports each step's metrics, and checkpoints and evaluates on the
+/// <see cref="TrainingSchedule"/>.
 /// </summary>
 public sealed class Learner : ReceiveActor, IWithTimers
 {
@@ -52,34 +46,22 @@ public sealed class Learner : ReceiveActor, IWithTimers
     private sealed record BatchDeadline(long RequestId);
     private const string BatchDeadlineTimer = "batch-deadline";
 
-    /// <summary>Checkpoint key: the position in the next epoch's batch order where an interrupted warm-start epoch stopped.</summary>
-    private const string EpochBatchKey = "epoch_batch";
-    private int _epochBatch;
-
     private readonly Settings _s;
     private readonly IPolicyTokenizer _tokenizer;
     private readonly IPipelineTask _task;
     private readonly IActorRef _buffer;
     private readonly IActorRef _metrics;
     private readonly IActorRef _evaluator;
+    private readonly TrainingSchedule _schedule;
     private readonly ILoggingAdapter _log = Context.GetLogger();
 
     private PolicyNetwork _policy = null!;
     /// <summary>The policy's own tensors as the source of every published version (no copy per version).</summary>
     private LiveWeights? _live;
     private IWeightSource? _published;
-    private SftTrainer? _sft;
+    private WarmStartStage? _warmStart;
     private GrpoStep? _grpo;
 
-    // warm-start state
-    private List<SftExample> _sftTrain = [];
-    private List<SftExample> _sftValidation = [];
-    private double _bestValidation = double.PositiveInfinity;
-    private WeightSnapshot? _best;
-    private int _epochsWithoutImprovement;
-    private int _epoch;
-
-    // GRPO state
     private long _step;
     private long _version;
     private long _dataCursor;
@@ -96,6 +78,7 @@ public sealed class Learner : ReceiveActor, IWithTimers
         _buffer = buffer;
         _metrics = metrics;
         _evaluator = evaluator;
+        _schedule = new TrainingSchedule(settings.Pipeline, settings.Policy, settings.RunDir);
         if (settings.Resume is { } r)
         {
             _step = r.Step;
@@ -120,7 +103,7 @@ public sealed class Learner : ReceiveActor, IWithTimers
     protected override void PostStop()
     {
         Context.System.EventStream.Unsubscribe(Self);
-        _sft?.Dispose();
+        _warmStart?.Dispose();
         _grpo?.Dispose();
         _live?.Dispose();
         _policy.Dispose();
@@ -140,33 +123,9 @@ public sealed class Learner : ReceiveActor, IWithTimers
 
     private void BeginWarmStart()
     {
-        var ws = _s.Pipeline.WarmStart;
-        var examples = _task.Demonstrations
-            .Select(d => new SftExample(_tokenizer.EncodePrompt(d.Prompt), [.. _tokenizer.Encode(d.Completion), _tokenizer.Eos]))
-            .Where(e => e.PromptTokens.Length + e.CompletionTokens.Length <= _s.Policy.ContextLength)
-            .ToList();
-        if (examples.Count < 2) throw new InvalidOperationException("the task has fewer than 2 demonstrations that fit the context");
-        new Random(_s.Pipeline.Seed).Shuffle(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(examples));
-        var validation = Math.Max(1, (int)Math.Round(examples.Count * ws.ValidationFraction));
-        _sftValidation = examples.Take(validation).ToList();
-        _sftTrain = examples.Skip(validation).ToList();
-        _sft = new SftTrainer(_policy, ws.LearningRate, ws.WeightDecay, _s.Pipeline.Grpo.MaxGradNorm);
-        // Nothing else computes during the warm-start: use every core (OpenMP thread counts are per calling thread).
-        Learning.TorchRuntime.Configure(Environment.ProcessorCount);
-
-        if (_s.Resume is { Stage: CheckpointStages.WarmStart } r)
-        {
-            // Every placement (a cluster learner too): adapters load only over the exact base they were trained on.
-            CheckpointStore.RequireSameBase(r.CheckpointDir, _s.Policy.AdapterCheckpoint()?.BasePath);
-            var meta = CheckpointStore.Load(r.CheckpointDir, _policy, _sft.Optimizer);
-            _epoch = (int)meta.Step;
-            _bestValidation = meta.Extra.TryGetValue("best_validation", out var b) ? double.Parse(b, System.Globalization.CultureInfo.InvariantCulture) : double.PositiveInfinity;
-            _epochBatch = meta.Extra.TryGetValue(EpochBatchKey, out var p) ? int.Parse(p, System.Globalization.CultureInfo.InvariantCulture) : 0;
-            _log.Info("Resumed warm-start at epoch {0}", _epoch);
-        }
-        _log.Info("Warm-start: {0} demonstrations ({1} held for validation), up to {2} epochs", _sftTrain.Count, _sftValidation.Count, ws.MaxEpochs);
+        _warmStart = new WarmStartStage(_s.Pipeline, _s.Policy, _policy, _tokenizer, _task, _s.Resume, _log);
         Become(WarmStarting);
-        Self.Tell(new SftEpoch(_epoch + 1));
+        Self.Tell(new SftEpoch(_warmStart.Epoch + 1));
     }
 
     private void WarmStarting()
@@ -175,7 +134,7 @@ public sealed class Learner : ReceiveActor, IWithTimers
         Receive<UpstreamChanged>(_ => { });
         Receive<Interrupt>(_ =>
         {
-            WriteCheckpoint(CheckpointStages.WarmStart, _epoch, _sft!.Optimizer);
+            WriteCheckpoint(CheckpointStages.WarmStart, _warmStart!.Epoch, _warmStart.Optimizer);
             Context.Parent.Tell(new GrpoCompleted(_step, _version, null, true));
             Become(Done);
         });
@@ -183,71 +142,27 @@ public sealed class Learner : ReceiveActor, IWithTimers
 
     private void RunEpoch(SftEpoch msg)
     {
-        var ws = _s.Pipeline.WarmStart;
-        if (msg.Epoch > ws.MaxEpochs || _epochsWithoutImprovement >= ws.Patience)
+        if (_warmStart!.StopsBefore(msg.Epoch))
         {
             FinishWarmStart();
             return;
         }
-        var started = Stopwatch.GetTimestamp();
-        var order = Enumerable.Range(0, _sftTrain.Count).ToArray();
-        new Random(unchecked(_s.Pipeline.Seed * 7919 + msg.Epoch)).Shuffle(order);
-        var lossSum = 0.0;
-        var batches = 0;
-        var tokens = 0L;
-        var first = _epochBatch;  // > 0 only when resuming an epoch that an interrupt cut short
-        _epochBatch = 0;
-        for (var i = first; i < order.Length; i += ws.BatchSize)
-        {
-            if (_s.Interrupt.IsCancellationRequested)
-            {
-                // The Interrupt message is next in the mailbox: it checkpoints this epoch's position, so a resume continues here.
-                _epochBatch = i;
-                return;
-            }
-            var batch = order.Skip(i).Take(ws.BatchSize).Select(j => _sftTrain[j]).ToList();
-            var loss = _sft!.Step(batch);
-            if (double.IsFinite(loss)) { lossSum += loss; batches++; }
-            tokens += batch.Sum(b => b.PromptTokens.Length + b.CompletionTokens.Length);
-        }
-        var validation = _sft!.Evaluate(_sftValidation);
-        var elapsed = Stopwatch.GetElapsedTime(started).TotalSeconds;
-        _epoch = msg.Epoch;
-        if (validation < _bestValidation - 1e-4)
-        {
-            _bestValidation = validation;
-            _best = WeightTransfer.Export(_policy, 0);
-            _epochsWithoutImprovement = 0;
-        }
-        else
-        {
-            _epochsWithoutImprovement++;
-        }
-        _metrics.Tell(new MetricsReport(_epoch, new Dictionary<string, double>
-        {
-            ["sft/epoch"] = _epoch,
-            ["sft/loss"] = batches > 0 ? lossSum / batches : double.NaN,
-            ["sft/val_loss"] = validation,
-            ["sft/best_val_loss"] = _bestValidation,
-            ["timing_s/sft_epoch"] = elapsed,
-            ["throughput/sft_tokens_per_s"] = tokens / Math.Max(elapsed, 1e-9),
-        }));
-        Self.Tell(new SftEpoch(_epoch + 1));
+        // Cut short: the Interrupt message is next in the mailbox and checkpoints this epoch's position.
+        if (_warmStart.RunEpoch(msg.Epoch, _s.Interrupt) is not { } row) return;
+        _metrics.Tell(new MetricsReport(_warmStart.Epoch, row));
+        Self.Tell(new SftEpoch(_warmStart.Epoch + 1));
     }
 
     private void FinishWarmStart()
     {
-        if (_best is not null) WeightTransfer.Import(_policy, _best);
-        var snapshot = WeightTransfer.Export(_policy, 0);
-        _sft?.Dispose();
-        _sft = null;
+        var snapshot = _warmStart!.Finish();
         _version = 0;
         _step = 0;
         // The frozen KL reference (= the warm-started policy) lives apart from the rotating checkpoints,
         // so --resume always finds it; it is also where GRPO starts when a run stops before its first GRPO step.
         WriteCheckpoint(CheckpointStages.WarmStartDone, 0, null);
         Become(Idle);
-        Context.Parent.Tell(new WarmStartCompleted(snapshot, _epoch, _bestValidation));
+        Context.Parent.Tell(new WarmStartCompleted(snapshot, _warmStart.Epoch, _warmStart.BestValidation));
     }
 
     // ---------------- stage 2: GRPO ----------------
@@ -276,7 +191,7 @@ public sealed class Learner : ReceiveActor, IWithTimers
         _live = new LiveWeights(_policy);
         Become(Training);
         Announce(_live.Publish(_version));
-        if (_step >= _s.Pipeline.Grpo.Steps) { Finish(); return; }
+        if (_schedule.Finished(_step)) { Finish(); return; }
         RequestNextBatch();
     }
 
@@ -335,15 +250,9 @@ public sealed class Learner : ReceiveActor, IWithTimers
             return;
         }
 
-        var g = _s.Pipeline.Grpo;
-        var c = _s.Pipeline.Checkpoint;
-        if (c.EverySteps > 0 && _step % c.EverySteps == 0 && _step < g.Steps)
-            WriteCheckpoint(CheckpointStages.Grpo, _step, _grpo.Optimizer);
-        var e = _s.Pipeline.Eval;
-        if (e.EverySteps > 0 && _step % e.EverySteps == 0 && _step < g.Steps)
-            _evaluator.Tell(new EvaluatePolicy($"step {_step}", _step, WeightTransfer.Export(_policy, _version)));
-
-        if (_step >= g.Steps) Finish();
+        if (_schedule.CheckpointDue(_step)) WriteCheckpoint(CheckpointStages.Grpo, _step, _grpo.Optimizer);
+        if (_schedule.EvaluationDue(_step)) _evaluator.Tell(new EvaluatePolicy($"step {_step}", _step, WeightTransfer.Export(_policy, _version)));
+        if (_schedule.Finished(_step)) Finish();
         else RequestNextBatch();
     }
 
@@ -373,32 +282,8 @@ public sealed class Learner : ReceiveActor, IWithTimers
 
     private void WriteCheckpoint(string stage, long step, TorchSharp.torch.optim.Optimizer? optimizer)
     {
-        // The policy settings travel with the weights, so a resume with a different model shape is refused by name.
-        var extra = _s.Policy.CheckpointExtras();
-        extra["best_validation"] = _bestValidation.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
-        if (stage == CheckpointStages.WarmStart && _epochBatch > 0) extra[EpochBatchKey] = _epochBatch.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        var meta = CheckpointMeta.Create(step, _version, stage, _dataCursor, _s.Pipeline.Seed, null, extra);
-        var root = CheckpointStages.Root(_s.RunDir, stage);
-        var keep = stage == CheckpointStages.WarmStartDone ? 1 : _s.Pipeline.Checkpoint.Keep;
-        // With LoRA only the adapters are written (PEFT layout); the frozen base is fingerprinted, not copied.
-        var path = CheckpointStore.Save(root, _policy, optimizer, meta, keep, _s.Policy.AdapterCheckpoint());
+        var path = _schedule.Save(_policy, stage, step, _version, _dataCursor, optimizer, _warmStart);
         _log.Info("Checkpoint {0} (stage {1}, step {2}, version {3})", path, stage, step, _version);
         Context.Parent.Tell(new CheckpointWritten(path, step, _version));
     }
-}
-
-/// <summary>Stage names stored in checkpoints.</summary>
-public static class CheckpointStages
-{
-    public const string WarmStart = "warm-start";
-    public const string WarmStartDone = "warm-start-done";
-    public const string Grpo = "grpo";
-
-    /// <summary>Each stage keeps its checkpoints under its own folder, so step numbers of different stages never collide.</summary>
-    public static string Root(string runDir, string stage) => stage switch
-    {
-        WarmStart => Path.Combine(runDir, "warm-start"),
-        WarmStartDone => Path.Combine(runDir, "reference"),
-        _ => runDir,
-    };
 }
