@@ -95,14 +95,10 @@ public sealed class Learner : ReceiveActor, IWithTimers
     protected override void PreStart()
     {
         _policy = _s.Policy.Create(_s.Pipeline.Seed);
-        // Cluster mode: the buffer is a singleton reached through a link; when the link re-attaches to a new buffer (the
-        // old one's node left or died) the request it held and the version it knew are gone with it.
-        Context.System.EventStream.Subscribe(Self, typeof(UpstreamChanged));
     }
 
     protected override void PostStop()
     {
-        Context.System.EventStream.Unsubscribe(Self);
         _warmStart?.Dispose();
         _grpo?.Dispose();
         _live?.Dispose();
@@ -116,7 +112,6 @@ public sealed class Learner : ReceiveActor, IWithTimers
         Receive<Interrupt>(_ => Context.Parent.Tell(new GrpoCompleted(_step, _version, null, true)));
         Receive<RequestLatestWeights>(_ => { });
         Receive<NewerWeightsWanted>(_ => { });
-        Receive<UpstreamChanged>(_ => { });
     }
 
     // ---------------- stage 1: supervised warm-start ----------------
@@ -131,7 +126,6 @@ public sealed class Learner : ReceiveActor, IWithTimers
     private void WarmStarting()
     {
         Receive<SftEpoch>(RunEpoch);
-        Receive<UpstreamChanged>(_ => { });
         Receive<Interrupt>(_ =>
         {
             WriteCheckpoint(CheckpointStages.WarmStart, _warmStart!.Epoch, _warmStart.Optimizer);
@@ -200,14 +194,6 @@ public sealed class Learner : ReceiveActor, IWithTimers
         Receive<TrainingBatch>(Train);
         Receive<RequestLatestWeights>(_ => Sender.Tell(new PolicyWeights(_published!)));
         Receive<NewerWeightsWanted>(_ => { });  // every version is published on the EventStream as it is made
-        Receive<UpstreamChanged>(changed =>
-        {
-            if (changed.Name != "buffer") return;
-            _buffer.Tell(new PolicyVersionAdvanced(_version));
-            if (!Timers.IsTimerActive(BatchDeadlineTimer)) return;  // no batch request is waiting
-            _log.Warning("The buffer was replaced while batch request {0} waited: asking the new one", _requestId);
-            _buffer.Tell(new RequestBatch(_requestId, _s.Pipeline.Grpo.BatchGroups, _version));
-        });
         Receive<BatchDeadline>(d =>
         {
             if (d.RequestId != _requestId) return;
@@ -270,7 +256,6 @@ public sealed class Learner : ReceiveActor, IWithTimers
         Receive<RequestLatestWeights>(_ => { });
         Receive<NewerWeightsWanted>(_ => { });
         Receive<Interrupt>(_ => { });
-        Receive<UpstreamChanged>(_ => { });
     }
 
     private void Announce(IWeightSource version)
