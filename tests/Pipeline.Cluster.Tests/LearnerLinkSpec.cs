@@ -89,4 +89,21 @@ public sealed class LearnerLinkSpec() : TestKit(Hocon)
         Assert.Equal(4, second.ExpectMsg<PolicyVersionAdvanced>(Soon).Version);
         second.ExpectNoMsg(TimeSpan.FromMilliseconds(500));
     }
+
+    [Fact]
+    public void The_request_of_a_learner_that_stopped_is_not_asked_of_the_next_buffer()
+    {
+        var (learner, first, second) = (CreateTestProbe(), CreateTestProbe(), CreateTestProbe());
+        var old = StartBuffer(first);
+        var link = Link();
+        link.Tell(new RequestBatch(5, 2, 1), learner.Ref);
+        first.ExpectMsg<RequestBatch>(Soon);
+        Watch(learner.Ref);
+        Sys.Stop(learner.Ref);
+        ExpectTerminated(learner.Ref, Soon);
+
+        ReplaceBuffer(old, second);
+
+        second.ExpectNoMsg(TimeSpan.FromMilliseconds(500));
+    }
 }

@@ -39,6 +39,7 @@ public class GrpoStepSpec
         var settings = Settings();
         using var policy = Policy.Create(settings.Seed);
         var reference = WeightTransfer.Export(policy, 0);
+        // No signal here marks spans, so the tokenizer (used only for dense bonuses) is never called.
         using var step = new GrpoStep(settings, Policy, policy, reference, null!, [], NoLogger.Instance);
         using var live = new LiveWeights(policy);
         var announced = new List<long>();

@@ -64,6 +64,8 @@ public sealed class LearnerLink : ReceiveActor, IWithTimers
         Receive<ActorIdentity>(Attach);
         Receive<Terminated>(t =>
         {
+            // A learner that stopped waits for nothing: its request must not draw a batch from the next buffer.
+            if (_request is { } r && t.ActorRef.Equals(r.Asker)) _request = null;
             if (!t.ActorRef.Equals(_target)) return;
             _log.Warning("{0} at {1} is gone ({2}); looking for its successor", _name, t.ActorRef.Path,
                 t.AddressTerminated ? "its node left or was downed" : "it stopped");
@@ -144,6 +146,7 @@ public sealed class LearnerLink : ReceiveActor, IWithTimers
         {
             _request = (request, Sender);
             _asker = Sender;
+            if (!Sender.IsNobody()) Context.Watch(Sender);
             sender = Self;  // the answer comes through here, so the link knows the request is settled
         }
         if (_target is { } target)
