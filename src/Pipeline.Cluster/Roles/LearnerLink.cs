@@ -13,6 +13,9 @@ namespace Pipeline.Cluster.Roles;
 /// looks again every <c>retry</c>; meanwhile messages wait in a bounded queue (oldest dropped and counted when full).
 /// When it re-attaches to a new target and <c>announce</c> is set it publishes <see cref="UpstreamChanged"/> on the
 /// node's EventStream, so generators ask the new buffer for credits instead of waiting on the old one.
+/// What the old target knew and its successor must hear again, the link re-sends itself: the newest
+/// <see cref="PolicyVersionAdvanced"/> it carried and a <see cref="RequestBatch"/> not yet answered (it carries the request
+/// as its own, so it sees the <see cref="TrainingBatch"/> that answers it and hands that to the asker).
 /// </summary>
 public sealed class LearnerLink : ReceiveActor, IWithTimers
 {
@@ -42,6 +45,9 @@ public sealed class LearnerLink : ReceiveActor, IWithTimers
     private IActorRef? _target;
     private long _identifyId;
     private bool _everAttached;
+    private PolicyVersionAdvanced? _version;
+    private (RequestBatch Request, IActorRef Asker)? _request;
+    private IActorRef? _asker;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -58,12 +64,15 @@ public sealed class LearnerLink : ReceiveActor, IWithTimers
         Receive<ActorIdentity>(Attach);
         Receive<Terminated>(t =>
         {
+            // A learner that stopped waits for nothing: its request must not draw a batch from the next buffer.
+            if (_request is { } r && t.ActorRef.Equals(r.Asker)) _request = null;
             if (!t.ActorRef.Equals(_target)) return;
             _log.Warning("{0} at {1} is gone ({2}); looking for its successor", _name, t.ActorRef.Path,
                 t.AddressTerminated ? "its node left or was downed" : "it stopped");
             _target = null;
             StartResolving();
         });
+        Receive<TrainingBatch>(Answered);
         ReceiveAny(Forward);
     }
 
@@ -104,16 +113,45 @@ public sealed class LearnerLink : ReceiveActor, IWithTimers
         _counter.Attach();
         _log.Info("{0}: attached to {1} ({2} messages waiting)", _name, subject.Path, _pending.Count);
         if (_everAttached && _announce) Context.System.EventStream.Publish(new UpstreamChanged(_name));
+        if (_everAttached) Resend(subject);
         _everAttached = true;
         while (_pending.TryDequeue(out var p)) subject.Tell(p.Message, p.Sender);
+    }
+
+    /// <summary>A new target never heard what the old one was told: the version it must serve at and the batch the learner waits for.</summary>
+    private void Resend(IActorRef subject)
+    {
+        bool Waiting(object message) => _pending.Any(p => ReferenceEquals(p.Message, message));
+        if (_version is { } version && !Waiting(version)) subject.Tell(version, Self);
+        if (_request is { } request && !Waiting(request.Request))
+        {
+            _log.Warning("{0} was replaced while batch request {1} waited: asking the new one", _name, request.Request.RequestId);
+            subject.Tell(request.Request, Self);
+        }
+    }
+
+    /// <summary>The target's answer to a batch request this link carried: the request is settled and the asker gets the batch.</summary>
+    private void Answered(TrainingBatch batch)
+    {
+        if (_request is { } request && request.Request.RequestId == batch.RequestId) _request = null;
+        _asker?.Forward(batch);
     }
 
     private void Forward(object message)
     {
         if (message is AnnotatedGroup) _counter.Group();
+        var sender = Sender;
+        if (message is PolicyVersionAdvanced version && (_version is null || version.Version >= _version.Version)) _version = version;
+        if (message is RequestBatch request)
+        {
+            _request = (request, Sender);
+            _asker = Sender;
+            if (!Sender.IsNobody()) Context.Watch(Sender);
+            sender = Self;  // the answer comes through here, so the link knows the request is settled
+        }
         if (_target is { } target)
         {
-            target.Forward(message);
+            target.Tell(message, sender);
             return;
         }
         if (_pending.Count >= _capacity)
@@ -122,6 +160,6 @@ public sealed class LearnerLink : ReceiveActor, IWithTimers
             _counter.Drop();
             _log.Warning("{0} unreachable and {1} messages waiting: dropped the oldest ({2})", _name, _capacity, dropped.GetType().Name);
         }
-        _pending.Enqueue((message, Sender));
+        _pending.Enqueue((message, sender));
     }
 }
