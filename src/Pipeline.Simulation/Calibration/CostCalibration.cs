@@ -26,6 +26,7 @@ public sealed record CalibratedCosts(
     IReadOnlyList<SourceFit> Sources)
 {
     private static string N(double v) => v.ToString("0.######", CultureInfo.InvariantCulture);
+    private static string R2(LinearFit f) => double.IsNaN(f.R2) ? "" : $", R2 {f.R2.ToString("0.###", CultureInfo.InvariantCulture)}";
 
     /// <summary>The fit as a cost file (the keys of costs.conf), each value with the figures it came from.</summary>
     public string ToHocon()
@@ -35,7 +36,7 @@ public sealed record CalibratedCosts(
         b.AppendLine("# Edit freely: pass this file as --costs to reuse it; every key is documented in src/Pipeline.Simulation/costs.conf.");
         b.AppendLine("costs {");
         b.AppendLine("  generator {");
-        b.AppendLine($"    # timing_s/gen of a group = group-overhead + per-token * its completion tokens: {Generation.Method} over {GenerationPoints}, R2 {N(Generation.R2)}");
+        b.AppendLine($"    # timing_s/gen of a group = group-overhead + per-token * its completion tokens: {Generation.Method} over {GenerationPoints}{R2(Generation)}");
         b.AppendLine($"    group-overhead = {N(Generation.Intercept)}");
         b.AppendLine($"    per-token = {N(Generation.Slope)}");
         b.AppendLine($"    # response_length/mean {N(CompletionMean)}, std {N(CompletionStd)} within batches, {N(TruncatedFrac * 100)} % cut at max-tokens {MaxTokens}:");
@@ -53,7 +54,7 @@ public sealed record CalibratedCosts(
         }
         b.AppendLine("  }");
         b.AppendLine("  learner {");
-        b.AppendLine($"    # timing_s/update = a + per-token * (actor/tokens + learner/samples * prompt_length/mean): {Update.Method} over {N(Update.Points)} steps, R2 {N(Update.R2)};");
+        b.AppendLine($"    # timing_s/update = a + per-token * (actor/tokens + learner/samples * prompt_length/mean): {Update.Method} over {N(Update.Points)} steps{R2(Update)};");
         b.AppendLine($"    # step-overhead = a ({N(Update.Intercept)}) + the mean timing_s/sync ({N(SyncS)}): the local learner publishes weights inside its step");
         b.AppendLine($"    step-overhead = {N(Update.Intercept + SyncS)}");
         b.AppendLine($"    per-token = {N(Update.Slope)}");
