@@ -23,8 +23,9 @@ public class CostCalibrationSpec
         Assert.Equal("least squares", fit.Update.Method);
         Assert.Equal(0.400, fit.Update.Intercept, 3);
         Assert.Equal(0.0008, fit.Update.Slope, 6);
-        // timing_s/sync is the simulated delivery time, 50 ms + 100 MB at 1 GB/s: the fit folds it into the step.
+        // timing_s/sync is the simulated delivery time, 50 ms + 100 MB at 1 GB/s, which a simulated learner does not wait for.
         Assert.Equal(0.150, fit.SyncS, 6);
+        Assert.False(fit.SyncInStep);
         Assert.Equal(20, fit.PromptTokens);
         Assert.InRange(fit.CompletionMean, 27, 33);   // normal(30, 10), rounded and kept in [1, 48]
         Assert.InRange(fit.CompletionStd, 7, 11);
@@ -55,8 +56,8 @@ public class CostCalibrationSpec
 
         Assert.Equal(fit.Generation.Intercept, model.Generator.GroupOverhead, 5);
         Assert.Equal(fit.Generation.Slope, model.Generator.PerToken, 6);
-        Assert.Equal(fit.Update.Intercept + fit.SyncS, model.Learner.StepOverhead, 5);
-        Assert.Equal(0, model.WeightSync.Seconds(model.Learner.WeightBytes));
+        Assert.Equal(0.4, model.Learner.StepOverhead, 3);
+        Assert.Equal(0.15, model.WeightSync.Seconds(model.Learner.WeightBytes), 6);
         Assert.Equal(20, model.Generator.PromptTokens);
         Assert.Equal(0.05, model.SourceFor("execution").Latency.Mean, 5);
     }
@@ -74,6 +75,11 @@ public class CostCalibrationSpec
         Assert.Equal(2, judge.Workers);
         Assert.Equal(0.75, judge.LatencyS, 6);
         Assert.Contains("kind = slow, workers = 2", fit.ToHocon());
+        // A real learner publishes inside its step: the fitted step holds the 10 ms sync, and delivery adds nothing.
+        Assert.True(fit.SyncInStep);
+        var model = CostLayers.Load(fit.ToHocon(), null, null);
+        Assert.Equal(fit.Update.Intercept + 0.01, model.Learner.StepOverhead, 6);
+        Assert.Equal(0, model.WeightSync.Seconds(model.Learner.WeightBytes));
     }
 
     [Fact]

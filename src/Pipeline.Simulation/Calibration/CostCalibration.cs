@@ -23,6 +23,7 @@ public sealed record CalibratedCosts(
     int PromptTokens,
     LinearFit Update,
     double SyncS,
+    bool SyncInStep,
     IReadOnlyList<SourceFit> Sources)
 {
     private static string N(double v) => v.ToString("0.######", CultureInfo.InvariantCulture);
@@ -55,13 +56,17 @@ public sealed record CalibratedCosts(
         b.AppendLine("  }");
         b.AppendLine("  learner {");
         b.AppendLine($"    # timing_s/update = a + per-token * (actor/tokens + learner/samples * prompt_length/mean): {Update.Method} over {N(Update.Points)} steps{R2(Update)};");
-        b.AppendLine($"    # step-overhead = a ({N(Update.Intercept)}) + the mean timing_s/sync ({N(SyncS)}): the local learner publishes weights inside its step");
-        b.AppendLine($"    step-overhead = {N(Update.Intercept + SyncS)}");
+        if (SyncInStep)
+            b.AppendLine($"    # step-overhead = a ({N(Update.Intercept)}) + the mean timing_s/sync ({N(SyncS)}): the real learner publishes weights inside its step");
+        b.AppendLine($"    step-overhead = {N(Update.Intercept + (SyncInStep ? SyncS : 0))}");
         b.AppendLine($"    per-token = {N(Update.Slope)}");
-        b.AppendLine("    # Publishing is in step-overhead, so delivery to the generators adds nothing more (a local run's generators read the published version at once).");
+        b.AppendLine("    # The delivery time is weight-sync.overhead below; no bytes on top of it.");
         b.AppendLine("    weight-bytes = 0");
         b.AppendLine("  }");
-        b.AppendLine("  weight-sync.overhead = 0");
+        b.AppendLine(SyncInStep
+            ? "  # Publishing is in step-overhead: a local run's generators read the published version at once."
+            : "  # A simulated run's timing_s/sync is the delivery time after the step, which the learner does not wait for.");
+        b.AppendLine($"  weight-sync.overhead = {N(SyncInStep ? 0 : SyncS)}");
         b.AppendLine("}");
         return b.ToString();
     }
@@ -171,7 +176,7 @@ public static class CostCalibration
         }
 
         return new CalibratedCosts(runDir, used.Count, generation, points, lengthMean, lengthStd, declaredMean, truncated, maxTokens, promptTokens,
-            update, sync, sources);
+            update, sync, !used.Any(r => r.Data.ContainsKey("sim/time_s")), sources);
     }
 
     private static int Int(Config config, string key)
