@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using Pipeline.Core.Configuration;
 using Pipeline.Simulation.Calibration;
 using Spectre.Console;
 
@@ -36,6 +37,14 @@ internal static class SimulateCalibration
     public static void Write(string runDir, CalibratedCosts? fit)
     {
         if (fit is not null) File.WriteAllText(Path.Combine(runDir, CalibratedFile), fit.ToHocon());
+    }
+
+    /// <summary>Refuses --compare-to before anything runs: with --sweep (each point is in sweep.md), or a folder without a run's steps.</summary>
+    public static void CheckCompareTo(ParseResult parse, bool sweep)
+    {
+        if (parse.GetValue(CompareTo) is not { } real) return;
+        if (sweep) throw new ConfigException("--compare-to compares one simulation with a real run; with --sweep, compare sweep.md's rows instead");
+        RunFigures.Of(real.FullName);
     }
 
     /// <summary>Prints the real run's and the simulation's figures side by side, with the relative errors.</summary>

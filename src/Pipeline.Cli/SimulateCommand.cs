@@ -34,7 +34,8 @@ internal static class SimulateCommand
             Simulate a run: the real prompt source, replay buffer, annotation stages and generators, wired by the same builders
             as train, on virtual time; sampling, reward latency, training and weight sync take the time the cost models declare
             (the learner is a SimulatedLearner speaking the real learner's protocol). Writes runs/<name>/: config.conf,
-            costs.conf, metrics.jsonl, plots/*.png, summary.json, accounting.json.
+            costs.conf, metrics.jsonl, plots/*.png, summary.json, accounting.json. --calibrate-from fits the costs from a real
+            run; --sweep runs a grid and writes sweep.md and sweep.png (docs/simulation.md).
             """)
         {
             CommonOptions.Config, CommonOptions.Set, CommonOptions.Mode, CommonOptions.HoconDir, Costs, Duration, Seed,
@@ -68,8 +69,10 @@ internal static class SimulateCommand
     private static int Run(ParseResult parse)
     {
         var duration = DurationOf(parse);
+        var sweep = parse.GetValue(SimulateSweep.Sweep);
+        SimulateCalibration.CheckCompareTo(parse, sweep is { Length: > 0 });
         var calibrated = SimulateCalibration.Fit(parse);
-        if (parse.GetValue(SimulateSweep.Sweep) is { Length: > 0 } sweep) return SimulateSweep.Run(parse, sweep, calibrated, duration);
+        if (sweep is { Length: > 0 }) return SimulateSweep.Run(parse, sweep, calibrated, duration);
         var settings = LoadSettings(parse, []);
         var costsFile = CostsFileOf(parse);
         var costs = CostLayers.Load(calibrated?.ToHocon(), costsFile, null);

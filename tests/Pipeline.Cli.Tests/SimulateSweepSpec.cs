@@ -39,6 +39,25 @@ public class SimulateSweepSpec
     }
 
     [Fact]
+    public void A_sweep_with_compare_to_exits_with_code_2_before_simulating()
+    {
+        var runs = Directory.CreateTempSubdirectory("pipeline-sweep-").FullName;
+        try
+        {
+            var known = Path.Combine(RepoPaths.Root, "tests", "fixtures", "calibration", "known-run");
+            var (code, _, err) = CliProcess.Run(RepoPaths.Root, TimeSpan.FromSeconds(60), "simulate", "--duration", "30s",
+                "--set", "run-dir=" + runs, "--sweep", "generation.generators=1,2", "--compare-to", known);
+            Assert.True(code == 2, $"exit {code}\n{err}");
+            Assert.Contains("--compare-to", err);
+            Assert.Empty(Directory.EnumerateFileSystemEntries(runs));
+        }
+        finally
+        {
+            Directory.Delete(runs, true);
+        }
+    }
+
+    [Fact]
     public void A_sweep_writes_one_table_row_and_one_run_folder_per_point_and_one_plot()
     {
         var runs = Directory.CreateTempSubdirectory("pipeline-sweep-").FullName;
