@@ -34,31 +34,53 @@ internal static class SimulateCommand
             Simulate a run: the real prompt source, replay buffer, annotation stages and generators, wired by the same builders
             as train, on virtual time; sampling, reward latency, training and weight sync take the time the cost models declare
             (the learner is a SimulatedLearner speaking the real learner's protocol). Writes runs/<name>/: config.conf,
-            costs.conf, metrics.jsonl, plots/*.png, summary.json, accounting.json.
+            costs.conf, metrics.jsonl, plots/*.png, summary.json, accounting.json. --calibrate-from fits the costs from a real
+            run; --sweep runs a grid and writes sweep.md and sweep.png (docs/simulation.md).
             """)
         {
             CommonOptions.Config, CommonOptions.Set, CommonOptions.Mode, CommonOptions.HoconDir, Costs, Duration, Seed,
+            SimulateCalibration.CalibrateFrom, SimulateCalibration.CompareTo, SimulateSweep.Sweep, SimulateSweep.SweepPlot,
         };
         command.SetAction((parse, _) => Task.FromResult(Run(parse)));
         return command;
     }
 
-    private static int Run(ParseResult parse)
+    /// <summary>The settings every simulation reads: the command line's, TensorBoard off, and <paramref name="sets"/> (a sweep point's) last.</summary>
+    internal static PipelineSettings LoadSettings(ParseResult parse, IEnumerable<string> sets)
     {
-        var duration = ParseDuration(parse.GetValue(Duration)!);
         // TensorBoard events go through libtorch: a simulation has no torch at all.
         var extra = new List<string> { "metrics.tensorboard=off" };
         if (parse.GetValue(Seed) is { } seed) extra.Add("seed=" + seed.ToString(CultureInfo.InvariantCulture));
-        var settings = CommonOptions.Load(parse, extra);
-        var costsFile = parse.GetValue(Costs)?.FullName;
-        var costs = CostModel.Load(costsFile);
+        return CommonOptions.Load(parse, extra.Concat(sets));
+    }
+
+    internal static string? CostsFileOf(ParseResult parse) => parse.GetValue(Costs)?.FullName;
+
+    internal static TimeSpan DurationOf(ParseResult parse) => ParseDuration(parse.GetValue(Duration)!);
+
+    internal static string NewRunDir(PipelineSettings settings)
+    {
         var name = string.IsNullOrWhiteSpace(settings.RunName)
             ? $"simulate__{settings.Seed}__{DateTimeOffset.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}"
             : settings.RunName;
-        var runDir = RunFolders.CreateExclusive(settings.RunDir, name);
+        return RunFolders.CreateExclusive(settings.RunDir, name);
+    }
+
+    private static int Run(ParseResult parse)
+    {
+        var duration = DurationOf(parse);
+        var sweep = parse.GetValue(SimulateSweep.Sweep);
+        SimulateCalibration.CheckCompareTo(parse, sweep is { Length: > 0 });
+        var calibrated = SimulateCalibration.Fit(parse);
+        if (sweep is { Length: > 0 }) return SimulateSweep.Run(parse, sweep, calibrated, duration);
+        var settings = LoadSettings(parse, []);
+        var costsFile = CostsFileOf(parse);
+        var costs = CostLayers.Load(calibrated?.ToHocon(), costsFile, null);
+        var runDir = NewRunDir(settings);
         File.WriteAllText(Path.Combine(runDir, LocalRun.ConfigSnapshotFile), LocalRun.ConfigSnapshot(settings));
+        SimulateCalibration.Write(runDir, calibrated);
         File.WriteAllText(Path.Combine(runDir, Simulation.Simulation.CostsFile),
-            CostModel.DefaultText() + (costsFile is null ? "" : $"\n# --costs {costsFile}\n" + File.ReadAllText(costsFile)));
+            CostModel.DefaultText() + "\n" + CostLayers.Text(calibrated?.ToHocon(), costsFile, null));
 
         AnsiConsole.MarkupLine($"[bold]Simulated[/] run: {settings.Generation.Generators} generators, {costs.Annotators} annotation stages, " +
                                $"{duration.TotalSeconds:0} s of virtual time, seed {settings.Seed}");
@@ -69,6 +91,7 @@ internal static class SimulateCommand
         AnsiConsole.MarkupLine($"Simulated {summary.DurationS:0} s in {wall.Elapsed.TotalSeconds:0.0} s of wall time " +
                                $"({summary.DurationS / Math.Max(wall.Elapsed.TotalSeconds, 1e-9):0} x real time)");
         AnsiConsole.MarkupLine($"Run folder: [bold]{Markup.Escape(runDir)}[/]");
+        SimulateCalibration.Compare(parse, runDir);
         if (summary.Failure is not null)
         {
             AnsiConsole.MarkupLine($"[red]A real run would have failed here:[/] {Markup.Escape(summary.Failure)}");
@@ -92,7 +115,7 @@ internal static class SimulateCommand
         throw new ConfigException($"--duration '{text}': expected a positive duration such as 90s, 30m or 1h");
     }
 
-    private static void Print(SimulationSummary s)
+    internal static void Print(SimulationSummary s)
     {
         string F(double v) => v.ToString("0.###", CultureInfo.InvariantCulture);
         var table = new Table().Title("Simulation summary (virtual time; [yellow]simulated[/], not measured)").AddColumns("measure", "value");

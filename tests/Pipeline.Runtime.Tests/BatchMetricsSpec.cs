@@ -90,6 +90,22 @@ public class BatchMetricsSpec
     }
 
     [Fact]
+    public void Per_group_generation_sums_must_let_a_fit_pool_every_group_of_the_batch()
+    {
+        var m = BatchMetrics.Compute(Batch, learnerVersion: 5);
+
+        // Group tokens 12, 4, 6 in 1, 2, 3 s; every prompt has 3 tokens; lengths 3,4,5,2,2,6,0 (mean 22/7).
+        Assert.Equal(3.0, m["generation/groups"], 12);
+        Assert.Equal(22.0, m["generation/group_tokens_sum"], 12);
+        Assert.Equal(196.0, m["generation/group_tokens_sq_sum"], 12);
+        Assert.Equal(38.0, m["generation/group_tokens_x_time_sum"], 12);
+        Assert.Equal(3.0, m["prompt_length/mean"], 12);
+        var lengths = new double[] { 3, 4, 5, 2, 2, 6, 0 };
+        var mean = lengths.Average();
+        Assert.Equal(Math.Sqrt(lengths.Sum(x => (x - mean) * (x - mean)) / 6), m["response_length/std"], 12);
+    }
+
+    [Fact]
     public void A_batch_without_valid_rewards_must_report_NaN_not_zero()
     {
         var batch = new[]

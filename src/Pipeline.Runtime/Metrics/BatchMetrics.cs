@@ -39,6 +39,13 @@ public static class BatchMetrics
         data["timing_s/gen"] = groups.Count > 0 ? groups.Average(g => g.Group.GenerationTime.TotalSeconds) : 0;
         data["timing_s/gen_total"] = groups.Sum(g => g.Group.GenerationTime.TotalSeconds);
         data["timing_s/reward"] = groups.Count > 0 ? groups.Average(g => g.AnnotationTime.TotalSeconds) : 0;
+        data["prompt_length/mean"] = rollouts.Count > 0 ? rollouts.Average(r => r.PromptTokens.Length) : 0;
+        data["response_length/std"] = Std(rollouts.Select(r => (double)r.CompletionTokens.Length).ToList());
+        // Per-group sums that add up over steps: `simulate --calibrate-from` fits gen time = a + b * group tokens on every group.
+        data["generation/groups"] = groups.Count;
+        data["generation/group_tokens_sum"] = groups.Sum(g => (double)g.Group.TokenCount);
+        data["generation/group_tokens_sq_sum"] = groups.Sum(g => (double)g.Group.TokenCount * g.Group.TokenCount);
+        data["generation/group_tokens_x_time_sum"] = groups.Sum(g => g.Group.TokenCount * g.Group.GenerationTime.TotalSeconds);
         return data;
     }
 

@@ -47,7 +47,7 @@ public sealed class LearnerActivity
 /// </summary>
 public sealed class SimulatedLearner : ReceiveActor, IWithTimers
 {
-    private sealed record StepDone(TrainingBatch Batch, long Samples, long Tokens, double Seconds);
+    private sealed record StepDone(TrainingBatch Batch, long Samples, long Tokens, long CompletionTokens, double Seconds);
     private sealed record Deliver(SimulatedWeights Weights);
     private sealed record BatchDeadline(long RequestId);
 
@@ -125,7 +125,7 @@ public sealed class SimulatedLearner : ReceiveActor, IWithTimers
     {
         if (batch.RequestId != _requestId) return;
         Timers.Cancel("batch-deadline");
-        long samples = 0, tokens = 0;
+        long samples = 0, tokens = 0, completion = 0;
         foreach (var group in batch.Groups)
         {
             for (var i = 0; i < group.Group.Rollouts.Length; i++)
@@ -135,10 +135,11 @@ public sealed class SimulatedLearner : ReceiveActor, IWithTimers
                 if (_s.Grpo.OverlongFilter && r.Truncated) continue;
                 samples++;
                 tokens += r.PromptTokens.Length + r.CompletionTokens.Length;
+                completion += r.CompletionTokens.Length;
             }
         }
         var seconds = _cost.StepOverhead + _cost.PerToken * tokens;
-        Timers.StartSingleTimer("step", new StepDone(batch, samples, tokens, seconds), TimeSpan.FromSeconds(seconds));
+        Timers.StartSingleTimer("step", new StepDone(batch, samples, tokens, completion, seconds), TimeSpan.FromSeconds(seconds));
     }
 
     private void Finish(StepDone done)
@@ -190,6 +191,7 @@ public sealed class SimulatedLearner : ReceiveActor, IWithTimers
         data["policy/version"] = _version;
         data["learner/dropped_stale"] = 0;
         data["learner/samples"] = done.Samples;
+        data["actor/tokens"] = done.CompletionTokens;  // as the real learner: completion tokens trained
         data["buffer/depth"] = batch.Stats.Depth;
         data["buffer/dropped_stale"] = batch.Stats.DroppedStale;
         data["buffer/dropped_late"] = batch.Stats.DroppedLate;
