@@ -145,14 +145,7 @@ public sealed class GrpoStep : IDisposable
         data["policy/version"] = next.Version;
         data["learner/dropped_stale"] = _droppedStale;
         data["learner/samples"] = samples.Count;
-        data["buffer/depth"] = batch.Stats.Depth;
-        data["buffer/dropped_stale"] = batch.Stats.DroppedStale;
-        data["buffer/dropped_late"] = batch.Stats.DroppedLate;
-        data["buffer/dropped_uninformative"] = batch.Stats.DroppedUninformative;
-        data["admission/capacity"] = batch.Stats.Capacity;
-        data["admission/running"] = batch.Stats.Running;
-        data["admission/credits_expired"] = batch.Stats.CreditsExpired;
-        data["admission/credits_released"] = batch.Stats.CreditsReleased;
+        BatchMetrics.AddBufferStats(data, batch.Stats);
         if (stats is not null)
         {
             data["actor/loss"] = stats.Loss;

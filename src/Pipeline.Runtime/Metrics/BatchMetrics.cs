@@ -5,6 +5,19 @@ namespace Pipeline.Runtime.Metrics;
 /// <summary>Reward, staleness and timing statistics of one training batch, named as in veRL and OpenRLHF.</summary>
 public static class BatchMetrics
 {
+    /// <summary>The buffer's and admission's counters as the served batch carries them, under their metric names.</summary>
+    public static void AddBufferStats(IDictionary<string, double> data, BufferStats stats)
+    {
+        data["buffer/depth"] = stats.Depth;
+        data["buffer/dropped_stale"] = stats.DroppedStale;
+        data["buffer/dropped_late"] = stats.DroppedLate;
+        data["buffer/dropped_uninformative"] = stats.DroppedUninformative;
+        data["admission/capacity"] = stats.Capacity;
+        data["admission/running"] = stats.Running;
+        data["admission/credits_expired"] = stats.CreditsExpired;
+        data["admission/credits_released"] = stats.CreditsReleased;
+    }
+
     public static Dictionary<string, double> Compute(IReadOnlyList<AnnotatedGroup> groups, long learnerVersion)
     {
         var data = new Dictionary<string, double>();

@@ -35,22 +35,6 @@ public static class CostLayers
             throw new ConfigException($"the cost layers ({(userFile is null ? "" : "--costs " + userFile + ", ")}--calibrate-from, --sweep) are not valid HOCON: {e.Message}");
         }
         var baseDir = userFile is null ? Environment.CurrentDirectory : Path.GetDirectoryName(Path.GetFullPath(userFile))!;
-        return CostModel.From(layers.WithFallback(ConfigurationFactory.ParseString(CostModel.DefaultText())), baseDir, Leaves(layers));
-    }
-
-    private static HashSet<string> Leaves(Config config)
-    {
-        var leaves = new HashSet<string>(StringComparer.Ordinal);
-        void Walk(Akka.Configuration.Hocon.HoconObject obj, string prefix)
-        {
-            foreach (var (name, value) in obj.Items)
-            {
-                var path = prefix.Length == 0 ? name : prefix + "." + name;
-                if (value.IsObject()) Walk(value.GetObject(), path);
-                else leaves.Add(path);
-            }
-        }
-        Walk(config.Root.GetObject(), "");
-        return leaves;
+        return CostModel.From(layers.WithFallback(ConfigurationFactory.ParseString(CostModel.DefaultText())), baseDir, CostModel.Leaves(layers));
     }
 }

@@ -163,7 +163,8 @@ public sealed record CostModel(int Annotators, GeneratorCost Generator, IReadOnl
         return (int)v;
     }
 
-    private static HashSet<string> Leaves(Config config)
+    /// <summary>Every leaf key of <paramref name="config"/>, dotted (the keys a cost file sets).</summary>
+    internal static HashSet<string> Leaves(Config config)
     {
         var leaves = new HashSet<string>(StringComparer.Ordinal);
         void Walk(Akka.Configuration.Hocon.HoconObject obj, string prefix)

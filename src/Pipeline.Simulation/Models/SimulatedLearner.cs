@@ -192,14 +192,7 @@ public sealed class SimulatedLearner : ReceiveActor, IWithTimers
         data["learner/dropped_stale"] = 0;
         data["learner/samples"] = done.Samples;
         data["actor/tokens"] = done.CompletionTokens;  // as the real learner: completion tokens trained
-        data["buffer/depth"] = batch.Stats.Depth;
-        data["buffer/dropped_stale"] = batch.Stats.DroppedStale;
-        data["buffer/dropped_late"] = batch.Stats.DroppedLate;
-        data["buffer/dropped_uninformative"] = batch.Stats.DroppedUninformative;
-        data["admission/capacity"] = batch.Stats.Capacity;
-        data["admission/running"] = batch.Stats.Running;
-        data["admission/credits_expired"] = batch.Stats.CreditsExpired;
-        data["admission/credits_released"] = batch.Stats.CreditsReleased;
+        BatchMetrics.AddBufferStats(data, batch.Stats);
         data["sim/time_s"] = now;
         foreach (var c in _counters) c.AddMetrics(data);
         _metrics.Tell(new MetricsReport(_activity.Steps, data));
