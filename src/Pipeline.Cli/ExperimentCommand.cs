@@ -95,7 +95,7 @@ internal static class ExperimentCommand
     private static async Task<Outcome> RunAsync(ParseResult parse, CancellationToken ct, string warm, string runDir, string[] overrides, string name)
     {
         // Start from the shared warm-start: copy its folder (checkpoints, tokenizer, databases), not its config snapshot.
-        CopyDirectory(warm, runDir);
+        ExperimentRuns.CopyDirectory(warm, runDir);
         File.Delete(Path.Combine(runDir, LocalRun.ConfigSnapshotFile));
         foreach (var grpo in Directory.GetDirectories(runDir, "step-*", SearchOption.TopDirectoryOnly)) Directory.Delete(grpo, true);
         var checkpoints = Path.Combine(runDir, "checkpoints");
@@ -126,14 +126,5 @@ internal static class ExperimentCommand
             last.GetValueOrDefault("rm/agreement", double.NaN),
             last.TryGetValue("critic/seen_frac", out var seen) ? seen : last.ContainsKey("critic/critic/successes") ? last["critic/critic/successes"] / offered : double.NaN,
             last.GetValueOrDefault("rm/labels", 0));
-    }
-
-    private static void CopyDirectory(string from, string to)
-    {
-        foreach (var dir in Directory.GetDirectories(from, "*", SearchOption.AllDirectories))
-            Directory.CreateDirectory(Path.Combine(to, Path.GetRelativePath(from, dir)));
-        Directory.CreateDirectory(to);
-        foreach (var file in Directory.GetFiles(from, "*", SearchOption.AllDirectories))
-            File.Copy(file, Path.Combine(to, Path.GetRelativePath(from, file)), overwrite: true);
     }
 }

@@ -125,7 +125,8 @@ internal static class ExperimentRuns
     public static string[] CriticOverrides(SimulatedCriticServer server, int concurrency)
         => [$"rewards.critic.base-url=\"{server.BaseUrl}\"", $"rewards.critic.concurrency={concurrency}", "rewards.critic.cache-entries=0"];
 
-    private static void CopyDirectory(string from, string to)
+    /// <summary>Copies a run folder (a warm-start) file by file into <paramref name="to"/>.</summary>
+    internal static void CopyDirectory(string from, string to)
     {
         foreach (var dir in Directory.GetDirectories(from, "*", SearchOption.AllDirectories))
             Directory.CreateDirectory(Path.Combine(to, Path.GetRelativePath(from, dir)));

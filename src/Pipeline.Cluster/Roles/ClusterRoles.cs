@@ -233,7 +233,7 @@ public static class ClusterRoles
         RunSupervisor.Inputs Inputs(Learner.ResumePoint? resume, TaskCompletionSource<RunResult> done) =>
             new(run.ResumingFrom(resume), task, done)
             {
-                WarmStartEval = resume is null ? null : EvalReportFile.Read(Path.Combine(runDir, "eval_warm_start.json")),
+                WarmStartEval = resume is null ? null : EvalReportFile.Read(Path.Combine(runDir, LocalRun.WarmStartEvalFile)),
                 Observer = node.Observe,
                 LocalGenerators = false,
                 // The buffer is a singleton of its own (role buffer), here or on another node: the learner asks it for

@@ -202,7 +202,7 @@ public sealed class RunSupervisor : ReceiveActor
         if (done.Label == "warm-start")
         {
             _warmStartEval = done.Report;
-            EvalReportFile.Write(Path.Combine(_in.Run.RunDir, "eval_warm_start.json"), done.Report, done.PolicyVersion);
+            EvalReportFile.Write(Path.Combine(_in.Run.RunDir, LocalRun.WarmStartEvalFile), done.Report, done.PolicyVersion);
         }
         else if (done.Label == "final")
         {
